@@ -1,0 +1,174 @@
+"""The two scalar relaxations every elementwise operator is built from.
+
+* :func:`sigmoidal` — a soft Heaviside step ``S`` (spec part 1 §2.1);
+* :func:`softrelu` — a soft ReLU ``R``, either the antiderivative of ``S``
+  (``gated=False``) or ``x·S(x)`` (``gated=True``) (§2.2).
+
+The piecewise modes are polynomials of ``u = (x / s) / 5`` on ``[-1, 1)``; the
+factor 1/5 makes their transition band ``[-5s, 5s]`` comparable to the
+logistic one. The order of floating-point operations follows the spec so that
+float64 results reproduce the reference values to the last bit.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+from softjax._src import safe
+from softjax._src.types import SoftBool, StepMode
+from softjax._src.validation import STEP_MODES, validate_softness
+
+# Hermite smoothstep polynomials P(u) on [-1, 1], highest power first.
+_STEP_COEFFS = {
+    "c0": (0.5, 0.5),
+    "c1": (-0.25, 0.0, 0.75, 0.5),
+    "c2": (0.1875, 0.0, -0.625, 0.0, 0.9375, 0.5),
+}
+# Their antiderivatives G(u) normalised by G(-1) = 0, G(1) = 1.
+_RELU_COEFFS = {
+    "c0": (0.25, 0.5, 0.25),
+    "c1": (-0.0625, 0.0, 0.375, 0.5, 0.1875),
+    "c2": (0.03125, 0.0, -0.15625, 0.0, 0.46875, 0.5, 0.15625),
+}
+
+
+def _polyval(coeffs: tuple[float, ...], u: jax.Array) -> jax.Array:
+    return jnp.polyval(jnp.asarray(coeffs, dtype=u.dtype), u)
+
+
+def _pnorm_c1_step(u: jax.Array) -> jax.Array:
+    # P solves sqrt(P) - sqrt(1 - P) = u (two-element p = 3/2 simplex projection).
+    # The safe sqrt keeps the discarded branch |u| > sqrt(2) finite.
+    return jnp.clip((u + safe.sqrt(2.0 - u * u)) ** 2 / 4.0, 0.0, 1.0)
+
+
+def _pnorm_c2_step(u: jax.Array) -> jax.Array:
+    # P = b^3 where b^3 + (b - u)^3 = 1; with b = t + u/2 this is the depressed
+    # cubic t^3 + A t + B = 0, A = 0.75 u^2, B = -0.5 (hyperbolic Cardano).
+    a = 0.75 * u * u
+    big = a > 1e-12
+    a_safe = jnp.where(big, a, 1.0)
+    r = safe.sqrt(a_safe / 3.0)
+    t_hyp = -2.0 * r * jnp.sinh(jnp.arcsinh(3.0 * -0.5 / (2.0 * a_safe * r)) / 3.0)
+    t = jnp.where(big, t_hyp, 0.5 ** (1.0 / 3.0))
+    b = t + u / 2.0
+    return jnp.clip(b**3, 0.0, 1.0)
+
+
+def _pnorm_c1_relu(u: jax.Array) -> jax.Array:
+    w = 2.0 - u * u
+    return u / 2.0 - w * safe.sqrt(w) / 6.0 + 2.0 / 3.0
+
+
+def _pnorm_c2_relu(u: jax.Array) -> jax.Array:
+    g = _pnorm_c2_step(u)  # already clipped to [0, 1]
+    return 0.75 + u * g - 0.75 * ((1.0 - g) ** (4.0 / 3.0) + g ** (4.0 / 3.0))
+
+
+def _band_step(mode: str, u: jax.Array) -> jax.Array:
+    if mode == "_c1_pnorm":
+        return _pnorm_c1_step(u)
+    if mode == "_c2_pnorm":
+        return _pnorm_c2_step(u)
+    return _polyval(_STEP_COEFFS[mode], u)
+
+
+def _band_relu(mode: str, u: jax.Array) -> jax.Array:
+    if mode == "_c1_pnorm":
+        return _pnorm_c1_relu(u)
+    if mode == "_c2_pnorm":
+        return _pnorm_c2_relu(u)
+    return _polyval(_RELU_COEFFS[mode], u)
+
+
+def sigmoidal(x: ArrayLike, softness: float | ArrayLike = 0.1, mode: StepMode = "smooth") -> SoftBool:
+    r"""Soft Heaviside step: an S-shaped curve from 0 to 1 with value 1/2 at 0.
+
+    Args:
+        x: input array (any shape; integers are promoted by the division).
+        softness: ``s > 0``, width of the transition; a scalar or an array
+            broadcastable against ``x``. ``s -> 0`` recovers the hard step.
+        mode: ``"smooth"`` (logistic), ``"c0"`` (linear ramp), ``"c1"`` (cubic
+            smoothstep), ``"c2"`` (quintic smoothstep), or the private
+            ``"_c1_pnorm"`` / ``"_c2_pnorm"`` (two-element p-norm simplex
+            projections).
+
+    Returns:
+        SoftBool of ``x``'s shape.
+
+    With $z = x/s$ and $u = z/5$:
+
+    * smooth: $\sigma(z)$;
+    * c0: $\tfrac12 + \tfrac u2$ (piecewise **linear**);
+    * c1: $\tfrac12 + \tfrac34 u - \tfrac14 u^3$;
+    * c2: $\tfrac12 + \tfrac{15}{16}u - \tfrac58 u^3 + \tfrac{3}{16}u^5$;
+
+    the piecewise modes are 0 for $u < -1$ and 1 for $u \ge 1$.
+
+    Raises:
+        ValueError: ``"Invalid mode: ..."`` for an unknown mode (including
+            ``"hard"``), or a non-positive / non-finite concrete ``softness``.
+
+    Example:
+        >>> import softjax as sj
+        >>> sj.sigmoidal(jnp.array([-1.0, 0.0, 0.05]), mode="c0")
+        Array([0.  , 0.5 , 0.55], dtype=float32)
+    """
+    if mode not in STEP_MODES:
+        raise ValueError(
+            f"Invalid mode: {mode!r}. sigmoidal accepts mode in {', '.join(map(repr, STEP_MODES))}."
+        )
+    validate_softness(softness)
+    z = x / softness
+    if mode == "smooth":
+        return jax.nn.sigmoid(z)
+    u = z / 5.0
+    return jnp.where(u < -1, 0.0, jnp.where(u < 1, _band_step(mode, u), 1.0))
+
+
+def softrelu(
+    x: ArrayLike,
+    softness: float | ArrayLike = 0.1,
+    mode: StepMode = "smooth",
+    gated: bool = False,
+) -> jax.Array:
+    r"""Soft ReLU.
+
+    Args:
+        x: input array.
+        softness: ``s > 0`` (scalar or broadcastable array).
+        mode: as for :func:`sigmoidal`.
+        gated: if ``False`` (default), $R$ is the antiderivative of the step
+            $S$ with $R(-\infty) = 0$, so $R'(x) = S(x)$ exactly
+            (smooth: $s\,\mathrm{softplus}(x/s)$). If ``True``,
+            $R(x) = x\,S(x)$ (SiLU-like).
+
+    Returns:
+        Array of ``x``'s shape. For non-gated piecewise modes $R(x) = 0$ for
+        $x < -5s$ and $R(x) = x$ for $x \ge 5s$; e.g. c0 gives
+        $(x + 5s)^2 / (20 s)$ inside the band.
+
+    Raises:
+        ValueError: ``"Unknown mode '...' for softrelu."`` or a bad softness.
+
+    Example:
+        >>> import softjax as sj
+        >>> sj.softrelu(jnp.array([-1.0, 0.0, 1.0]), mode="c0")
+        Array([0.   , 0.125, 1.   ], dtype=float32)
+    """
+    if mode not in STEP_MODES:
+        raise ValueError(
+            f"Unknown mode {mode!r} for softrelu. Expected one of {', '.join(map(repr, STEP_MODES))}."
+        )
+    validate_softness(softness)
+    z = x / softness
+    if mode == "smooth":
+        y = z * sigmoidal(z, softness=1.0, mode="smooth") if gated else jax.nn.softplus(z)
+    elif gated:
+        y = z * sigmoidal(z, softness=1.0, mode=mode)
+    else:
+        u = z / 5.0
+        y = jnp.where(u < -1, 0.0, jnp.where(u < 1, 5.0 * _band_relu(mode, u), z))
+    return y * softness
