@@ -5,11 +5,8 @@ spec's reference values; float32 behaviour is tested with explicit float32
 inputs (a float32 input stays float32 in every operator).
 """
 
-import os
 
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
-
-import jax  # noqa: E402
+import jax
 
 jax.config.update("jax_enable_x64", True)
 

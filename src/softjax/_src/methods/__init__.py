@@ -1,0 +1,44 @@
+"""Relaxation methods for the axis-wise operators (one module per method).
+
+A *method* maps operator semantics (which rows of a soft permutation an
+operator needs, which anchors/marginals, how values are read off) onto a math
+kernel from :mod:`softjax._src.kernels`. The public operators in
+``softjax._src.{extrema,sorting,quantiles,topk}`` do all argument validation,
+hard mode, axis handling and standardization, then call the method's
+functions with the working axis **last** (arbitrary leading batch dims).
+
+Every method module may define any subset of these functions; the dispatcher
+(:mod:`softjax._src.methods.registry`) raises a clear ``ValueError`` when an
+operator asks for a method that does not provide what it needs.
+
+``argmax(xhat, *, softness, mode, log, options) -> (..., n)``
+    Distribution over the n elements for the largest one.
+``argsort(xhat, *, softness, mode, descending, log, options) -> (..., n, n)``
+    Row r = distribution over elements for sorted position r.
+``top_k(xhat, k, *, softness, mode, log, options) -> (..., k, n)``
+    Rows for the k largest elements, largest first (k is a static int).
+``quantile_rows(xhat, k, k_next, *, softness, mode, log, interpolating, options)``
+    ``-> (row_k, row_k_next)``, each ``(..., n)``: rows for the ascending
+    0-based order statistics ``k`` and ``k_next = min(k + 1, n - 1)`` (int32
+    scalars, possibly traced). ``row_k_next`` is ignored when
+    ``interpolating`` is False.
+``sort(x, xhat, *, softness, mode, descending, gated, unsquash, options) -> (..., n)``
+    Soft-sorted values in raw space. ``unsquash`` maps squashed values back
+    to raw space (identity when not standardized). Methods without ``sort``
+    get ``take_along_axis(x, argsort(...))``.
+``rank(x, xhat, *, softness, mode, descending, options) -> (..., n)``
+    Soft ranks in ``[1, n]`` (rank 1 = largest when ``descending``).
+
+Conventions: ``xhat`` is the standardized-and-squashed input (or the raw
+input when ``standardize=False``, or for methods with
+``STANDARDIZES = False``); ``x`` is the raw input; ``softness`` has already
+been validated and ``mode`` is one of ``"smooth"``, ``"c0"``, ``"c1"``,
+``"c2"``. With ``log=True`` index outputs must be log-probabilities (use the
+exact log path where one exists, e.g. ``log_softmax``; otherwise the log of
+the probabilities, ``-inf`` at exact zeros, with no NaN gradients).
+``options`` is the operator's ``ot_kwargs`` dict (``{}`` if None); methods
+other than ``ot`` ignore it.
+
+Module-level flags: ``STANDARDIZES`` (default True) — False means the method
+always receives raw values as ``xhat``.
+"""

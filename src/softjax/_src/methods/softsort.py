@@ -1,0 +1,66 @@
+"""``method="softsort"``: rows ``Π_Δ(-|anchor - x̂| / s)`` (spec part 2 §3.1, §9).
+
+Anchors are hard order statistics of ``x̂`` (gradients flow through them as
+through ``jnp.sort``). Value outputs (``sort``, ``rank``) are fused: rows are
+generated 128 at a time and contracted immediately, never materialising the
+``n x n`` matrix.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from softjax._src.kernels.chunking import map_chunks, rowwise
+from softjax._src.kernels.simplex import project_simplex
+from softjax._src.kernels.softsort import softsort_rows
+
+STANDARDIZES = True
+
+
+def argmax(xhat, *, softness, mode, log, options):
+    # SoftSort's first row up to a constant shift: Π_Δ(x̂ / s).
+    return project_simplex(xhat / softness, mode, log=log)
+
+
+def argsort(xhat, *, softness, mode, descending, log, options):
+    anchors = jnp.sort(xhat, axis=-1, descending=descending)
+    return softsort_rows(anchors, xhat, softness, mode, log)
+
+
+def top_k(xhat, k, *, softness, mode, log, options):
+    anchors = jax.lax.top_k(xhat, k)[0]
+    return softsort_rows(anchors, xhat, softness, mode, log)
+
+
+def quantile_rows(xhat, k, k_next, *, softness, mode, log, interpolating, options):
+    ordered = jnp.sort(xhat, axis=-1)
+    anchors = jnp.stack([jnp.take(ordered, k, axis=-1), jnp.take(ordered, k_next, axis=-1)], -1)
+    rows = softsort_rows(anchors, xhat, softness, mode, log)
+    return rows[..., 0, :], rows[..., 1, :]
+
+
+def sort(x, xhat, *, softness, mode, descending, gated, unsquash, options):
+    def one_row(x_row, xhat_row):
+        def chunk_values(anchors):
+            p = softsort_rows(anchors, xhat_row, softness, mode)
+            return (p if gated else jax.lax.stop_gradient(p)) @ x_row
+
+        return map_chunks(chunk_values, jnp.sort(xhat_row, descending=descending))
+
+    return rowwise(one_row)(x, xhat)
+
+
+def rank(x, xhat, *, softness, mode, descending, options):
+    def one_row(xhat_row):
+        n = xhat_row.shape[-1]
+        anchors = jnp.sort(xhat_row, descending=descending)
+        positions = jnp.arange(1, n + 1, dtype=xhat_row.dtype)
+
+        def chunk_ranks(elements):
+            # One projection per element over the anchors (column-wise view).
+            return softsort_rows(elements, anchors, softness, mode) @ positions
+
+        return map_chunks(chunk_ranks, xhat_row)
+
+    return rowwise(one_row)(xhat)

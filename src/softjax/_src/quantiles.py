@@ -1,0 +1,320 @@
+"""Soft quantiles: ``argquantile``, ``quantile`` and their median/percentile
+variants (spec part 2 §9.7).
+
+Deliberate deviation (pitfall 12): a concrete ``q`` outside ``[0, 1]`` (or
+``p`` outside ``[0, 100]``, or NaN) raises ``ValueError`` in every mode and
+for every method, instead of clipping on some paths and returning NaN or a
+wrong value on others. A traced ``q`` is clipped to ``[0, 1]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.typing import ArrayLike
+
+from softjax._src import axiswise as aw
+from softjax._src.methods import registry
+from softjax._src.types import Method, Mode, QuantileMethod, SoftIndex
+from softjax._src.validation import concrete_or_none, validate_choice
+
+QUANTILE_METHODS = ("linear", "lower", "higher", "nearest", "midpoint")
+_INTERPOLATING = ("linear", "midpoint")
+
+
+def _check_q(q: Any, name: str, upper: float) -> jax.Array:
+    """Validate ``q`` (or ``p``) and return it as a quantile in ``[0, 1]``."""
+    q = jnp.asarray(q)
+    if q.ndim > 1:
+        raise ValueError(f"{name} must be scalar or 1-D, got {name} with shape {q.shape}")
+    value = concrete_or_none(q)
+    if value is not None and not np.all((value >= 0) & (value <= upper)):
+        raise ValueError(f"{name} must be in [0, {upper:g}], got {name}={value}")
+    q = q / upper if upper != 1 else q
+    q = q if jnp.issubdtype(q.dtype, jnp.inexact) else q.astype(jnp.result_type(float))
+    return jnp.clip(q, 0, 1)
+
+
+def _order_statistic(q: jax.Array, n: int, quantile_method: str):
+    """``(k, k_next, a)`` of the table in spec part 2 §9.7 (``k`` int32)."""
+    h = q * (n - 1)
+    lo, hi = jnp.floor(h), jnp.ceil(h)
+    zero = jnp.zeros_like(h)
+    if quantile_method == "linear":
+        k, a = lo, h - lo
+    elif quantile_method == "lower":
+        k, a = lo, zero
+    elif quantile_method == "higher":
+        k, a = hi, zero
+    elif quantile_method == "nearest":  # ties round down, like JAX (not NumPy)
+        k, a = jnp.where(h - lo <= 0.5, lo, hi), zero
+    else:  # midpoint
+        k, a = lo, jnp.where(jnp.isclose(h, jnp.round(h)), 0.0, 0.5).astype(h.dtype)
+    k = jnp.clip(k, 0, n - 1).astype(jnp.int32)
+    return k, jnp.minimum(k + 1, n - 1), a
+
+
+def _mix(row_k, row_next, a, interpolating: bool, log: bool):
+    if not interpolating:
+        return row_k
+    if not log:
+        return (1 - a) * row_k + a * row_next
+    safe_a = jnp.where(a > 0, a, 1.0)
+    mixed = jnp.logaddexp(jnp.log1p(-a) + row_k, jnp.log(safe_a) + row_next)
+    return jnp.where(a > 0, mixed, row_k)
+
+
+def _over_q(fn, q: jax.Array) -> jax.Array:
+    """Evaluate ``fn`` at a scalar ``q``, or stack over a 1-D ``q`` (leading axis)."""
+    return fn(q) if q.ndim == 0 else jax.vmap(fn)(q)
+
+
+def argquantile(
+    x: ArrayLike,
+    q: float | ArrayLike,
+    axis: int | None = None,
+    keepdims: bool = False,
+    softness: float | ArrayLike = 0.1,
+    mode: Mode = "smooth",
+    method: Method = "neuralsort",
+    quantile_method: QuantileMethod = "linear",
+    standardize: bool = True,
+    ot_kwargs: dict | None = None,
+    return_log_probs: bool = False,
+    log_prob_eps: float | ArrayLike | None = None,
+) -> SoftIndex:
+    r"""Soft index of the ``q``-quantile: a mixture of the rows of two order statistics.
+
+    With $h = q(n-1)$ and ``(k, a)`` from ``quantile_method`` (``linear``:
+    $k = \lfloor h \rfloor$, $a = h - k$; ``lower``/``higher``/``nearest``:
+    one order statistic; ``midpoint``: $a = 1/2$ unless $h$ is integral), the
+    result is $(1-a)\,P_k + a\,P_{k+1}$ where $P_k$ is the row of the k-th
+    smallest element (0-based) of the chosen ``method``.
+
+    Args:
+        x: input array.
+        q: quantile(s) in ``[0, 1]``, scalar or 1-D (a 1-D ``q`` prepends an axis).
+        axis, keepdims, softness, mode, standardize, ot_kwargs,
+            return_log_probs, log_prob_eps: as for :func:`softjax.argmax`.
+        method: ``"neuralsort"`` (default), ``"softsort"``, ``"ot"``,
+            ``"sorting_network"``.
+        quantile_method: ``"linear"``, ``"lower"``, ``"higher"``,
+            ``"nearest"``, ``"midpoint"`` (as ``jnp.quantile``).
+
+    Returns:
+        SoftIndex of shape ``q.shape + reduced_shape + (n,)``.
+
+    Example:
+        >>> import softjax as sj
+        >>> sj.argquantile(jnp.array([0.2, 1.7, -0.5, 0.9]), 0.5, mode="hard")
+        Array([0.5, 0. , 0. , 0.5], dtype=float32)
+    """
+    return _argquantile(
+        x, _check_q(q, "q", 1.0), axis, keepdims, softness, mode, method, quantile_method,
+        standardize, ot_kwargs, return_log_probs, log_prob_eps,
+    )
+
+
+def _argquantile(x, q, axis, keepdims, softness, mode, method, quantile_method, standardize,
+                 ot_kwargs, return_log_probs, log_prob_eps):
+    aw.check_log_args(return_log_probs, log_prob_eps)
+    aw.check_mode_and_softness(mode, softness)
+    validate_choice("quantile_method", quantile_method, QUANTILE_METHODS)
+    interpolating = quantile_method in _INTERPOLATING
+    if mode == "hard":
+        w = aw.layout(jnp.asarray(x), axis)  # no ensure_float, no standardization
+        order = jnp.argsort(w.x, axis=-1)
+        dtype = aw.float_dtype(w.x)
+
+        def hard(qs):
+            k, k_next, a = _order_statistic(qs, w.n, quantile_method)
+            row_k = aw.one_hot(jnp.take(order, k, axis=-1), w.n, dtype)
+            row_next = aw.one_hot(jnp.take(order, k_next, axis=-1), w.n, dtype)
+            p = _mix(row_k, row_next, a.astype(dtype), interpolating, log=False)
+            return w.reduced(aw.finish_probs(p, return_log_probs, log_prob_eps), keepdims)
+
+        return _over_q(hard, q)
+    module = registry.load(method, registry.INDEX_METHODS)
+    rows_fn = registry.function(module, "quantile_rows", method)
+    w = aw.prepare(x, axis, standardize, module)
+    kw = aw.method_kwargs(softness, mode, ot_kwargs)
+
+    def soft(qs):
+        k, k_next, a = _order_statistic(qs.astype(w.x.dtype), w.n, quantile_method)
+
+        def compute(log):
+            rows = rows_fn(w.xhat, k, k_next, log=log, interpolating=interpolating, **kw)
+            return _mix(*rows, a, interpolating, log)
+
+        return w.reduced(aw.index_output(compute, return_log_probs, log_prob_eps), keepdims)
+
+    return _over_q(soft, q)
+
+
+def quantile(
+    x: ArrayLike,
+    q: float | ArrayLike,
+    axis: int | None = None,
+    keepdims: bool = False,
+    softness: float | ArrayLike = 0.1,
+    mode: Mode = "smooth",
+    method: Method = "neuralsort",
+    quantile_method: QuantileMethod = "linear",
+    standardize: bool = True,
+    ot_kwargs: dict | None = None,
+    gated_grad: bool = True,
+) -> jax.Array:
+    r"""Soft ``jnp.quantile``.
+
+    ``softsort``/``neuralsort``/``ot``: $\sum_j P_j x_j$ with ``P`` from
+    :func:`argquantile` on the raw ``x``. ``sorting_network``,
+    ``fast_soft_sort``, ``smooth_sort``: $(1-a)\,y_k + a\,y_{k+1}$ from the
+    ascending soft :func:`sort` ``y``.
+
+    Returns:
+        Array of shape ``jnp.quantile(x, q, axis, keepdims).shape``.
+
+    Example:
+        >>> import softjax as sj
+        >>> sj.quantile(jnp.array([0.2, 1.7, -0.5, 0.9]), 0.5, mode="hard")
+        Array(0.55, dtype=float32)
+    """
+    return _quantile(
+        x, _check_q(q, "q", 1.0), axis, keepdims, softness, mode, method, quantile_method,
+        standardize, ot_kwargs, gated_grad,
+    )
+
+
+def _quantile(x, q, axis, keepdims, softness, mode, method, quantile_method, standardize,
+              ot_kwargs, gated_grad):
+    aw.check_mode_and_softness(mode, softness)
+    validate_choice("quantile_method", quantile_method, QUANTILE_METHODS)
+    if mode == "hard":
+        x = jnp.asarray(x)
+        return jnp.quantile(x, q.astype(aw.float_dtype(x)), axis=axis, keepdims=keepdims,
+                            method=quantile_method)
+    gated = aw.static_bool("gated_grad", gated_grad)
+    interpolating = quantile_method in _INTERPOLATING
+    module = registry.load(method, registry.ALL_METHODS)
+    w = aw.prepare(x, axis, standardize, module)
+    kw = aw.method_kwargs(softness, mode, ot_kwargs)
+    if method in registry.SORTED_VALUE_METHODS:
+        ascending = aw.sorted_values(w, module, method, kw, descending=False, gated=gated)
+
+        def from_sorted(qs):
+            k, k_next, a = _order_statistic(qs.astype(w.x.dtype), w.n, quantile_method)
+            value = _mix(jnp.take(ascending, k, axis=-1), jnp.take(ascending, k_next, axis=-1),
+                         a, interpolating, log=False)
+            return w.reduced(value, keepdims)
+
+        return _over_q(from_sorted, q)
+    rows_fn = registry.function(module, "quantile_rows", method)
+
+    def from_rows(qs):
+        k, k_next, a = _order_statistic(qs.astype(w.x.dtype), w.n, quantile_method)
+        rows = rows_fn(w.xhat, k, k_next, log=False, interpolating=interpolating, **kw)
+        p = _mix(*rows, a, interpolating, log=False)
+        return w.reduced(aw.contract(p[..., None, :], w.x, gated)[..., 0], keepdims)
+
+    return _over_q(from_rows, q)
+
+
+def argmedian(
+    x: ArrayLike,
+    axis: int | None = None,
+    keepdims: bool = False,
+    softness: float | ArrayLike = 0.1,
+    mode: Mode = "smooth",
+    method: Method = "neuralsort",
+    standardize: bool = True,
+    ot_kwargs: dict | None = None,
+    return_log_probs: bool = False,
+    log_prob_eps: float | ArrayLike | None = None,
+) -> SoftIndex:
+    """Soft index of the median: :func:`argquantile` at ``q=0.5`` with ``"midpoint"``.
+
+    Example:
+        >>> import softjax as sj
+        >>> sj.argmedian(jnp.array([0.2, 1.7, -0.5, 0.9]), mode="hard")
+        Array([0.5, 0. , 0. , 0.5], dtype=float32)
+    """
+    return argquantile(x, 0.5, axis, keepdims, softness, mode, method, "midpoint", standardize,
+                       ot_kwargs, return_log_probs, log_prob_eps)
+
+
+def median(
+    x: ArrayLike,
+    axis: int | None = None,
+    keepdims: bool = False,
+    softness: float | ArrayLike = 0.1,
+    mode: Mode = "smooth",
+    method: Method = "neuralsort",
+    standardize: bool = True,
+    ot_kwargs: dict | None = None,
+    gated_grad: bool = True,
+) -> jax.Array:
+    """Soft ``jnp.median``: :func:`quantile` at ``q=0.5`` with ``"midpoint"``.
+
+    Example:
+        >>> import softjax as sj
+        >>> sj.median(jnp.array([0.2, 1.7, -0.5, 0.9]), mode="hard")
+        Array(0.55, dtype=float32)
+    """
+    return quantile(x, 0.5, axis, keepdims, softness, mode, method, "midpoint", standardize,
+                    ot_kwargs, gated_grad)
+
+
+def argpercentile(
+    x: ArrayLike,
+    p: float | ArrayLike,
+    axis: int | None = None,
+    keepdims: bool = False,
+    softness: float | ArrayLike = 0.1,
+    mode: Mode = "smooth",
+    method: Method = "neuralsort",
+    quantile_method: QuantileMethod = "linear",
+    standardize: bool = True,
+    ot_kwargs: dict | None = None,
+    return_log_probs: bool = False,
+    log_prob_eps: float | ArrayLike | None = None,
+) -> SoftIndex:
+    """:func:`argquantile` at ``q = p / 100`` (``p`` in ``[0, 100]``).
+
+    Example:
+        >>> import softjax as sj
+        >>> sj.argpercentile(jnp.array([0.2, 1.7, -0.5]), 100.0, mode="hard")
+        Array([0., 1., 0.], dtype=float32)
+    """
+    return _argquantile(
+        x, _check_q(p, "p", 100.0), axis, keepdims, softness, mode, method, quantile_method,
+        standardize, ot_kwargs, return_log_probs, log_prob_eps,
+    )
+
+
+def percentile(
+    x: ArrayLike,
+    p: float | ArrayLike,
+    axis: int | None = None,
+    keepdims: bool = False,
+    softness: float | ArrayLike = 0.1,
+    mode: Mode = "smooth",
+    method: Method = "neuralsort",
+    quantile_method: QuantileMethod = "linear",
+    standardize: bool = True,
+    ot_kwargs: dict | None = None,
+    gated_grad: bool = True,
+) -> jax.Array:
+    """:func:`quantile` at ``q = p / 100`` (``p`` in ``[0, 100]``).
+
+    Example:
+        >>> import softjax as sj
+        >>> sj.percentile(jnp.array([0.2, 1.7, -0.5]), 100.0, mode="hard")
+        Array(1.7, dtype=float32)
+    """
+    return _quantile(
+        x, _check_q(p, "p", 100.0), axis, keepdims, softness, mode, method, quantile_method,
+        standardize, ot_kwargs, gated_grad,
+    )
