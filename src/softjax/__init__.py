@@ -1,10 +1,82 @@
-"""SoftJAX: soft, differentiable drop-in replacements for discrete JAX operators."""
+"""SoftJAX: soft, differentiable drop-in replacements for discrete JAX operators.
+
+``import softjax as sj``; every public name is re-exported here from
+``softjax._src``. This file only re-exports.
+"""
 
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from softjax._src.safe import arccos, arcsin, div, log, norm, sqrt
-from softjax._src.steps import sigmoidal, softrelu
+# --- types -------------------------------------------------------------------
 from softjax._src.types import SoftBool, SoftIndex
+
+# --- scalar relaxations --------------------------------------------------------
+from softjax._src.steps import sigmoidal, softrelu
+
+# --- elementwise / comparison / logic / selection ------------------------------
+from softjax._src.elementwise import abs, clip, heaviside, relu, round, sign
+from softjax._src.comparison import equal, greater, greater_equal, isclose, less, less_equal, not_equal
+from softjax._src.logic import all, any, logical_and, logical_not, logical_or, logical_xor
+from softjax._src.selection import (
+    choose,
+    dynamic_index_in_dim,
+    dynamic_slice,
+    dynamic_slice_in_dim,
+    take,
+    take_along_axis,
+    where,
+)
+
+# --- autograd-safe math --------------------------------------------------------
+from softjax._src.safe import arccos, arcsin, div, log, norm, sqrt
+
+# --- axis-wise operators ---------------------------------------------------------
+from softjax._src.extrema import argmax, argmin, max, min
+from softjax._src.quantiles import (
+    argmedian,
+    argpercentile,
+    argquantile,
+    median,
+    percentile,
+    quantile,
+)
+from softjax._src.sorting import argsort, rank, sort
+from softjax._src.topk import top_k
+
+# --- straight-through -------------------------------------------------------------
+from softjax._src.straight_through import (
+    abs_st,
+    argmax_st,
+    argmedian_st,
+    argmin_st,
+    argpercentile_st,
+    argquantile_st,
+    argsort_st,
+    clip_st,
+    equal_st,
+    grad_replace,
+    greater_equal_st,
+    greater_st,
+    heaviside_st,
+    isclose_st,
+    less_equal_st,
+    less_st,
+    max_st,
+    median_st,
+    min_st,
+    not_equal_st,
+    percentile_st,
+    quantile_st,
+    rank_st,
+    relu_st,
+    round_st,
+    sign_st,
+    sort_st,
+    st,
+    top_k_st,
+)
+
+# --- submodules -------------------------------------------------------------------
+from softjax import random
 
 try:
     __version__ = _version("softjax")

@@ -39,22 +39,29 @@ def _polyval(coeffs: tuple[float, ...], u: jax.Array) -> jax.Array:
 
 
 def _pnorm_c1_step(u: jax.Array) -> jax.Array:
-    # P solves sqrt(P) - sqrt(1 - P) = u (two-element p = 3/2 simplex projection).
+    # P solves sqrt(P) - sqrt(1 - P) = u (two-element p = 3/2 simplex projection):
+    # P = (u + sqrt(2 - u^2))^2 / 4, expanded to 1/2 + u sqrt(2 - u^2) / 2 so that
+    # P - 1/2 has exactly the sign of u (keeps soft abs >= 0, P(0) = 1/2 exactly).
     # The safe sqrt keeps the discarded branch |u| > sqrt(2) finite.
-    return jnp.clip((u + safe.sqrt(2.0 - u * u)) ** 2 / 4.0, 0.0, 1.0)
+    return jnp.clip(0.5 + 0.5 * (u * safe.sqrt(2.0 - u * u)), 0.0, 1.0)
 
 
 def _pnorm_c2_step(u: jax.Array) -> jax.Array:
     # P = b^3 where b^3 + (b - u)^3 = 1; with b = t + u/2 this is the depressed
-    # cubic t^3 + A t + B = 0, A = 0.75 u^2, B = -0.5 (hyperbolic Cardano).
-    a = 0.75 * u * u
-    big = a > 1e-12
-    a_safe = jnp.where(big, a, 1.0)
-    r = safe.sqrt(a_safe / 3.0)
-    t_hyp = -2.0 * r * jnp.sinh(jnp.arcsinh(3.0 * -0.5 / (2.0 * a_safe * r)) / 3.0)
-    t = jnp.where(big, t_hyp, 0.5 ** (1.0 / 3.0))
-    b = t + u / 2.0
-    return jnp.clip(b**3, 0.0, 1.0)
+    # cubic t^3 + A t + B = 0, A = 0.75 u^2, B = -0.5. Its single real root is
+    # written in the cancellation-free Cardano form t = c - p/c with p = A/3,
+    # c = cbrt(1/4 + sqrt(1/16 + p^3)) >= cbrt(1/2). This equals the spec's
+    # hyperbolic form (to ~3e-15 in float64) but has no branch at A = 0 and no
+    # u^-3 intermediates, whose derivatives overflowed float32 Hessians.
+    # Only |u| <= 1 is ever selected; the inner where keeps p^3 from
+    # overflowing (and poisoning gradients) far outside the band.
+    u = jnp.where(jnp.abs(u) > 1, 0.0, u)  # NaN passes through
+    p = u * u / 4.0
+    c = jnp.cbrt(0.25 + jnp.sqrt(0.0625 + p * p * p))
+    t = c - p / c
+    # P = (t + u/2)^3 = 1/2 + ((t + u/2)^3 - (t - u/2)^3) / 2 since P(u) + P(-u) = 1;
+    # the odd part u (3t^2 + u^2/4) / 2 has exactly the sign of u.
+    return jnp.clip(0.5 + 0.5 * (u * (3.0 * t * t + p)), 0.0, 1.0)
 
 
 def _pnorm_c1_relu(u: jax.Array) -> jax.Array:
@@ -64,7 +71,13 @@ def _pnorm_c1_relu(u: jax.Array) -> jax.Array:
 
 def _pnorm_c2_relu(u: jax.Array) -> jax.Array:
     g = _pnorm_c2_step(u)  # already clipped to [0, 1]
-    return 0.75 + u * g - 0.75 * ((1.0 - g) ** (4.0 / 3.0) + g ** (4.0 / 3.0))
+    # h(g) = (1-g)^{4/3} + g^{4/3} is exactly 1 at g in {0, 1}; there the power's
+    # second derivative is infinite, so guard it (double where) to keep Hessians
+    # finite. g' = 0 wherever g hits 0 or 1, so first derivatives are unchanged.
+    inner = (g > 0) & (g < 1)
+    g_safe = jnp.where(inner, g, 0.5)
+    h = jnp.where(inner, (1.0 - g_safe) ** (4.0 / 3.0) + g_safe ** (4.0 / 3.0), 1.0)
+    return 0.75 + u * g - 0.75 * h
 
 
 def _band_step(mode: str, u: jax.Array) -> jax.Array:
@@ -121,11 +134,13 @@ def sigmoidal(x: ArrayLike, softness: float | ArrayLike = 0.1, mode: StepMode = 
             f"Invalid mode: {mode!r}. sigmoidal accepts mode in {', '.join(map(repr, STEP_MODES))}."
         )
     validate_softness(softness)
-    z = x / softness
+    z = jnp.asarray(x) / softness
     if mode == "smooth":
         return jax.nn.sigmoid(z)
     u = z / 5.0
-    return jnp.where(u < -1, 0.0, jnp.where(u < 1, _band_step(mode, u), 1.0))
+    # ``u >= 1`` (not ``u < 1``) in the inner select so that NaN reaches the
+    # polynomial branch and propagates instead of being mapped to 1.
+    return jnp.where(u < -1, 0.0, jnp.where(u >= 1, 1.0, _band_step(mode, u)))
 
 
 def softrelu(
@@ -163,12 +178,12 @@ def softrelu(
             f"Unknown mode {mode!r} for softrelu. Expected one of {', '.join(map(repr, STEP_MODES))}."
         )
     validate_softness(softness)
-    z = x / softness
+    z = jnp.asarray(x) / softness
     if mode == "smooth":
         y = z * sigmoidal(z, softness=1.0, mode="smooth") if gated else jax.nn.softplus(z)
     elif gated:
         y = z * sigmoidal(z, softness=1.0, mode=mode)
     else:
         u = z / 5.0
-        y = jnp.where(u < -1, 0.0, jnp.where(u < 1, 5.0 * _band_relu(mode, u), z))
+        y = jnp.where(u < -1, 0.0, jnp.where(u >= 1, z, 5.0 * _band_relu(mode, u)))
     return y * softness

@@ -96,7 +96,7 @@ def rank(x, xhat, *, softness, mode, descending, options):
         col_sum, weighted = sum_chunks(chunk_sums, (coef, positions))
         order = jnp.argsort(xhat_row, descending=descending, stable=True)
         hard = jnp.zeros_like(xhat_row).at[order].set(positions)
-        ok = col_sum > 1e-10
+        ok = (col_sum > 1e-10) | jnp.isnan(col_sum)  # NaN in, NaN out
         soft = weighted / jnp.where(ok, col_sum, 1.0)
         return jnp.where(ok, jnp.clip(soft, 1.0, n), hard)
 

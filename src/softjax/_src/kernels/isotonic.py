@@ -1,0 +1,408 @@
+r"""Non-increasing isotonic regression by pool-adjacent-violators (spec part 2 §4.2–§4.4).
+
+Given scores $\zeta$ and targets $\omega$, both sorted **descending** along the
+last axis, every mode solves
+$v = \arg\min_{v_1 \ge \dots \ge v_n} \sum_i \Psi^*(\zeta_i - v_i) - \omega_i v_i$,
+whose solution is constant on consecutive blocks $B$; the block value $\gamma_B$
+is the root of the block equation $\sum_B \psi(\zeta_i - \gamma) = \sum_B \omega_i$
+with $\psi = \nabla\Psi^*$ (for ``smooth`` the equation is
+$\sum_B e^{\zeta_i - \gamma} = \sum_B e^{\omega_i}$). :func:`isotonic_offsets`
+returns $t = \zeta - \gamma$ per element.
+
+The work is split in two:
+
+* :func:`pav_blocks` finds the block structure. It is discrete (zero
+  derivative), so it runs on ``stop_gradient`` values: one sequential
+  pool-adjacent-violators pass over *all rows concatenated* (merges never cross
+  a row start), in a single-lane ``lax.while_loop`` whose body only uses
+  dynamic slices. XLA runs that loop in place at a few tens of ns per step;
+  a per-row ``vmap`` of it would turn every update into a batched scatter that
+  copies the whole state. A ``custom_vmap`` rule therefore folds any ``vmap``
+  axis into the rows. Each merge is O(1) for ``c0``, ``smooth`` and ``c2``
+  (sufficient statistics) and O(log n) for ``c1`` (binary search for the split
+  inside the block, fixing pitfall 14), so the pass is O(n log n) at worst.
+* :func:`isotonic_offsets` recomputes every block's $\gamma$ from its members
+  with segment sums (O(n)), relative to the block's first score so that
+  singleton blocks reproduce $\omega$ exactly. ``c0`` and ``smooth`` are plain
+  differentiable JAX (their derivative is the block averaging of §4.4);
+  ``c1``/``c2`` use a ``custom_jvp`` whose rule is implicit differentiation of
+  the block equation written with segment sums. Every rule is itself
+  differentiable, so ``jvp``, ``jacfwd``, ``jacrev``, ``hessian`` and
+  ``jacrev(grad)`` all work (pitfall 5).
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jax.custom_batching import custom_vmap
+
+from softjax._src import safe
+
+ISOTONIC_MODES = ("smooth", "c0", "c1", "c2")
+
+
+# --------------------------------------------------------------------------- #
+# Closed-form block solvers (shared by the PAV pass and the final solve).
+# --------------------------------------------------------------------------- #
+def _psi(t: jax.Array, mode: str) -> jax.Array:
+    """$\\nabla\\Psi^*$: the map from offsets $t$ to projected values."""
+    if mode == "c1":
+        return t * jnp.abs(t)
+    if mode == "c2":
+        return t * t * t
+    return t
+
+
+def _psi_inverse(y: jax.Array, mode: str) -> jax.Array:
+    if mode == "c1":
+        return jnp.sign(y) * jnp.sqrt(jnp.abs(y))
+    if mode == "c2":
+        return jnp.cbrt(y)
+    return y
+
+
+def _quadratic_root(a: jax.Array, b: jax.Array, c: jax.Array) -> jax.Array:
+    """The root of the increasing branch of $a u^2 + b u + c$ (derivative $\\ge 0$).
+
+    Written without cancellation: $2c / (-b - \\sqrt{D})$ for $b > 0$, else
+    $(-b + \\sqrt{D}) / (2a)$; a degenerate constant piece gives 0.
+    """
+    root_d = jnp.sqrt(jnp.maximum(b * b - 4.0 * a * c, 0.0))
+    pos = b > 0
+    den = jnp.where(pos, -b - root_d, 2.0 * a)
+    num = jnp.where(pos, 2.0 * c, -b + root_d)
+    ok = den != 0
+    return jnp.where(ok, num / jnp.where(ok, den, 1.0), 0.0)
+
+
+def _cardano(p: jax.Array, q: jax.Array) -> jax.Array:
+    """Real root of $v^3 + p v + q = 0$ for $p \\ge 0$ (hyperbolic Cardano, §2.4)."""
+    dt = p.dtype
+    tiny, eps = jnp.finfo(dt).tiny, jnp.finfo(dt).eps
+    r = jnp.sqrt(jnp.maximum(p / 3.0, 0.0))
+    use_h = p > eps * jnp.maximum(jnp.abs(q), 1.0)
+    r_safe = jnp.where(use_h, r, 1.0)
+    a = 3.0 * jnp.abs(q) / (2.0 * jnp.maximum(p, tiny) * r_safe)
+    v_h = -jnp.sign(q) * 2.0 * r_safe * jnp.sinh(jnp.arcsinh(jnp.where(use_h, a, 0.0)) / 3.0)
+    v_c = -jnp.cbrt(q)
+    return jnp.where(use_h, v_h, v_c)
+
+
+def _cubic_block_root(count, m1, m2, m3, w):
+    """$u$ with $\\sum_B (e_i - u)^3 = w$, from the raw moments $m_k = \\sum e^k$."""
+    c = m1 / count
+    mu2 = jnp.maximum(m2 - c * m1, 0.0)
+    mu3 = m3 - 3.0 * c * m2 + 2.0 * c * c * m1
+    return c + _cardano(3.0 * mu2 / count, (w - mu3) / count)
+
+
+# --------------------------------------------------------------------------- #
+# Block structure: sequential PAV over concatenated rows.
+# --------------------------------------------------------------------------- #
+def _pav_flat(zeta: jax.Array, omega: jax.Array, n: int, mode: str):
+    """PAV over the flat concatenation of rows of length ``n``.
+
+    Returns ``(start, gamma)`` per element: the flat index of the first element
+    of its block and the block value (the latter only as a starting point).
+    """
+    size = zeta.shape[0]
+    dt = zeta.dtype
+    g_single = zeta - _psi_inverse(omega, mode)
+    if mode == "c1":
+        # Per-row prefix sums of u = zeta - zeta[row start] (<= 0) and u^2 for
+        # the O(1) evaluation of the piecewise-quadratic block equation.
+        u = (zeta.reshape(-1, n) - zeta.reshape(-1, n)[:, :1]).astype(dt)
+        zero = jnp.zeros((u.shape[0], 1), dt)
+        p1 = jnp.concatenate([zero, jnp.cumsum(u, axis=1)], axis=1).ravel()
+        p2 = jnp.concatenate([zero, jnp.cumsum(u * u, axis=1)], axis=1).ravel()
+        u = u.ravel()
+        search_steps = max(1, math.ceil(math.log2(n + 1)))
+
+    def at(arr, i):
+        return lax.dynamic_index_in_dim(arr, i, keepdims=False)
+
+    def put(arr, i, value):
+        return lax.dynamic_update_index_in_dim(arr, value.astype(arr.dtype), i, 0)
+
+    def c1_merge_gamma(first, stop, w_sum):
+        # Block = flat [first, stop). Row-local prefix index = flat + row.
+        row = first // n
+        a, b = first, stop
+
+        def pre(arr, i):
+            return at(arr, i + row)
+
+        def f_at(j):  # F(zeta_j) = -sum_[a,j) (u_i-u_j)^2 + sum_(j,b) (u_j-u_i)^2 + W
+            uj = at(u, j)
+            hi = pre(p2, j) - pre(p2, a) - 2 * uj * (pre(p1, j) - pre(p1, a)) + (j - a) * uj * uj
+            lo = (pre(p2, b) - pre(p2, j + 1) - 2 * uj * (pre(p1, b) - pre(p1, j + 1))
+                  + (b - j - 1) * uj * uj)
+            return lo - hi + w_sum
+
+        def step(_, lohi):  # first j in [a, b) with F(zeta_j) < 0 (b if none)
+            lo, hi = lohi
+            mid = (lo + hi) // 2
+            neg = f_at(jnp.minimum(mid, b - 1)) < 0
+            go = lo < hi
+            return (jnp.where(go & ~neg, mid + 1, lo), jnp.where(go & neg, mid, hi))
+
+        k, _ = lax.fori_loop(0, search_steps, step, (a, b))
+        n_hi, n_lo = (k - a).astype(dt), (b - k).astype(dt)
+        s_hi, s_lo = pre(p1, k) - pre(p1, a), pre(p1, b) - pre(p1, k)
+        q_hi, q_lo = pre(p2, k) - pre(p2, a), pre(p2, b) - pre(p2, k)
+        root = _quadratic_root(n_lo - n_hi, 2 * (s_hi - s_lo), q_lo - q_hi + w_sum)
+        bad = (n_lo == n_hi) & (s_hi == s_lo)
+        mid_u = 0.5 * (at(u, a) + at(u, b - 1))
+        return at(zeta, a) - at(u, a) + jnp.where(bad, mid_u, root)
+
+    # Stack of blocks: start index, value, and mode-specific statistics.
+    stack = {"start": jnp.zeros(size, jnp.int32), "g": jnp.zeros(size, dt)}
+    if mode == "c0":
+        stats = {"s": zeta - omega, "c": jnp.ones(size, dt)}
+    elif mode == "smooth":
+        stats = {"lz": zeta, "lw": omega}
+    elif mode == "c1":
+        stats = {"w": omega}
+    else:
+        zero = jnp.zeros(size, dt)
+        stats = {"c": jnp.ones(size, dt), "m1": zero, "m2": zero, "m3": zero, "w": omega}
+    stack.update({k: jnp.zeros(size, dt) for k in stats})
+
+    def violated(top, st):
+        t1, t2 = jnp.maximum(top - 1, 0), jnp.maximum(top - 2, 0)
+        return (top >= 2) & (at(st["start"], t1) % n != 0) & (at(st["g"], t2) < at(st["g"], t1))
+
+    def merged(i, top, st):
+        t1, t2 = top - 1, top - 2
+        x = {k: at(st[k], t2) for k in stats}
+        y = {k: at(st[k], t1) for k in stats}
+        if mode == "c0":
+            out = {"s": x["s"] + y["s"], "c": x["c"] + y["c"]}
+            return out, out["s"] / out["c"]
+        if mode == "smooth":
+            out = {"lz": jnp.logaddexp(x["lz"], y["lz"]), "lw": jnp.logaddexp(x["lw"], y["lw"])}
+            return out, out["lz"] - out["lw"]
+        if mode == "c1":
+            out = {"w": x["w"] + y["w"]}
+            return out, c1_merge_gamma(at(st["start"], t2), i, out["w"])
+        # c2: moments about each block's first score; shift y's to x's reference.
+        r = at(zeta, at(st["start"], t2))
+        d = at(zeta, at(st["start"], t1)) - r
+        c = y["c"]
+        out = {
+            "c": x["c"] + c,
+            "m1": x["m1"] + y["m1"] + c * d,
+            "m2": x["m2"] + y["m2"] + 2 * d * y["m1"] + c * d * d,
+            "m3": x["m3"] + y["m3"] + 3 * d * y["m2"] + 3 * d * d * y["m1"] + c * d * d * d,
+            "w": x["w"] + y["w"],
+        }
+        u = _cubic_block_root(out["c"], out["m1"], out["m2"], out["m3"], out["w"])
+        return out, r + u
+
+    def body(carry):
+        i, top, st, viol = carry
+        if mode == "c1":
+            new, g_m = lax.cond(viol, lambda: merged(i, top, st),
+                                lambda: ({"w": omega[0]}, zeta[0]))
+        else:
+            new, g_m = merged(i, top, st)
+        ic = jnp.minimum(i, size - 1)
+        pushed = {k: at(stats[k], ic) for k in stats}
+        idx = jnp.where(viol, top - 2, top)
+        st = dict(st)
+        for k in stats:
+            st[k] = put(st[k], idx, jnp.where(viol, new[k], pushed[k]))
+        st["g"] = put(st["g"], idx, jnp.where(viol, g_m, at(g_single, ic)))
+        st["start"] = put(st["start"], idx, jnp.where(viol, at(st["start"], idx), ic))
+        top = jnp.where(viol, top - 1, top + 1)
+        i = jnp.where(viol, i, i + 1)
+        return i, top, st, violated(top, st)
+
+    def cond(carry):
+        i, _, _, viol = carry
+        return (i < size) | viol
+
+    i0 = jnp.zeros((), jnp.int32)
+    _, top, st, _ = lax.while_loop(cond, body, (i0, i0, stack, jnp.zeros((), bool)))
+    # Per element: index of its block in the stack (blocks are contiguous).
+    valid = jnp.arange(size) < top
+    flags = jnp.zeros(size, jnp.int32).at[jnp.where(valid, st["start"], size)].set(1, mode="drop")
+    block = jnp.cumsum(flags) - 1
+    return st["start"][block], st["g"][block]
+
+
+def _pav_rows(zeta: jax.Array, omega: jax.Array, mode: str):
+    rows, n = zeta.shape
+    start, gamma = _pav_flat(zeta.ravel(), omega.ravel(), n, mode)
+    local = start.reshape(rows, n) - (jnp.arange(rows, dtype=jnp.int32) * n)[:, None]
+    return local, gamma.reshape(rows, n)
+
+
+def _make_pav(mode: str):
+    @custom_vmap
+    def pav(zeta, omega):
+        return _pav_rows(zeta, omega, mode)
+
+    @pav.def_vmap
+    def _pav_vmap(axis_size, in_batched, zeta, omega):
+        # Fold the vmapped axis into the rows: one sequential pass for everything.
+        zeta_b, omega_b = in_batched
+        if not zeta_b:
+            zeta = jnp.broadcast_to(zeta, (axis_size,) + zeta.shape)
+        if not omega_b:
+            omega = jnp.broadcast_to(omega, (axis_size,) + omega.shape)
+        shape = zeta.shape
+        out = pav(zeta.reshape((-1, shape[-1])), omega.reshape((-1, shape[-1])))
+        return tuple(o.reshape(shape) for o in out), (True, True)
+
+    return pav
+
+
+_PAV = {mode: _make_pav(mode) for mode in ISOTONIC_MODES}
+
+
+def pav_blocks(zeta: jax.Array, omega: jax.Array, mode: str):
+    """Block structure of the isotonic problem (no derivative).
+
+    Args:
+        zeta: scores sorted descending along the last axis, shape ``(..., n)``.
+        omega: targets sorted descending, same shape.
+        mode: ``"smooth"``, ``"c0"``, ``"c1"`` or ``"c2"``.
+
+    Returns:
+        ``(start, gamma)``, each of shape ``(..., n)``: the index (within the
+        row) of the first element of each element's block, and an approximate
+        block value $\\gamma_B$ (used only as a starting point).
+    """
+    zeta, omega = lax.stop_gradient(zeta), lax.stop_gradient(omega)
+    shape = zeta.shape
+    n = shape[-1]
+    start, gamma = _PAV[mode](zeta.reshape(-1, n), omega.reshape(-1, n))
+    return start.reshape(shape), gamma.reshape(shape)
+
+
+# --------------------------------------------------------------------------- #
+# Differentiable block solve given the structure.
+# --------------------------------------------------------------------------- #
+def _segment_sum(x, ids, size):
+    return jax.ops.segment_sum(x, ids, num_segments=size, indices_are_sorted=True)
+
+
+def _blockwise(x, ids, size):
+    """Block sums of ``x`` broadcast back to every member of the block."""
+    return _segment_sum(x, ids, size)[ids]
+
+
+def _offsets_c0(zeta, omega, ids, first, count, size):
+    # t = zeta - mean_B(zeta - omega), written relative to the block's first
+    # score so that a singleton block gives exactly omega.
+    e = zeta - first
+    return e - _blockwise(e - omega, ids, size) / count
+
+
+def _offsets_smooth(zeta, omega, ids, size):
+    # t = zeta - LSE_B(zeta) + LSE_B(omega): block log-softmax plus LSE_B(omega).
+    def block_lse(v):
+        m = lax.stop_gradient(jax.ops.segment_max(v, ids, num_segments=size, indices_are_sorted=True))
+        m = jnp.where(jnp.isfinite(m), m, 0.0)[ids]
+        return m, jnp.log(_blockwise(jnp.exp(v - m), ids, size))
+
+    mz, lz = block_lse(zeta)
+    mw, lw = block_lse(omega)
+    return (zeta - mz) - lz + lw + mw
+
+
+def _solve_pnorm(e, omega, u0, ids, count, size, mode):
+    """Block roots $u$ of $\\sum_B \\psi(e_i - u) = \\sum_B \\omega_i$, starting near ``u0``."""
+    w = _blockwise(omega, ids, size)
+    if mode == "c2":
+        d = e - u0  # moments about the starting point keep the cubic well scaled
+        m = [_blockwise(d**k, ids, size) for k in (1, 2, 3)]
+        return u0 + _cubic_block_root(count, m[0], m[1], m[2], w)
+    u = u0
+    for _ in range(2):  # the split of a piecewise-quadratic equation; 2nd pass is a safeguard
+        d = e - u
+        hi = (d >= 0).astype(e.dtype)
+        n_hi = _blockwise(hi, ids, size)
+        s_hi, s_all = _blockwise(d * hi, ids, size), _blockwise(d, ids, size)
+        q_hi, q_all = _blockwise(d * d * hi, ids, size), _blockwise(d * d, ids, size)
+        n_lo, s_lo, q_lo = count - n_hi, s_all - s_hi, q_all - q_hi
+        # F(u + v) = sum_lo (v - d)^2 - sum_hi (v - d)^2 + W, increasing in v.
+        a, b, c = n_lo - n_hi, 2.0 * (s_hi - s_lo), q_lo - q_hi + w
+        u = u + jnp.where((a == 0) & (b == 0), 0.0, _quadratic_root(a, b, c))
+    return u
+
+
+def _make_pnorm_offsets(mode: str):
+    dpsi = (lambda t: 2.0 * jnp.abs(t)) if mode == "c1" else (lambda t: 3.0 * t * t)
+
+    @jax.custom_jvp
+    def offsets(e, omega, u0, ids, count):
+        size = e.shape[0]
+        u = _solve_pnorm(e, omega, lax.stop_gradient(u0), ids, count, size, mode)
+        return e - u
+
+    @offsets.defjvp
+    def _offsets_jvp(primals, tangents):
+        # Implicit differentiation of sum_B psi(e - u) = sum_B omega:
+        # u' = (sum_B psi'(t) e' - sum_B omega') / sum_B psi'(t).
+        e, omega, u0, ids, count = primals
+        de, domega = tangents[0], tangents[1]
+        t = offsets(e, omega, u0, ids, count)
+        size = e.shape[0]
+        slope = dpsi(t)
+        den = _blockwise(slope, ids, size)
+        ok = den > 0
+        num = _blockwise(slope * de - domega, ids, size)
+        du = jnp.where(ok, num / jnp.where(ok, den, 1.0), _blockwise(de, ids, size) / count)
+        return t, de - du
+
+    return offsets
+
+
+_PNORM_OFFSETS = {mode: _make_pnorm_offsets(mode) for mode in ("c1", "c2")}
+
+
+def isotonic_offsets(zeta: jax.Array, omega: jax.Array, mode: str) -> jax.Array:
+    r"""Offsets $t = \zeta - \gamma$ of the non-increasing isotonic solution.
+
+    Args:
+        zeta: scores sorted descending along the last axis, shape ``(..., n)``.
+        omega: targets sorted descending, same shape.
+        mode: ``"smooth"`` (block value $\mathrm{LSE}_B\zeta - \mathrm{LSE}_B\omega$),
+            ``"c0"`` ($\mathrm{mean}_B(\zeta - \omega)$), ``"c1"`` (root of
+            $\sum_B (\zeta - \gamma)|\zeta - \gamma| = \sum_B \omega$) or ``"c2"``
+            (root of $\sum_B (\zeta - \gamma)^3 = \sum_B \omega$).
+
+    Returns:
+        $t$ with the shape of ``zeta``; the projection in sorted coordinates is
+        $\psi(t)$ = $t$, $t$, $t|t|$, $t^3$ for smooth (a log), c0, c1, c2.
+        Computation runs in the input dtype (the caller chooses the precision).
+    """
+    shape = zeta.shape
+    n = shape[-1]
+    if n == 0:
+        return zeta
+    start, gamma0 = pav_blocks(zeta, omega, mode)
+    rows = math.prod(shape[:-1])
+    size = rows * n
+    ids = (start.reshape(rows, n) + (jnp.arange(rows, dtype=jnp.int32) * n)[:, None]).ravel()
+    z, w = zeta.reshape(size), omega.reshape(size)
+    first = z[ids]
+    if mode == "smooth":
+        t = _offsets_smooth(z, w, ids, size)
+    else:
+        count = _segment_sum(jnp.ones_like(z), ids, size)[ids]
+        if mode == "c0":
+            t = _offsets_c0(z, w, ids, first, count, size)
+        else:
+            u0 = gamma0.reshape(size) - lax.stop_gradient(first)
+            t = _PNORM_OFFSETS[mode](z - first, w, u0, ids, count)
+    return t.reshape(shape)
+
+
+__all__ = ["ISOTONIC_MODES", "isotonic_offsets", "pav_blocks"]

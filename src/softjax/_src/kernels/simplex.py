@@ -1,0 +1,194 @@
+r"""Projection onto the unit simplex for every soft mode (spec part 2 §2).
+
+A pure math kernel: it knows nothing of ``softness``, axes or the public API.
+The caller divides by the softness (and validates it) and moves the working
+axis last. For $z \in \mathbb{R}^n$ (last axis) it returns
+
+$$y^\star = \operatorname*{argmax}_{y \ge 0,\ \sum_i y_i = 1}\ \langle z, y\rangle - \Omega(y),$$
+
+whose sparse solutions have the form $y_i \propto (z_i - \theta)_+^{\alpha}$
+with $\alpha = 1, 2, 3$ for ``c0``, ``c1``, ``c2``.
+
+Design:
+
+* The sparse modes sort each row once (O(n log n) time, O(n) memory) and find
+  the threshold from prefix sums in closed form (§2.2–§2.4). Everything is
+  computed in coordinates shifted by the row maximum, so the largest entry
+  has gap exactly ``-θ' > 0`` and float32 stays accurate for huge inputs.
+* The non-differentiable part (sort, counting ``K``, square/cube roots) is
+  wrapped in one ``jax.custom_jvp`` function returning the gaps
+  $t = (z - \theta)_+$. Its JVP follows from differentiating
+  $\sum_i t_i^\alpha = 1$: $\dot\theta = w^\top \dot z / \sum w$ with
+  $w = t^{\alpha-1}$ on the support, $\dot t = m \odot (\dot z - \dot\theta)$.
+  The rule uses only products and one guarded division, so it is itself
+  differentiable: ``jacfwd``, ``jacrev``, ``hessian`` and
+  ``jacrev(grad(f))`` are finite (spec §11 pitfall 6: no square root or
+  cube root is ever differentiated).
+* $y = t^\alpha / \sum t^\alpha$ is formed by ordinary JAX ops, which yields
+  the spec's quotient rule (§2.5) and the symmetric Jacobian
+  $\alpha(\operatorname{diag}(w) - w w^\top / \sum w)$.
+
+Deliberate deviations from the prior recipe (same result in exact arithmetic):
+``c0`` also works in max-shifted coordinates and is normalised,
+$y = t / \sum t$, like ``c1``/``c2`` (the sum is 1 up to rounding), so
+float32 outputs sum to 1 even for large ``n`` and large ``|z|``.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+from softjax._src.validation import SOFT_MODES, ensure_float, validate_mode
+
+# Exponent alpha of y ∝ (z - θ)_+^alpha for each sparse mode (q - 1 in spec §0).
+_ALPHA = {"c0": 1, "c1": 2, "c2": 3}
+
+
+def _sorted_shifted(z: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Max-shifted row ``z'``, its descending sort ``u'`` and ``k = 1..n`` as floats."""
+    zs = z - jnp.max(z, axis=-1, keepdims=True)
+    u = -jnp.sort(-zs, axis=-1)
+    k = jnp.arange(1, z.shape[-1] + 1, dtype=z.dtype)
+    return zs, u, k
+
+
+def _pick(theta_k: jax.Array, support: jax.Array) -> jax.Array:
+    """``θ_K`` with ``K = #{k : support_k}`` (a count, not an argmax), keepdims."""
+    count = jnp.sum(support, axis=-1, keepdims=True)
+    return jnp.take_along_axis(theta_k, jnp.maximum(count - 1, 0), axis=-1)
+
+
+def _threshold_c0(u: jax.Array, k: jax.Array) -> jax.Array:
+    # Sort-based Euclidean projection: θ = (C_K - 1) / K.
+    c = jnp.cumsum(u, axis=-1)
+    theta_k = (c - 1.0) / k
+    return _pick(theta_k, 1.0 / k + u - c / k > 0)
+
+
+def _threshold_c1(u: jax.Array, k: jax.Array) -> jax.Array:
+    # Smaller root of k θ² - 2 S_k θ + Q_k - 1 = 0 for each candidate support.
+    s = jnp.cumsum(u, axis=-1)
+    q = jnp.cumsum(u * u, axis=-1)
+    d = s * s - k * (q - 1.0)
+    theta_k = (s - jnp.sqrt(jnp.maximum(d, 0.0))) / k
+    return _pick(theta_k, u > theta_k)
+
+
+def _threshold_c2(u: jax.Array, k: jax.Array) -> jax.Array:
+    # Σ_{i≤k} (u_i - θ)^3 = 1 as a depressed cubic in v = θ - c (c the mean),
+    # v^3 + P v + Qc = 0 with P >= 0: one real root, hyperbolic Cardano.
+    s = jnp.cumsum(u, axis=-1)
+    q = jnp.cumsum(u * u, axis=-1)
+    t = jnp.cumsum(u * u * u, axis=-1)
+    c = s / k
+    mu2 = q - 2.0 * c * s + k * c * c
+    mu3 = t - 3.0 * c * q + 3.0 * c * c * s - k * c * c * c
+    p = 3.0 * mu2 / k
+    qc = (1.0 - mu3) / k
+    finfo = jnp.finfo(u.dtype)
+    hyperbolic = p > finfo.eps * jnp.maximum(jnp.abs(qc), 1.0)
+    # The P ≈ 0 branch is computed on a harmless P = 1 so that no inf/NaN is
+    # ever produced, even in the discarded lanes (nothing here is differentiated).
+    p_h = jnp.where(hyperbolic, p, 1.0)
+    r = jnp.sqrt(jnp.maximum(p_h / 3.0, 0.0))
+    a = 3.0 * jnp.abs(qc) / (2.0 * jnp.maximum(p_h, finfo.tiny) * r)
+    v_h = -jnp.sign(qc) * 2.0 * r * jnp.sinh(jnp.arcsinh(a) / 3.0)
+    v_c = -jnp.sign(qc) * jnp.cbrt(jnp.abs(qc))
+    theta_k = jnp.where(hyperbolic, v_h, v_c) + c
+    return _pick(theta_k, u > theta_k)
+
+
+_THRESHOLDS = {"c0": _threshold_c0, "c1": _threshold_c1, "c2": _threshold_c2}
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
+def _gaps(z: jax.Array, mode: str) -> jax.Array:
+    """Gaps ``t = (z - θ)_+`` with ``θ`` such that ``Σ t^alpha = 1`` (last axis)."""
+    zs, u, k = _sorted_shifted(z)
+    threshold = _THRESHOLDS[mode]
+    theta = threshold(u, k)  # in max-shifted coordinates: θ' = θ - max(z) < 0
+    # One refinement pass in coordinates shifted by θ': near the support the
+    # shifted values are small and non-negative, so the prefix sums lose no
+    # digits, and z' - θ' is exact (Sterbenz) for entries close to θ'. The
+    # correction then moves every gap by the same tiny, accurately known amount.
+    # float32 error drops from ~1e-4 to ~1e-7 for n ~ 1e4 near-tied rows.
+    theta_fix = threshold(u - theta, k)
+    return jnp.maximum((zs - theta) - theta_fix, 0.0)
+
+
+@_gaps.defjvp
+def _gaps_jvp(mode: str, primals: tuple[jax.Array], tangents: tuple[jax.Array]):
+    (z,), (dz,) = primals, tangents
+    t = _gaps(z, mode)  # the custom_jvp itself, so this rule is differentiable again
+    support = t > 0
+    alpha = _ALPHA[mode]
+    # w = t^(alpha-1) on the support (t = 0 off it, so no mask needed for alpha > 1).
+    w = support.astype(t.dtype) if alpha == 1 else t if alpha == 2 else t * t
+    w_sum = jnp.sum(w, axis=-1, keepdims=True)
+    ok = w_sum > 0  # always true for finite rows (the max has t > 0); guard anyway
+    dtheta = jnp.where(ok, jnp.sum(w * dz, axis=-1, keepdims=True) / jnp.where(ok, w_sum, 1.0), 0.0)
+    return t, jnp.where(support, dz - dtheta, 0.0)
+
+
+def _log_positive(t: jax.Array) -> jax.Array:
+    """``log t`` with ``-inf`` (and zero gradient) at ``t == 0``; NaN propagates."""
+    ok = (t > 0) | jnp.isnan(t)
+    return jnp.where(ok, jnp.log(jnp.where(ok, t, 1.0)), -jnp.inf)
+
+
+def project_simplex(z: ArrayLike, mode: str, *, log: bool = False) -> jax.Array:
+    r"""Project each row of ``z`` (last axis) onto the probability simplex.
+
+    Computes $y = \operatorname{argmax}_{y \in \Delta} \langle z, y\rangle - \Omega(y)$:
+
+    * smooth: $\Omega = \sum y\log y$, $y = \operatorname{softmax}(z)$;
+    * c0: $\Omega = \tfrac12\sum y^2$, $y = (z-\theta)_+$ (Euclidean projection, sparse, C0);
+    * c1: $\Omega = \tfrac23\sum y^{3/2}$, $y = (z-\theta)_+^2$ (p = 3/2, sparse, C1);
+    * c2: $\Omega = \tfrac34\sum y^{4/3}$, $y = (z-\theta)_+^3$ (p = 4/3, sparse, C2);
+
+    with the threshold $\theta$ chosen so that $\sum_i y_i = 1$.
+
+    Args:
+        z: array of shape ``(..., n)``, already divided by the softness;
+            leading axes are batch axes. Integers are promoted to the default
+            float; float32 stays float32.
+        mode: ``"smooth"``, ``"c0"``, ``"c1"`` or ``"c2"``.
+        log: if ``True`` return log-probabilities: ``log_softmax`` for smooth
+            (never ``-inf`` for finite ``z``), $\log y$ for the sparse modes
+            with ``-inf`` at exact zeros (their gradient is 0, never NaN).
+
+    Returns:
+        Array of shape ``(..., n)``, non-negative rows summing to 1 (or their
+        logs). A row containing NaN is all NaN; ``-inf`` entries get
+        probability 0.
+
+    Raises:
+        ValueError: ``"Invalid mode: ..."`` for any other ``mode``, or a 0-d ``z``.
+
+    Example:
+        >>> from softjax._src.kernels.simplex import project_simplex
+        >>> z = jnp.array([0.3, -0.2, 0.25, 0.1, -1.0]) / 0.2
+        >>> project_simplex(z, "c0")
+        Array([0.625, 0.   , 0.375, 0.   , 0.   ], dtype=float32)
+        >>> project_simplex(z, "c0", log=True)
+        Array([-0.47000363,        -inf, -0.98082924,        -inf,        -inf],      dtype=float32)
+    """
+    validate_mode(mode, SOFT_MODES)
+    z = ensure_float(z)
+    if z.ndim == 0:
+        raise ValueError("z must have at least one axis (the simplex axis is the last one), got a scalar")
+    if z.shape[-1] == 0:
+        return z
+    if mode == "smooth":
+        return jax.nn.log_softmax(z, axis=-1) if log else jax.nn.softmax(z, axis=-1)
+    alpha = _ALPHA[mode]
+    t = _gaps(z, mode)
+    t_pow = t if alpha == 1 else t * t if alpha == 2 else t * t * t
+    total = jnp.sum(t_pow, axis=-1, keepdims=True)  # = 1 up to rounding; keep the division
+    if log:
+        return alpha * _log_positive(t) - jnp.log(total)
+    return t_pow / total
