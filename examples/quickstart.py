@@ -14,6 +14,53 @@ import jax.numpy as jnp  # noqa: E402
 import softjax as sj  # noqa: E402
 
 
+def robust_median_regression():
+    # Robust median regression: minimise the median absolute residual so that
+    # one huge outlier does not pull the fit. The hard median's gradient only
+    # sees one residual; the soft median spreads it over its neighbours.
+    key = jax.random.PRNGKey(0)
+    X = jax.random.normal(key, (20, 3))
+    w_true = jnp.array([1.0, -2.0, 0.5])
+    y = X @ w_true
+    y = y.at[0].set(1e6)  # inject outlier
+
+    def median_regression_loss(w, X, y, mode="smooth"):
+        residuals = y - X @ w
+        return sj.median(sj.abs(residuals, mode=mode), mode=mode)
+
+    w = jnp.zeros(3)
+    print("Hard grad:", jax.grad(median_regression_loss)(w, X, y, mode="hard"))
+    print("Soft grad:", jax.grad(median_regression_loss)(w, X, y, mode="smooth"))
+
+    for _ in range(50):
+        w = w - 0.1 * jax.grad(median_regression_loss)(w, X, y)
+    print("Learned w:", w, " (true:", w_true, ")")
+
+
+def top_k_feature_selection():
+    # Top-k feature selection: learn gates g whose soft top-k mask keeps the
+    # features a trained linear model relies on. The hard top-k gradient is 0.
+    n_features, k = 10, 3
+    k1, k2 = jax.random.split(jax.random.PRNGKey(42))
+    X = jax.random.normal(k1, (100, n_features))
+    w_model = jnp.array([0, 2.0, 0, -1.5, 0, 0, 0, 5.0, 0, 0])
+    y = X @ w_model + 0.1 * jax.random.normal(k2, (100,))
+
+    def feature_selection_loss(g, X, y, w_model, mode="smooth"):
+        _, soft_idx = sj.top_k(g, k=k, mode=mode, gated_grad=False)
+        mask = soft_idx.sum(axis=0)
+        y_pred = (X * mask) @ w_model
+        return jnp.mean(sj.abs(y_pred - y))
+
+    g = jnp.zeros(n_features)
+    print("Hard grad:", jax.grad(feature_selection_loss)(g, X, y, w_model, mode="hard"))
+    print("Soft grad:", jax.grad(feature_selection_loss)(g, X, y, w_model, mode="smooth"))
+
+    for _ in range(5):
+        g = g - 0.001 * jax.grad(feature_selection_loss)(g, X, y, w_model)
+    print("Selected features:", jax.lax.top_k(g, k=k)[1])
+
+
 def threshold_filtering():
     # Differentiable threshold filtering: learn a threshold t such that the
     # values of x above t sum to the target. The hard comparison has a zero
@@ -63,6 +110,8 @@ def rule_based_classifier():
 
 
 def main():
+    robust_median_regression()
+    top_k_feature_selection()
     threshold_filtering()
     rule_based_classifier()
 

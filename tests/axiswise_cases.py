@@ -18,7 +18,7 @@ INDEX_OPS = {
     "argquantile": (lambda x, **kw: sj.argquantile(x, 0.3, **kw), INDEX_METHODS),
     "argmedian": (lambda x, **kw: sj.argmedian(x, **kw), INDEX_METHODS),
     "argpercentile": (lambda x, **kw: sj.argpercentile(x, 75.0, **kw), INDEX_METHODS),
-    "top_k_index": (lambda x, **kw: sj.top_k(x, 2, **kw)[1], INDEX_METHODS),
+    "top_k_index": (lambda x, **kw: sj.top_k(x, min(2, x.shape[-1]), **kw)[1], INDEX_METHODS),
 }
 VALUE_OPS = {
     "max": (lambda x, **kw: sj.max(x, **kw), ALL_METHODS),
@@ -29,7 +29,7 @@ VALUE_OPS = {
     "quantile": (lambda x, **kw: sj.quantile(x, 0.3, **kw), ALL_METHODS),
     "median": (lambda x, **kw: sj.median(x, **kw), ALL_METHODS),
     "percentile": (lambda x, **kw: sj.percentile(x, 75.0, **kw), ALL_METHODS),
-    "top_k_values": (lambda x, **kw: sj.top_k(x, 2, **kw)[0], ALL_METHODS),
+    "top_k_values": (lambda x, **kw: sj.top_k(x, min(2, x.shape[-1]), **kw)[0], ALL_METHODS),
 }
 ALL_OPS = {**INDEX_OPS, **VALUE_OPS}
 # One operator per distinct code path (argmin/min negate, median/percentile

@@ -23,7 +23,7 @@ X64 = jnp.array([0.2, 1.7, -0.5, 0.9, 0.3, -1.1], dtype=jnp.float64)
 # Softness per method chosen so the relaxation is visibly soft at n = 6.
 SOFTNESS = {"fast_soft_sort": 1.0, "smooth_sort": 0.5}
 # Iterative solvers are jitted: their loops would recompile on every eager call.
-JIT_METHODS = ("ot", "smooth_sort")
+JIT_METHODS = ("ot", "smooth_sort", "fast_soft_sort")
 
 
 def _op(name, method, mode, **extra):

@@ -49,14 +49,18 @@ def test_hard_matches_jax_and_underscore_hard_is_bit_identical(case):
             assert under.shape == ref.shape + (n,)
 
 
-@pytest.mark.parametrize("mode", SOFT_MODES)
-@pytest.mark.parametrize("method", ["softsort", "neuralsort", "sorting_network", "ot"])
-def test_soft_samples_on_simplex_and_near_hard_limit(method, mode):
-    if method in ("sorting_network", "ot"):  # written concurrently by another engineer
-        pytest.importorskip(f"softjax._src.methods.{method}")
-    # Alternate the two (3, 6) cases so both replace settings meet every method and mode
-    # without compiling each combination twice.
-    replace = (SOFT_MODES.index(mode) + len(method)) % 2 == 0
+# (method, mode, replace): every mode for the two cheap methods; the compile-heavy
+# sorting networks and OT in two modes, each with and without replacement.
+SOFT_GRID = [(m, mode, i % 2 == 0) for m in ["softsort", "neuralsort"]
+             for i, mode in enumerate(SOFT_MODES)]  # fmt: skip
+SOFT_GRID += [("sorting_network", "smooth", False), ("sorting_network", "c1", True),
+              ("ot", "smooth", True), ("ot", "c0", False)]  # fmt: skip
+
+
+@pytest.mark.parametrize("method, mode, replace", SOFT_GRID)
+def test_soft_samples_on_simplex_and_near_hard_limit(method, mode, replace):
+    if method == "ot":  # written concurrently by another engineer
+        pytest.importorskip("softjax._src.methods.ot")
     logits = _logits((3, 6))
     key, shape = KEYS[1], (2, 3)
     ref = jax.random.categorical(key, logits, shape=shape, replace=replace)

@@ -144,7 +144,7 @@ def test_choice_errors(mode):
         choice(k, A2, (2,), axis=2, mode=mode)
 
 
-def test_choice_jit_vmap_over_keys_and_values():
+def test_choice_and_permutation_jit_vmap_over_keys_and_values():
     keys = jnp.stack([jax.random.key_data(k) for k in KEYS[:2]])
     values = jnp.stack([A2, -A2])
 
@@ -153,6 +153,12 @@ def test_choice_jit_vmap_over_keys_and_values():
 
     eager = jnp.stack([f(k, a) for k, a in zip(keys, values)])
     np.testing.assert_allclose(jax.jit(jax.vmap(f))(keys, values), eager, rtol=1e-12)
+
+    def g(k, a):
+        return perm(k, a, axis=1, softness=0.3, mode="c0")
+
+    eager = jnp.stack([g(k, a) for k, a in zip(keys, values)])
+    np.testing.assert_allclose(jax.jit(jax.vmap(g))(keys, values), eager, rtol=1e-12)
 
 
 # --- permutation ---------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""softjax.random *_st: forward == "_hard" bit for bit, gradient == soft gradient (pitfalls 5, 10)."""
+"""softjax.random *_st: forward == "_hard" bit for bit, gradient == soft (pitfalls 5, 10)."""
 
 import inspect
 

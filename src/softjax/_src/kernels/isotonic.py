@@ -120,7 +120,6 @@ def _pav_flat(zeta: jax.Array, omega: jax.Array, n: int, mode: str):
         p1 = jnp.concatenate([zero, jnp.cumsum(u, axis=1)], axis=1).ravel()
         p2 = jnp.concatenate([zero, jnp.cumsum(u * u, axis=1)], axis=1).ravel()
         u = u.ravel()
-        search_steps = max(1, math.ceil(math.log2(n + 1)))
 
     def at(arr, i):
         return lax.dynamic_index_in_dim(arr, i, keepdims=False)
@@ -143,14 +142,14 @@ def _pav_flat(zeta: jax.Array, omega: jax.Array, n: int, mode: str):
                   + (b - j - 1) * uj * uj)
             return lo - hi + w_sum
 
-        def step(_, lohi):  # first j in [a, b) with F(zeta_j) < 0 (b if none)
+        def step(lohi):  # first j in [a, b) with F(zeta_j) < 0 (b if none)
             lo, hi = lohi
             mid = (lo + hi) // 2
-            neg = f_at(jnp.minimum(mid, b - 1)) < 0
-            go = lo < hi
-            return (jnp.where(go & ~neg, mid + 1, lo), jnp.where(go & neg, mid, hi))
+            neg = f_at(mid) < 0
+            return jnp.where(neg, lo, mid + 1), jnp.where(neg, mid, hi)
 
-        k, _ = lax.fori_loop(0, search_steps, step, (a, b))
+        # O(log |B|) steps; an empty range (a = b) costs nothing.
+        k, _ = lax.while_loop(lambda lohi: lohi[0] < lohi[1], step, (a, b))
         n_hi, n_lo = (k - a).astype(dt), (b - k).astype(dt)
         s_hi, s_lo = pre(p1, k) - pre(p1, a), pre(p1, b) - pre(p1, k)
         q_hi, q_lo = pre(p2, k) - pre(p2, a), pre(p2, b) - pre(p2, k)
@@ -159,80 +158,85 @@ def _pav_flat(zeta: jax.Array, omega: jax.Array, n: int, mode: str):
         mid_u = 0.5 * (at(u, a) + at(u, b - 1))
         return at(zeta, a) - at(u, a) + jnp.where(bad, mid_u, root)
 
-    # Stack of blocks: start index, value, and mode-specific statistics.
-    stack = {"start": jnp.zeros(size, jnp.int32), "g": jnp.zeros(size, dt)}
+    # Block statistics: per element for a singleton block, merged in `merge`.
     if mode == "c0":
         stats = {"s": zeta - omega, "c": jnp.ones(size, dt)}
     elif mode == "smooth":
         stats = {"lz": zeta, "lw": omega}
     elif mode == "c1":
         stats = {"w": omega}
-    else:
+    else:  # c2: count and moments about the block's first score
         zero = jnp.zeros(size, dt)
         stats = {"c": jnp.ones(size, dt), "m1": zero, "m2": zero, "m3": zero, "w": omega}
-    stack.update({k: jnp.zeros(size, dt) for k in stats})
+    stats["g"] = g_single
+    stats["start"] = jnp.arange(size, dtype=jnp.int32)
 
-    def violated(top, st):
-        t1, t2 = jnp.maximum(top - 1, 0), jnp.maximum(top - 2, 0)
-        return (top >= 2) & (at(st["start"], t1) % n != 0) & (at(st["g"], t2) < at(st["g"], t1))
-
-    def merged(i, top, st):
-        t1, t2 = top - 1, top - 2
-        x = {k: at(st[k], t2) for k in stats}
-        y = {k: at(st[k], t1) for k in stats}
+    def merge(x, y, stop):
+        """Block x followed by block y (which ends before ``stop``)."""
         if mode == "c0":
             out = {"s": x["s"] + y["s"], "c": x["c"] + y["c"]}
-            return out, out["s"] / out["c"]
-        if mode == "smooth":
+            g = out["s"] / out["c"]
+        elif mode == "smooth":
             out = {"lz": jnp.logaddexp(x["lz"], y["lz"]), "lw": jnp.logaddexp(x["lw"], y["lw"])}
-            return out, out["lz"] - out["lw"]
-        if mode == "c1":
+            g = out["lz"] - out["lw"]
+        elif mode == "c1":
             out = {"w": x["w"] + y["w"]}
-            return out, c1_merge_gamma(at(st["start"], t2), i, out["w"])
-        # c2: moments about each block's first score; shift y's to x's reference.
-        r = at(zeta, at(st["start"], t2))
-        d = at(zeta, at(st["start"], t1)) - r
-        c = y["c"]
-        out = {
-            "c": x["c"] + c,
-            "m1": x["m1"] + y["m1"] + c * d,
-            "m2": x["m2"] + y["m2"] + 2 * d * y["m1"] + c * d * d,
-            "m3": x["m3"] + y["m3"] + 3 * d * y["m2"] + 3 * d * d * y["m1"] + c * d * d * d,
-            "w": x["w"] + y["w"],
-        }
-        u = _cubic_block_root(out["c"], out["m1"], out["m2"], out["m3"], out["w"])
-        return out, r + u
+            g = c1_merge_gamma(x["start"], stop, out["w"])
+        else:  # shift y's moments to x's reference score, then Cardano
+            r = at(zeta, x["start"])
+            d = at(zeta, y["start"]) - r
+            c = y["c"]
+            out = {
+                "c": x["c"] + c,
+                "m1": x["m1"] + y["m1"] + c * d,
+                "m2": x["m2"] + y["m2"] + 2 * d * y["m1"] + c * d * d,
+                "m3": x["m3"] + y["m3"] + 3 * d * y["m2"] + 3 * d * d * y["m1"] + c * d * d * d,
+                "w": x["w"] + y["w"],
+            }
+            g = r + _cubic_block_root(out["c"], out["m1"], out["m2"], out["m3"], out["w"])
+        out["g"], out["start"] = g, x["start"]
+        return out
 
+    def violated(count, top, second):
+        return (count >= 2) & (top["start"] % n != 0) & (second["g"] < top["g"])
+
+    # The top two blocks live in registers (`top`, `second`); older blocks in
+    # the arrays `rest`. Each step writes `second` to the slot after `rest`
+    # (a no-op slot when merging) and only then reads `rest`: with every read
+    # after the write, XLA updates the arrays in place instead of copying them.
     def body(carry):
-        i, top, st, viol = carry
-        if mode == "c1":
-            new, g_m = lax.cond(viol, lambda: merged(i, top, st),
-                                lambda: ({"w": omega[0]}, zeta[0]))
-        else:
-            new, g_m = merged(i, top, st)
+        i, count, rest, top, second, viol = carry
+        rest = {k: put(rest[k], jnp.maximum(count - 2, 0), second[k]) for k in rest}
+        below = {k: at(rest[k], jnp.maximum(count - 3, 0)) for k in rest}
         ic = jnp.minimum(i, size - 1)
-        pushed = {k: at(stats[k], ic) for k in stats}
-        idx = jnp.where(viol, top - 2, top)
-        st = dict(st)
-        for k in stats:
-            st[k] = put(st[k], idx, jnp.where(viol, new[k], pushed[k]))
-        st["g"] = put(st["g"], idx, jnp.where(viol, g_m, at(g_single, ic)))
-        st["start"] = put(st["start"], idx, jnp.where(viol, at(st["start"], idx), ic))
-        top = jnp.where(viol, top - 1, top + 1)
+        single = {k: at(stats[k], ic) for k in stats}
+        # (c1: when not merging, the block [i, i) is empty and its search free)
+        merged = merge(second, top, jnp.where(viol, i, second["start"]))
+        new_top = {k: jnp.where(viol, merged[k], single[k]) for k in stats}
+        new_second = {k: jnp.where(viol, below[k], top[k]) for k in stats}
         i = jnp.where(viol, i, i + 1)
-        return i, top, st, violated(top, st)
+        count = jnp.where(viol, count - 1, count + 1)
+        return i, count, rest, new_top, new_second, violated(count, new_top, new_second)
 
     def cond(carry):
-        i, _, _, viol = carry
+        i, _, _, _, _, viol = carry
         return (i < size) | viol
 
-    i0 = jnp.zeros((), jnp.int32)
-    _, top, st, _ = lax.while_loop(cond, body, (i0, i0, stack, jnp.zeros((), bool)))
-    # Per element: index of its block in the stack (blocks are contiguous).
-    valid = jnp.arange(size) < top
-    flags = jnp.zeros(size, jnp.int32).at[jnp.where(valid, st["start"], size)].set(1, mode="drop")
+    zero_i = jnp.zeros((), jnp.int32)
+    first = {k: at(stats[k], 0) for k in stats}
+    rest = {k: jnp.zeros_like(stats[k]) for k in stats}
+    _, count, rest, top, second, _ = lax.while_loop(
+        cond, body, (zero_i, zero_i, rest, first, first, jnp.zeros((), bool))
+    )
+    starts, gammas = rest["start"], rest["g"]
+    for k, reg in ((-2, second), (-1, top)):  # flush the registers
+        starts = put(starts, jnp.maximum(count + k, 0), reg["start"])
+        gammas = put(gammas, jnp.maximum(count + k, 0), reg["g"])
+    # Per element: index of its block (blocks are contiguous, starts ascending).
+    valid = jnp.arange(size) < count
+    flags = jnp.zeros(size, jnp.int32).at[jnp.where(valid, starts, size)].set(1, mode="drop")
     block = jnp.cumsum(flags) - 1
-    return st["start"][block], st["g"][block]
+    return starts[block], gammas[block]
 
 
 def _pav_rows(zeta: jax.Array, omega: jax.Array, mode: str):

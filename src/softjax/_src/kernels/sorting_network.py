@@ -76,22 +76,21 @@ _NESTED_CHECKPOINT_ELEMENTS = 1 << 22
 class _Schedule(NamedTuple):
     """Static description of the network for one length ``n``.
 
-    Between layers the state is kept in the *pair layout* of the current
-    layer: two arrays ``(lo, hi)`` of shape (..., N/2) holding the lower and
-    upper wire of every pair (pairs ordered by block, then offset). A layer is
-    then elementwise, and moving to the next layer's pairing is one static
-    permutation (``transitions``), selected with ``lax.switch``. (Two arrays
-    rather than one stacked array: XLA:CPU fuses the layer far better.)
+    Between layers the state is kept in the *pair layout* of the current layer
+    (shift k, pairs i and i + 2**k): two arrays ``(lo, hi)`` of shape (..., N/2)
+    with the lower / upper wire of every pair, so a layer is elementwise. Pair
+    ``t`` of layer k holds the wires whose index, rotated left by
+    ``m - 1 - k`` bits (m = log2 N), is ``t`` / ``t + N/2``. Consecutive layers
+    of a phase (k -> k - 1) are then re-paired by one fixed perfect shuffle; only
+    the ``m - 1`` phase starts need a gather. (Two arrays rather than one
+    stacked array: XLA:CPU fuses the layer far better.)
     """
 
     n: int
     size: int  # N
-    shift: np.ndarray  # (L,) int32: pairs are i and i + 2**shift
+    shift: np.ndarray  # (L,) int32: layer l pairs wires i and i + 2**shift
     block: np.ndarray  # (L,) int32: 2**(phase + 1), the bit that sets the direction
     code: np.ndarray | None  # (L, N/2) int8 pair codes, None when n == N
-    transitions: tuple[tuple[int, int], ...]  # distinct (shift_from, shift_to)
-    into: np.ndarray  # (L,) int32: transition into layer l's layout (l=0: identity)
-    back: np.ndarray  # (L,) int32: transition from layer l's layout to l-1's
 
 
 def network_size(n: int) -> int:
@@ -101,10 +100,18 @@ def network_size(n: int) -> int:
     return max(2, 1 << (n - 1).bit_length())
 
 
-def _lower_positions(size: int, shift: int) -> np.ndarray:
-    """Lower wire of every pair of a layer, in pair order."""
-    d = 1 << shift
-    return (np.arange(size // (2 * d))[:, None] * (2 * d) + np.arange(d)).reshape(-1)
+def _rotl(j, r, m: int):
+    """Rotate the m-bit integers ``j`` left by ``r`` in [0, m) (NumPy or JAX)."""
+    mask = (1 << m) - 1
+    if isinstance(j, np.ndarray):
+        return ((j << r) | (j >> (m - r))) & mask
+    return (jnp.left_shift(j, r) | jnp.right_shift(j, m - r)) & mask
+
+
+def _lower_wires(size: int, shift, xp=np):
+    """Lower wire of every pair of a layer with the given shift, in pair order."""
+    m = size.bit_length() - 1
+    return _rotl(xp.arange(size // 2, dtype=np.int32), (shift + 1) % m, m)
 
 
 def _padding_codes(n: int, size: int, shift, block) -> np.ndarray:
@@ -112,7 +119,7 @@ def _padding_codes(n: int, size: int, shift, block) -> np.ndarray:
     pad = np.arange(size) >= n
     code = np.empty((len(shift), size // 2), np.int8)
     for layer, (k, b) in enumerate(zip(shift, block)):
-        lo = _lower_positions(size, int(k))
+        lo = _lower_wires(size, int(k))
         hi = lo + (1 << int(k))
         ascending = (lo & b) == 0  # the lower wire receives the min
         pad_min = np.where(ascending, pad[lo], pad[hi])
@@ -134,48 +141,72 @@ def _schedule(n: int) -> _Schedule:
         for sub in range(phase + 1):
             shift.append(phase - sub)
             block.append(1 << (phase + 1))
-    steps = [(shift[0], shift[0])] + list(zip(shift[:-1], shift[1:]))
-    transitions = tuple(dict.fromkeys(steps + [(b, a) for a, b in steps]))
-    index = {t: i for i, t in enumerate(transitions)}
-    into = np.asarray([index[t] for t in steps], np.int32)
-    back = np.asarray([index[(b, a)] for a, b in steps], np.int32)
     shift = np.asarray(shift, np.int32)
     block = np.asarray(block, np.int32)
     code = None if n == size else _padding_codes(n, size, shift, block)
-    return _Schedule(n, size, shift, block, code, transitions, into, back)
+    return _Schedule(n, size, shift, block, code)
 
 
-def _to_pairs(v: jax.Array, shift: int) -> tuple[jax.Array, jax.Array]:
-    """(..., N) positions -> (lo, hi), each (..., N/2), for pair distance 2**shift."""
-    lead, size, d = v.shape[:-1], v.shape[-1], 1 << shift
-    u = v.reshape(lead + (size // (2 * d), 2, d))
-    return u[..., 0, :].reshape(lead + (-1,)), u[..., 1, :].reshape(lead + (-1,))
+# Layout changes use reshape / stack / lax.split only: their transposes are
+# again reshapes, slices and concatenations (strided or partial slices would
+# transpose into zero-padding and additions, several times slower).
 
 
-def _from_pairs(lo: jax.Array, hi: jax.Array, shift: int) -> jax.Array:
+def _halves(v: jax.Array) -> tuple[jax.Array, jax.Array]:
+    lo, hi = lax.split(v, [v.shape[-1] // 2] * 2, axis=-1)
+    return lo, hi
+
+
+def _interleave(lo: jax.Array, hi: jax.Array) -> jax.Array:
+    """(..., M), (..., M) -> (..., 2M) with lo at even and hi at odd positions."""
+    return jnp.stack([lo, hi], axis=-1).reshape(lo.shape[:-1] + (-1,))
+
+
+def _deinterleave(v: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Inverse of :func:`_interleave`."""
+    even, odd = lax.split(v.reshape(v.shape[:-1] + (-1, 2)), [1, 1], axis=-1)
+    return even[..., 0], odd[..., 0]
+
+
+def _to_pairs(v: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(..., N) wires -> pair layout of a shift-0 layer (the first and last)."""
+    return _deinterleave(v)
+
+
+def _from_pairs(lo: jax.Array, hi: jax.Array) -> jax.Array:
     """Inverse of :func:`_to_pairs`."""
-    lead, half, d = lo.shape[:-1], lo.shape[-1], 1 << shift
-    u = jnp.stack([lo.reshape(lead + (half // d, d)), hi.reshape(lead + (half // d, d))], -2)
-    return u.reshape(lead + (2 * half,))
+    return _interleave(lo, hi)
 
 
-def _transition(state, index: jax.Array, sched: _Schedule):
-    """Re-pair the state (a pure permutation, so it has no residuals under AD)."""
+@functools.partial(jax.checkpoint, static_argnums=(3, 4), prevent_cse=False)
+def _repair(state, shift_from, shift_to, size: int, forward: bool):
+    """Move the state from the pair layout of ``shift_from`` to that of ``shift_to``.
 
-    def branch(k_from, k_to):
-        if k_from == k_to:
-            return lambda lo, hi: (lo, hi)
-        return lambda lo, hi: _to_pairs(_from_pairs(lo, hi, k_from), k_to)
+    A pure permutation: within a phase a perfect shuffle (``forward``, shift
+    k -> k - 1) or unshuffle (the reverse), at phase starts a gather. The
+    checkpoint makes autodiff recompute the gather indices instead of storing
+    them for every layer.
+    """
+    m = size.bit_length() - 1
 
-    return lax.switch(index, [branch(*t) for t in sched.transitions], *state)
+    def gather(lo, hi):
+        # new[j] = old[rotl(j, shift_to - shift_from)] (see _Schedule).
+        idx = _rotl(jnp.arange(size, dtype=jnp.int32), (shift_to - shift_from) % m, m)
+        both = jnp.concatenate([lo, hi], axis=-1)
+        return _halves(both.at[..., idx].get(mode="promise_in_bounds", unique_indices=True))
+
+    if forward:
+        regular = shift_to == shift_from - 1
+        return lax.cond(regular, lambda lo, hi: _halves(_interleave(lo, hi)), gather, *state)
+    regular = shift_to == shift_from + 1
+    return lax.cond(
+        regular, lambda lo, hi: _deinterleave(jnp.concatenate([lo, hi], axis=-1)), gather, *state
+    )
 
 
 def _pair_sign(shift, block, size: int, dtype) -> jax.Array:
     """(N/2,): +1 where the lower wire of the pair receives the min, else -1."""
-    p = jnp.arange(size // 2, dtype=jnp.int32)
-    lower = jnp.left_shift(jnp.right_shift(p, shift), shift + 1) | (
-        p & (jnp.left_shift(1, shift) - 1)
-    )
+    lower = _lower_wires(size, shift, jnp)
     return jnp.where((lower & block) == 0, 1, -1).astype(dtype)
 
 
@@ -185,8 +216,10 @@ def _mix(lo, hi, w):
 
 
 def _layer_xs(sched: _Schedule):
+    """Per-layer scan inputs: previous shift, shift, direction bit, pair codes."""
     code = None if sched.code is None else jnp.asarray(sched.code)
-    return (jnp.asarray(sched.into), jnp.asarray(sched.shift), jnp.asarray(sched.block), code)
+    prev = np.concatenate([sched.shift[:1], sched.shift[:-1]])
+    return (jnp.asarray(prev), jnp.asarray(sched.shift), jnp.asarray(sched.block), code)
 
 
 def _sweep(x, step_c, consts, sched: _Schedule, record: tuple[str, ...]):
@@ -201,8 +234,8 @@ def _sweep(x, step_c, consts, sched: _Schedule, record: tuple[str, ...]):
     want_deriv = "A" in record or "G" in record
 
     def body(state, layer):
-        into, shift, block, code = layer
-        lo, hi = _transition(state, into, sched)
+        prev, shift, block, code = layer
+        lo, hi = _repair(state, prev, shift, size, True)
         sign = _pair_sign(shift, block, size, dtype)
         d = sign * (lo - hi)  # min receiver minus max receiver
         if code is not None:
@@ -222,8 +255,8 @@ def _sweep(x, step_c, consts, sched: _Schedule, record: tuple[str, ...]):
             rec["G"] = sign * s1 if code is None else jnp.where(soft, sign * s1, 0)
         return _mix(lo, hi, w), tuple(rec[name] for name in record)
 
-    state, recorded = lax.scan(body, _to_pairs(x, int(sched.shift[0])), _layer_xs(sched))
-    return _from_pairs(*state, int(sched.shift[-1])), dict(zip(record, recorded))
+    state, recorded = lax.scan(body, _to_pairs(x), _layer_xs(sched))
+    return _from_pairs(*state), dict(zip(record, recorded))
 
 
 def _tangent_sweep(xt, res, step_c, consts, consts_t, sched: _Schedule, with_weights: bool):
@@ -232,8 +265,8 @@ def _tangent_sweep(xt, res, step_c, consts, consts_t, sched: _Schedule, with_wei
     with_consts = consts_t is not None
 
     def body(state_t, layer):
-        into, shift, block, code, a, g, d = layer
-        lo, hi = _transition(state_t, into, sched)
+        prev, shift, block, code, a, g, d = layer
+        lo, hi = _repair(state_t, prev, shift, size, True)
         # lo + a (hi - lo): the transpose then needs only ``a``.
         new_lo, new_hi = lo + a * (hi - lo), hi + a * (lo - hi)
         wt = g * (lo - hi) if with_weights else None
@@ -250,8 +283,8 @@ def _tangent_sweep(xt, res, step_c, consts, consts_t, sched: _Schedule, with_wei
         return (new_lo, new_hi), wt
 
     xs = _layer_xs(sched) + (res["A"], res.get("G"), res.get("D"))
-    state_t, weights_t = lax.scan(body, _to_pairs(xt, int(sched.shift[0])), xs)
-    return _from_pairs(*state_t, int(sched.shift[-1])), weights_t
+    state_t, weights_t = lax.scan(body, _to_pairs(xt), xs)
+    return _from_pairs(*state_t), weights_t
 
 
 def _network(x: jax.Array, step: Step, sched: _Schedule, with_weights: bool):
@@ -303,36 +336,41 @@ def _propagate_rows(coeffs: jax.Array, weights: jax.Array, sched: _Schedule) -> 
     Each $M_l$ is symmetric, so this is the pair mixing of the values pass
     applied to the rows, in reverse layer order.
     """
+    size = sched.size
 
     @functools.partial(jax.checkpoint, prevent_cse=False)
     def body(state, layer):
-        w, back = layer
+        w, shift, prev = layer
         state = _mix(*state, w[..., None, :])  # w broadcasts over the rows
-        return _transition(state, back, sched), None
+        return _repair(state, shift, prev, size, False), None
 
-    back = jnp.asarray(sched.back)
+    shift = jnp.asarray(sched.shift)
+    prev = jnp.concatenate([shift[:1], shift[:-1]])
+    layers = (weights, shift, prev)
     num_layers = len(sched.shift)
-    state = _to_pairs(coeffs, int(sched.shift[-1]))
+    state = _to_pairs(coeffs)
     if coeffs.size * num_layers <= _NESTED_CHECKPOINT_ELEMENTS:
-        state = lax.scan(body, state, (weights, back), reverse=True)[0]
+        state = lax.scan(body, state, layers, reverse=True)[0]
     else:
         # Nested checkpointing: keep one carry per segment of ~sqrt(L) layers
-        # and recompute inside it; identity layers (w = 0, no re-pairing) pad
-        # the front.
+        # and recompute inside it. Identity layers (w = 0, no re-pairing: the
+        # first layer has shift 0) pad the front.
         seg = math.isqrt(num_layers - 1) + 1
         n_seg = -(-num_layers // seg)
         extra = n_seg * seg - num_layers
-        pad_w = jnp.zeros((extra,) + weights.shape[1:], weights.dtype)
-        weights = jnp.concatenate([pad_w, weights]).reshape((n_seg, seg) + weights.shape[1:])
-        identity = jnp.full((extra,), sched.into[0], back.dtype)  # (shift0, shift0)
-        back = jnp.concatenate([identity, back]).reshape(n_seg, seg)
+        layers = jax.tree.map(
+            lambda a: jnp.concatenate([jnp.zeros((extra,) + a.shape[1:], a.dtype), a]).reshape(
+                (n_seg, seg) + a.shape[1:]
+            ),
+            layers,
+        )
 
         @functools.partial(jax.checkpoint, prevent_cse=False)
         def segment(state, layers):
             return lax.scan(body, state, layers, reverse=True)[0], None
 
-        state = lax.scan(segment, state, (weights, back), reverse=True)[0]
-    return _from_pairs(*state, int(sched.shift[0]))
+        state = lax.scan(segment, state, layers, reverse=True)[0]
+    return _from_pairs(*state)
 
 
 def soft_sort_values(x: jax.Array, step: Step) -> jax.Array:

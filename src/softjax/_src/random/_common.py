@@ -46,7 +46,7 @@ def canonicalize_shape(shape: Any) -> tuple[int, ...] | None:
     """``None`` stays ``None``, an int ``k`` becomes ``(k,)``, entries must be integers."""
     if shape is None:
         return None
-    if not isinstance(shape, Sequence):
+    if isinstance(shape, str) or (not isinstance(shape, Sequence) and np.ndim(shape) == 0):
         shape = (shape,)
     try:
         return tuple(operator.index(d) for d in shape)
@@ -147,7 +147,7 @@ def static_count(n: Any, name: str) -> int:
 
 
 def float_dtype(dtype: Any, p: Any, name: str) -> jnp.dtype:
-    """Output dtype of ``binomial``/``multinomial``: ``result_type(p, float)`` or a float ``dtype``."""
+    """Output dtype of binomial/multinomial: ``result_type(p, float)`` or a float ``dtype``."""
     if dtype is None:
         out = jnp.dtype(jnp.result_type(p, float))
     else:

@@ -26,6 +26,7 @@ from softjax._src.random._common import (
     validate_noise,
     validate_sampler_mode,
 )
+from softjax._src.sorting import argsort
 from softjax._src.topk import top_k
 from softjax._src.types import Method, SoftIndex
 from softjax._src.validation import canonicalize_axis, ensure_float
@@ -133,7 +134,8 @@ def categorical(
     Without replacement ($k = \prod$ of the sample prefix of ``shape``), one
     noise draw of the logits' shape and the soft arg-top-k of $z$: row $j$ is
     the soft index of the $j$-th largest score (softsort: projection of
-    $-|a_j - z|/s$ with $a_j$ the exact $j$-th largest). Samples are random
+    $-|a_j - z|/s$ with $a_j$ the exact $j$-th largest; sorting_network: the
+    first $k$ rows of the descending soft argsort). Samples are random
     relaxed one-hots on the simplex, not ``softmax(logits)``.
 
     Non-finite logits: ``-inf`` (impossible class) is floored to a finite value
@@ -208,5 +210,8 @@ def categorical(
     z = _scores_without_replacement(key, logits, lay, rng_mode)
     if lay.k == 0:  # pitfall 7
         return jnp.zeros(lay.shape + (lay.n,), dtype=logits.dtype)
-    rows = top_k(z, lay.k, axis=-1, **relax)[1]
+    if method == "sorting_network":  # its top_k has no index: first k rows of the argsort
+        rows = argsort(z, axis=-1, descending=True, **relax)[..., : lay.k, :]
+    else:
+        rows = top_k(z, lay.k, axis=-1, **relax)[1]
     return _rows_to_layout(rows, lay)

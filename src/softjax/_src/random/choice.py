@@ -31,8 +31,9 @@ from softjax._src.validation import canonicalize_axis, ensure_float
 
 
 def contract(values: jax.Array, weights: jax.Array, axis: int) -> jax.Array:
-    r"""$\mathrm{out}[\dots, j, \dots] = \sum_i w[\dots, j, \dots, i]\, v[\dots, i, \dots]$ along ``axis``.
+    r"""Inf-safe contraction along ``axis``.
 
+    $o[\dots, j, \dots] = \sum_i w[\dots, j, \dots, i]\, v[\dots, i, \dots]$.
     ``weights`` has the picks at ``axis`` and the ``n`` source positions last;
     its other dimensions broadcast with ``values``' (as ``take_along_axis``).
     Non-finite values count only where their weight is positive: a pick with

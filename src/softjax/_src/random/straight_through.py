@@ -52,8 +52,18 @@ def categorical_st(
 ) -> SoftIndex:
     r"""Straight-through :func:`categorical`: hard one-hot value, soft gradient.
 
-    The value equals ``jax.random.categorical``'s one-hot for finite logits
-    (bit for bit, also as log-probabilities: 0 / −inf without NaN).
+    The value is the ``"_hard"`` one-hot, i.e. ``jax.random.categorical``'s
+    sample for finite logits (bit for bit, also as log-probabilities: 0 / −inf,
+    never NaN); the derivative is that of ``categorical(..., mode=mode)`` with
+    the same key.
+
+    Args:
+        key, logits, axis, shape, replace, rng_mode, softness, mode, method,
+            noise, standardize, ot_kwargs, return_log_probs, log_prob_eps:
+            as in :func:`categorical` (``mode`` selects the backward relaxation).
+
+    Returns:
+        SoftIndex of shape ``S + (n,)``.
 
     Example:
         >>> import jax
@@ -81,6 +91,12 @@ def bernoulli_st(
 ) -> SoftBool:
     r"""Straight-through :func:`bernoulli`: the ``jax.random.bernoulli`` value, soft gradient.
 
+    Args:
+        key, p, shape, rng_mode, softness, mode, noise: as in :func:`bernoulli`.
+
+    Returns:
+        0/1 values in ``p``'s dtype with the derivative of the soft sample.
+
     Example:
         >>> import jax
         >>> import softjax as sj
@@ -102,6 +118,12 @@ def rademacher_st(
 ) -> jax.Array:
     r"""Straight-through :func:`rademacher`: ``jax.random.rademacher``'s ±1 values (float).
 
+    Args:
+        key, shape, dtype, softness, mode, noise: as in :func:`rademacher`.
+
+    Returns:
+        Float array of shape ``shape``.
+
     Example:
         >>> import jax
         >>> import softjax as sj
@@ -122,6 +144,12 @@ def binomial_st(
     noise: str = "uniform",
 ) -> jax.Array:
     r"""Straight-through :func:`binomial`: integer ``_hard`` counts, soft gradient.
+
+    Args:
+        key, n, p, shape, dtype, softness, mode, noise: as in :func:`binomial`.
+
+    Returns:
+        Float array of counts in ``[0, n]``.
 
     Example:
         >>> import jax
@@ -150,6 +178,13 @@ def multinomial_st(
     ot_kwargs: dict | None = None,
 ) -> jax.Array:
     r"""Straight-through :func:`multinomial`: integer ``_hard`` counts, soft gradient.
+
+    Args:
+        key, n, p, shape, dtype, unroll, softness, mode, method, noise,
+            standardize, ot_kwargs: as in :func:`multinomial`.
+
+    Returns:
+        Float array of counts summing to ``n`` along the last axis.
 
     Example:
         >>> import jax
@@ -180,7 +215,15 @@ def choice_st(
     standardize: bool = False,
     ot_kwargs: dict | None = None,
 ) -> jax.Array:
-    r"""Straight-through :func:`choice`: exactly the ``_hard`` pick (float), soft gradient.
+    r"""Straight-through :func:`choice`: exactly the ``_hard`` pick, soft gradient.
+
+    Args:
+        key, a, shape, replace, p, axis, rng_mode, softness, mode, method, noise,
+            standardize, ot_kwargs: as in :func:`choice`.
+
+    Returns:
+        The ``_hard`` sample (in the soft output's float dtype), shaped as
+        :func:`choice`'s output.
 
     Example:
         >>> import jax
@@ -210,7 +253,14 @@ def permutation_st(
     standardize: bool = False,
     ot_kwargs: dict | None = None,
 ) -> jax.Array:
-    r"""Straight-through :func:`permutation`: exactly the ``_hard`` order (float), soft gradient.
+    r"""Straight-through :func:`permutation`: exactly the ``_hard`` order, soft gradient.
+
+    Args:
+        key, x, axis, independent, out_sharding, rng_mode, softness, mode,
+            method, noise, standardize, ot_kwargs: as in :func:`permutation`.
+
+    Returns:
+        The ``_hard`` permutation of ``x`` (float dtype), ``x``'s shape.
 
     Example:
         >>> import jax

@@ -1,0 +1,352 @@
+r"""``smooth_sort``: a C∞ relaxation of the permutahedron projection (spec part 2 §5).
+
+Pipeline for rows $z$ (already divided by the softness) and $w$:
+
+1. **Smooth majorization bounds** (§5.1): $b_k = \tau_b \log e_k(e^{w/\tau_b})$,
+   $k < n$, with $e_k$ the elementary symmetric polynomials, and $b_n = \sum w$.
+   :func:`esp_bounds` runs the recurrence $e_k \leftarrow e_k + x_j e_{k-1}$ over
+   the sorted $w$ in *linear* space with a per-degree log-scale that is
+   renormalised every few steps (exactly the log-space recurrence of the spec,
+   without its per-entry ``logaddexp``); reverse mode recomputes it in
+   checkpointed chunks, so its memory is $O(n\sqrt n)$ instead of $O(n^2)$.
+   Equally spaced $w$ (the rank anchors) use the closed form
+   :func:`esp_bounds_arithmetic` (Gaussian binomials, O(n)).
+2. **Dual** (§5.3): $g(\beta) = \alpha^\top b + \nu b_n + \tau\sum e^{-\alpha/\tau}
+   + \tau_m \sum e^{-\beta/\tau_m}$ with $\alpha = D\zeta + L\beta$, $L = DD^\top$.
+   Instead of L-BFGS with a loose step-size test (pitfall 13) it is minimised by
+   damped Newton: the Hessian $L\,\mathrm{diag}(\rho/\tau)L + \mathrm{diag}(\delta/\tau_m)$
+   is pentadiagonal and solved exactly in O(n); iterations stop on the dual
+   gradient norm (the primal infeasibility).
+3. **Primal** (§5.4): least-squares reconstruction of $y$ from the slacks
+   $\rho = e^{-\alpha/\tau}$ and gaps $\delta = e^{-\beta/\tau_m}$.
+4. **Derivatives** (§5.5) by implicit differentiation in a ``custom_jvp``:
+   $\dot y = \tfrac{\dot b_n}{n}\mathbf 1 + D^\top \eta$ with
+   $M\eta = D\dot\zeta + \tau(\dot b - \tfrac{\dot b_n}{n}k)/\rho$ and the pentadiagonal
+   $M = \tau\,\mathrm{diag}(1/\rho) + \tau_m L\,\mathrm{diag}(1/\delta)L$, solved exactly
+   (``lax.custom_linear_solve``, so the rule transposes for reverse mode and
+   differentiates again for second order).
+
+Known limitation (documented, pitfall 13): the smooth bounds enlarge the
+polytope ($b_k \ge$ top-$k$ sum), so outputs may leave the hard range (sorted
+values outside $[\min x, \max x]$, ranks outside $[1, n]$), increasingly so for
+large softness. This is a property of the relaxation, not of the solver.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+TAU = 1.0  # weight of the majorization-slack entropy (fixed by the spec)
+TAU_M = 1.0  # weight of the monotonicity-gap entropy
+_MAX_NEWTON = 200
+_MAX_HALVINGS = 60
+
+
+def _work_dtype(*arrays):
+    return jnp.promote_types(jnp.result_type(*arrays), jnp.result_type(float))
+
+
+# --------------------------------------------------------------------------- #
+# 1. Smooth majorization bounds.
+# --------------------------------------------------------------------------- #
+def _esp_period(ws, steps, clamp):
+    """One renormalisation period of the scaled ESP recurrence (a checkpointable unit)."""
+
+    def run(carry, j0):
+        v, s = carry
+        n = v.shape[-1]
+        k = jnp.arange(n)
+        # Renormalise: nonempty degrees (k <= j0) get scale s + log v, v = 1; the
+        # empty ones get the scale of "the next elements fill them", so that every
+        # nonempty v stays >= 1 and every multiplier below stays moderate.
+        filled = k <= j0
+        s_fill = s + jnp.log(jnp.where(filled, v, 1.0))
+        cw = jnp.cumsum(ws, axis=-1) - ws  # exclusive cumulative sum
+        at_j0 = jnp.broadcast_to(jnp.minimum(j0, n - 1), s.shape[:-1] + (1,))
+        s_j0 = jnp.take_along_axis(s_fill, at_j0, -1)
+        cw_j0 = jnp.take_along_axis(cw, at_j0, -1)
+        s = jnp.where(filled, s_fill, s_j0 + cw - cw_j0)
+        v = jnp.where(filled, 1.0, 0.0).astype(v.dtype)
+        ds = s[..., :-1] - s[..., 1:]  # log of e_{k-1} / e_k at the last renormalisation
+        for i in range(steps):
+            j = j0 + i
+            wj = lax.dynamic_index_in_dim(ws, jnp.minimum(j, n - 1), axis=-1)
+            c = jnp.exp(jnp.minimum(wj + ds, clamp))
+            c = jnp.where(j < n, c, 0.0)
+            v = jnp.concatenate([v[..., :1], v[..., 1:] + c * v[..., :-1]], axis=-1)
+        return (v, s), None
+
+    return run
+
+
+def esp_bounds(w: jax.Array, tau) -> tuple[jax.Array, jax.Array]:
+    r"""Smooth majorization bounds $b_k = \tau \log e_k(e^{w/\tau})$, $k = 1..n-1$, and $b_n = \sum w$.
+
+    Args:
+        w: array ``(..., n)`` (any order).
+        tau: temperature $\tau_b > 0$ (scalar).
+
+    Returns:
+        ``(b, b_n)`` with shapes ``(..., n-1)`` and ``(...)``, in ``w``'s dtype
+        promoted to the default float.
+    """
+    dt = _work_dtype(w)
+    w = w.astype(dt)
+    n = w.shape[-1]
+    b_n = jnp.sum(w, axis=-1)
+    if n <= 1:
+        return jnp.zeros(w.shape[:-1] + (0,), dt), b_n
+    ws = jnp.sort(w, axis=-1, descending=True) / tau
+    log_max = math.log(jnp.finfo(dt).max)
+    # Between renormalisations each nonempty v grows by at most (n + 1) per step.
+    steps = int(max(1, min(16, math.floor(0.5 * log_max / math.log(n + 1)))))
+    clamp = 0.25 * log_max
+    n_periods = -(-n // steps)
+    chunk = max(1, int(math.ceil(math.sqrt(n_periods))))
+    n_chunks = -(-n_periods // chunk)
+    period = jax.checkpoint(_esp_period(ws, steps, clamp))
+
+    def run_chunk(carry, c):
+        starts = (c * chunk + jnp.arange(chunk)) * steps
+        return lax.scan(period, carry, starts)[0], None
+
+    k = jnp.arange(n)
+    v0 = jnp.broadcast_to(jnp.where(k == 0, 1.0, 0.0).astype(dt), w.shape)
+    s0 = jnp.zeros(w.shape, dt)
+    (v, s), _ = lax.scan(jax.checkpoint(run_chunk), (v0, s0), jnp.arange(n_chunks))
+    log_e = s[..., 1:] + jnp.log(v[..., 1:])
+    return tau * log_e, b_n
+
+
+def esp_bounds_arithmetic(n: int, tau, dtype) -> tuple[jax.Array, jax.Array]:
+    r""":func:`esp_bounds` for the rank anchors $w_j = (j+1)/\max(n-1, 1)$, in closed form.
+
+    With $a = 1/(\max(n-1,1)\,\tau)$, $e_k$ is a Gaussian binomial:
+    $b_k = T_k + \tau\,(C_n - C_{n-k} - C_k)$, $T_k$ the top-$k$ sum and
+    $C_m = \sum_{i\le m}\log(1 - e^{-ia})$. O(n) and free of cancellation.
+    """
+    dt = jnp.promote_types(dtype, jnp.result_type(float))
+    scale = max(n - 1, 1)
+    b_n = jnp.asarray(n * (n + 1) / (2 * scale), dt)
+    if n <= 1:
+        return jnp.zeros((0,), dt), b_n
+    a = 1.0 / (scale * jnp.asarray(tau, dt))
+    i = jnp.arange(1, n + 1, dtype=dt)
+    c = jnp.concatenate([jnp.zeros((1,), dt), jnp.cumsum(jnp.log(-jnp.expm1(-i * a)))])
+    k = jnp.arange(1, n)
+    kf = k.astype(dt)
+    top_k = (kf * (kf + 1) / 2 + kf * (n - kf)) / scale
+    return top_k + tau * (c[n] - c[n - k] - c[k]), b_n
+
+
+# --------------------------------------------------------------------------- #
+# Pentadiagonal SPD solves: (L diag(a) L + diag(d)) x = r along the last axis.
+# --------------------------------------------------------------------------- #
+def _bands(a, d):
+    zero = jnp.zeros_like(a[..., :1])
+    a_next = jnp.concatenate([a[..., 1:], zero], -1)
+    a_prev = jnp.concatenate([zero, a[..., :-1]], -1)
+    return a_prev + 4 * a + a_next + d, -2 * (a + a_next), a_next  # diag, (i,i+1), (i,i+2)
+
+
+def penta_solve(a: jax.Array, d: jax.Array, r: jax.Array) -> jax.Array:
+    """Solve $(L\\,\\mathrm{diag}(a)\\,L + \\mathrm{diag}(d))x = r$, $L$ = tridiag(-1, 2, -1).
+
+    ``a, d > 0`` make the matrix SPD; an $LDL^\\top$ factorisation in one
+    forward scan (fused with the forward substitution) and one backward scan.
+    """
+    diag, off1, off2 = _bands(a, d)
+    front = [jnp.moveaxis(v, -1, 0) for v in (diag, off1, off2, r)]
+    diag, off1, off2, r = front
+    sub1 = jnp.concatenate([jnp.zeros_like(off1[:1]), off1[:-1]])  # A[i, i-1]
+    sub2 = jnp.concatenate([jnp.zeros_like(off2[:2]), off2[:-2]])  # A[i, i-2]
+
+    def forward(carry, xs):
+        d1, d2, l1_prev, z1, z2 = carry
+        a_ii, a_i1, a_i2, r_i = xs
+        l2 = a_i2 / d2
+        l1 = (a_i1 - l2 * l1_prev * d2) / d1
+        d_i = a_ii - l1 * l1 * d1 - l2 * l2 * d2
+        z_i = r_i - l1 * z1 - l2 * z2
+        return (d_i, d1, l1, z_i, z1), (d_i, l1, l2, z_i)
+
+    one, zero = jnp.ones_like(diag[0]), jnp.zeros_like(diag[0])
+    _, (dd, l1, l2, z) = lax.scan(forward, (one, one, zero, zero, zero), (diag, sub1, sub2, r),
+                                  unroll=8)
+    l1_next = jnp.concatenate([l1[1:], jnp.zeros_like(l1[:1])])
+    l2_next = jnp.concatenate([l2[2:], jnp.zeros_like(l2[:2])])
+
+    def backward(carry, xs):
+        x1, x2 = carry
+        y_i, m1, m2 = xs
+        x_i = y_i - m1 * x1 - m2 * x2
+        return (x_i, x1), x_i
+
+    _, x = lax.scan(backward, (zero, zero), (z / dd, l1_next, l2_next), reverse=True, unroll=8)
+    return jnp.moveaxis(x, 0, -1)
+
+
+def _lmul(v):
+    """$L v$ with $L$ = tridiag(-1, 2, -1) along the last axis."""
+    zero = jnp.zeros_like(v[..., :1])
+    return 2 * v - jnp.concatenate([zero, v[..., :-1]], -1) - jnp.concatenate([v[..., 1:], zero], -1)
+
+
+def _diff(v):
+    """$D v$: $(Dv)_k = v_k - v_{k+1}$."""
+    return v[..., :-1] - v[..., 1:]
+
+
+def _diff_t(eta):
+    """$D^\\top \\eta$ = [η₁, η₂−η₁, …, −η_{n−1}] (zero-sum)."""
+    zero = jnp.zeros_like(eta[..., :1])
+    return jnp.concatenate([eta, zero], -1) - jnp.concatenate([zero, eta], -1)
+
+
+# --------------------------------------------------------------------------- #
+# 2.–3. Dual Newton solve and primal reconstruction.
+# --------------------------------------------------------------------------- #
+def _dual_parts(beta, zeta, b, b_n):
+    alpha = _diff(zeta) + _lmul(beta)
+    rho = jnp.exp(-alpha / TAU)
+    delta = jnp.exp(-beta / TAU_M)
+    nu = zeta[..., -1] - beta[..., -1]
+    value = (jnp.sum(alpha * b, -1) + nu * b_n + TAU * jnp.sum(rho, -1)
+             + TAU_M * jnp.sum(delta, -1))
+    grad = _lmul(b - rho) - delta
+    grad = grad.at[..., -1].add(-b_n)
+    return value, grad, rho, delta
+
+
+def _solve_dual(zeta, b, b_n):
+    """Damped Newton on the dual; returns ``(rho, delta)``."""
+    dt = zeta.dtype
+    eps = jnp.finfo(dt).eps
+    scale = 1.0 + jnp.max(jnp.abs(b), -1) + jnp.abs(b_n) + jnp.max(jnp.abs(zeta), -1)
+    tol = 64 * eps * scale
+    floor = jnp.finfo(dt).tiny ** 0.5
+
+    def cond(state):
+        it, _, _, gnorm, active = state
+        return (it < _MAX_NEWTON) & jnp.any(active)
+
+    def body(state):
+        it, beta, value, gnorm, active = state
+        _, grad, rho, delta = _dual_parts(beta, zeta, b, b_n)
+        step = -penta_solve(rho / TAU + floor, delta / TAU_M + floor, grad)
+        slope = jnp.sum(grad * step, -1)
+
+        def ls_cond(ls):
+            t, ok, _ = ls
+            return jnp.any(~ok & active) & (jnp.max(jnp.where(ok, 0.0, t)) > 2.0**-_MAX_HALVINGS)
+
+        def ls_body(ls):
+            t, ok, _ = ls
+            trial = _dual_parts(beta + t[..., None] * step, zeta, b, b_n)[0]
+            slack = 16 * eps * (jnp.abs(value) + 1.0)
+            accept = jnp.isfinite(trial) & (trial <= value + 1e-4 * t * slope + slack)
+            t_new = jnp.where(ok | accept, t, 0.5 * t)
+            return t_new, ok | accept, trial
+
+        t0 = jnp.ones_like(value)
+        t, ok, _ = lax.while_loop(ls_cond, ls_body, (t0, ~active, value))
+        move = active & ok
+        beta = jnp.where(move[..., None], beta + t[..., None] * step, beta)
+        value_new, grad_new, _, _ = _dual_parts(beta, zeta, b, b_n)
+        gnorm_new = jnp.max(jnp.abs(grad_new), -1)
+        # Stop a row once converged, or when its line search stalls (rounding floor).
+        active = active & ok & (gnorm_new > tol)
+        return it + 1, beta, jnp.where(move, value_new, value), gnorm_new, active
+
+    beta0 = jnp.zeros(zeta.shape[:-1] + (zeta.shape[-1] - 1,), dt)
+    value0, grad0, _, _ = _dual_parts(beta0, zeta, b, b_n)
+    gnorm0 = jnp.max(jnp.abs(grad0), -1)
+    state = (0, beta0, value0, gnorm0, gnorm0 > tol)
+    _, beta, _, _, _ = lax.while_loop(cond, body, state)
+    _, _, rho, delta = _dual_parts(beta, zeta, b, b_n)
+    return rho, delta
+
+
+def _reconstruct(rho, delta, b, b_n):
+    """Least-squares $y$ from slacks and gaps (spec §5.4)."""
+    n = rho.shape[-1] + 1
+    dt = rho.dtype
+    zero = jnp.zeros_like(delta[..., :1])
+    tail = jnp.concatenate([jnp.cumsum(delta[..., ::-1], -1)[..., ::-1], zero], -1)  # t_i
+    t_cum = jnp.cumsum(tail[..., :-1], -1)  # T_k, k < n
+    rhs = (b - rho) - t_cum
+    rhs_n = b_n - jnp.sum(tail, -1)
+    k = jnp.arange(1, n, dtype=dt)
+    y_n = (jnp.sum(k * rhs, -1) + n * rhs_n) / (jnp.sum(k * k) + n * n)
+    return y_n[..., None] + tail
+
+
+# --------------------------------------------------------------------------- #
+# 4. The differentiable map (zeta, b, b_n) -> (y, rho, delta).
+# --------------------------------------------------------------------------- #
+@jax.custom_jvp
+def _project_sorted(zeta, b, b_n):
+    rho, delta = _solve_dual(zeta, b, b_n)
+    return _reconstruct(rho, delta, b, b_n), rho, delta
+
+
+@_project_sorted.defjvp
+def _project_sorted_jvp(primals, tangents):
+    zeta, b, b_n = primals
+    dzeta, db, db_n = tangents
+    y, rho, delta = _project_sorted(zeta, b, b_n)
+    n = zeta.shape[-1]
+    floor = jnp.finfo(rho.dtype).tiny ** 0.5
+    inv_rho = 1.0 / jnp.maximum(rho, floor)
+    inv_delta = 1.0 / jnp.maximum(delta, floor)
+    k = jnp.arange(1, n, dtype=rho.dtype)
+    mean_shift = (db_n / n)[..., None]
+    rhs = _diff(dzeta) + TAU * (db - mean_shift * k) * inv_rho
+
+    def matvec(v):
+        return TAU * inv_rho * v + TAU_M * _lmul(inv_delta * _lmul(v))
+
+    def solve(_, r):
+        a, d = lax.stop_gradient(TAU_M * inv_delta), lax.stop_gradient(TAU * inv_rho)
+        return penta_solve(a, d, r)
+
+    eta = lax.custom_linear_solve(matvec, rhs, solve, symmetric=True)
+    dy = mean_shift + _diff_t(eta)
+    drho = db - jnp.cumsum(dy[..., :-1], -1)
+    return (y, rho, delta), (dy, drho, _diff(dy))
+
+
+def smooth_project(z: jax.Array, b: jax.Array, b_n: jax.Array) -> jax.Array:
+    r"""The C∞ projection of scores ``z`` given bounds ``(b, b_n)``, along the last axis.
+
+    Args:
+        z: scores ``(..., n)``, already divided by the softness.
+        b: smooth bounds ``(..., n-1)`` (broadcastable), e.g. from :func:`esp_bounds`.
+        b_n: the exact total ``(...)``.
+
+    Returns:
+        ``y`` of shape ``(..., n)`` in ``z``'s order (largest where ``z`` is
+        largest), in ``z``'s dtype; the solve runs in the default float.
+    """
+    dtype = jnp.result_type(z, b, b_n)
+    work = _work_dtype(z, b, b_n)
+    z = z.astype(work)
+    n = z.shape[-1]
+    if n <= 1:
+        return jnp.broadcast_to(jnp.asarray(b_n, work)[..., None], z.shape).astype(dtype)
+    shape = jnp.broadcast_shapes(z.shape[:-1], b.shape[:-1], jnp.shape(b_n))
+    z = jnp.broadcast_to(z, shape + (n,))
+    b = jnp.broadcast_to(b.astype(work), shape + (n - 1,))
+    b_n = jnp.broadcast_to(jnp.asarray(b_n, work), shape)
+    perm = jnp.argsort(-z, axis=-1, stable=True)
+    zeta = jnp.take_along_axis(z, perm, axis=-1)
+    y_sorted = _project_sorted(zeta, b, b_n)[0]
+    y = jnp.put_along_axis(jnp.zeros_like(y_sorted), perm, y_sorted, axis=-1, inplace=False)
+    return y.astype(dtype)
+
+
+__all__ = ["esp_bounds", "esp_bounds_arithmetic", "penta_solve", "smooth_project", "TAU", "TAU_M"]
