@@ -97,7 +97,7 @@ def test_float32_matches_float64_large_n(mode):
     dense = [
         np.r_[0.0, -1.0 + 1e-3 * rng.standard_normal(n - 1)],
         np.r_[0.0, -0.1 + 1e-4 * rng.standard_normal(n - 1)] * 10 + 1000.0,
-        np.linspace(0.0, -3.0, n),
+        1e-3 * rng.standard_normal(n),  # everything in the support
     ]
     for rows in (sparse + [sparse[0][::-1]], sparse[:1] + dense):
         z = np.stack(rows).astype(np.float32)
@@ -108,8 +108,8 @@ def test_float32_matches_float64_large_n(mode):
         np.testing.assert_allclose(jnp.sum(y32, -1), 1.0, atol=2e-6)
         if mode != "smooth":
             assert (np.sum(y64 > 0, -1).max() > 256) == (rows[1] is dense[0])
-    # Under vmap the partial-sort branch becomes a select: same values.
-    np.testing.assert_allclose(jax.vmap(lambda r: proj(r, mode))(jnp.asarray(z)), y32, atol=1e-7)
+    if mode == "c0":  # under vmap the partial-sort cond becomes a select: same values
+        np.testing.assert_allclose(jax.vmap(lambda r: proj(r, mode))(jnp.asarray(z)), y32, atol=1e-7)
 
 
 def test_invalid_arguments():
@@ -122,7 +122,7 @@ def test_invalid_arguments():
 
 def test_dtypes_and_empty_axis():
     assert project_simplex(jnp.arange(7), "c1").dtype == jnp.result_type(float)
-    assert project_simplex(jnp.ones(7, jnp.float32), "c2", log=True).dtype == jnp.float32
+    assert project_simplex(jnp.ones(7, jnp.float32), "c2").dtype == jnp.float32
     assert project_simplex(jnp.ones((2, 0)), "c0").shape == (2, 0)
 
 
@@ -173,11 +173,10 @@ def test_jacobian_formula(mode):
     np.testing.assert_allclose(jf, jf.T, atol=1e-12)
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", SPARSE)  # smooth is jax.nn.softmax / log_softmax
 def test_check_grads(mode):
     z = jnp.asarray(GENERIC_Z)
-    if mode != "smooth":
-        assert _margin(GENERIC_Z, mode) > 0.05  # finite differences stay on one piece
+    assert _margin(GENERIC_Z, mode) > 0.05  # finite differences stay on one piece
     weights = jnp.linspace(-1.0, 2.0, z.shape[-1])
 
     def f(z):
@@ -332,8 +331,8 @@ def test_jit_vmap_and_batching(mode):
 
 @pytest.mark.parametrize("mode", SPARSE)
 def test_no_quadratic_intermediates(mode):
-    n = 97
-    w = jnp.arange(float(n))
-    f = jax.jit(jax.value_and_grad(lambda z: jnp.sum(project_simplex(z, mode) @ w)))
-    text = f.lower(jnp.zeros((3, n))).as_text()
-    assert f"{n}x{n}" not in text
+    for n in (97, 1500):  # full sort, partial sort with fallback
+        w = jnp.arange(float(n))
+        f = jax.jit(jax.value_and_grad(lambda z: jnp.sum(project_simplex(z, mode) @ w)))
+        text = f.lower(jnp.zeros((3, n))).as_text()
+        assert f"{n}x{n}" not in text and "tensor<3x" in text

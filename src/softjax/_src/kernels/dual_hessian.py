@@ -14,17 +14,22 @@ $\delta = 0$ (implicit differentiation), without forming anything larger than
 $W$ itself:
 
 1. eliminate the $n$ row unknowns exactly (their block is diagonal), leaving
-   the $m \times m$ Schur complement $S = D_c - W^\top D_r^{-1} W$;
-2. rescale symmetrically, $y = D_c^{1/2} x_g$, which turns $S$ into
-   $I - B^\top B$ with $B = D_r^{-1/2} W D_c^{-1/2}$ (all singular values
-   $\le 1$), so float32 conjugate gradients are as well conditioned as the
-   problem allows;
-3. for $\delta = 0$, project out the image of the gauge direction
-   ($D_c^{1/2}\mathbf 1$) from the right-hand side and from every matvec.
+   the $m \times m$ Schur complement $S = D_c - W^\top D_r^{-1} W$ (for
+   $\delta = 0$ a weighted graph Laplacian over the columns);
+2. solve it by preconditioned conjugate gradients, with the preconditioner
+   $M^{-1} = D_c^{-1} + L_{\text{path}}^{+}$: Jacobi for the local modes plus
+   the pseudo-inverse of a path Laplacian over the columns whose conductances
+   aggregate every edge of $S$'s column graph it spans (:func:`_path_weights`),
+   which captures the long-range modes that make $S$ ill-conditioned for
+   sparse, banded plans (columns ordered along the targets, as all operators'
+   anchors are). Both parts cost $O(m)$ per application;
+3. for $\delta = 0$, project the right-hand side onto the range of $H$ and
+   keep the CG residuals orthogonal to the gauge direction.
 
-Each CG iteration costs two $O(nm)$ matrix-vector products; memory is
-$O(n + m)$ beyond $W$. In exact arithmetic CG terminates after at most $m$
-iterations, so the Schur complement is taken over the smaller side.
+Each CG iteration costs two $O(nm)$ matrix-vector products and memory is
+$O(n + m)$ beyond $W$; the Schur complement is taken over the smaller side.
+On sort problems the preconditioner cuts CG iterations 5-20x compared with
+Jacobi (c0, n = 512, softness 0.1: 125 -> 10).
 """
 
 from __future__ import annotations
@@ -83,24 +88,28 @@ def conjugate_gradient(matvec, b: jax.Array, precond, *, rtol, maxiter: int, pro
     return CGResult(x, k, rel)
 
 
-def _path_weights(w: jax.Array, inv_d_rows: jax.Array) -> jax.Array:
+def _path_weights(w: jax.Array, d_rows: jax.Array, inv_d_rows: jax.Array) -> jax.Array:
     r"""Conductances $e_k$ of the path $0 - 1 - \dots - (m-1)$ over the columns.
 
     Every edge $(j, j')$ of the column graph of the Schur complement (weight
     $a_{jj'} = \sum_i W_{ij} W_{ij'} / D_{r,i}$) is replaced by the path
-    between its ends with conductance $a_{jj'}|j' - j|$ on each step, so
-    $e_k = \sum_{j \le k < j'} a_{jj'}(j' - j)$. Computed in $O(nm)$ from
-    cumulative sums whose terms are all non-negative (no cancellation).
+    between its ends with conductance $a_{jj'}|j' - j|$ on each step (so the
+    path Laplacian dominates $S$ by Cauchy-Schwarz), i.e.
+    $e_k = \sum_{j \le k < j'} a_{jj'}(j' - j)$. Row by row,
+    $\sum_{j \le k < j'} W_j W_{j'}(j' - j) = T_0 \sum_{j \le k} W_j (c - j)$
+    with $T_0 = \sum_j W_j$ and centre $c = \sum_j j W_j / T_0$, so
+    $e = \operatorname{cumsum}(h)$ with
+    $h_j = \sum_i W_{ij}(c_i - j)\,T_{0,i}/D_{r,i}$: two $O(nm)$ reductions
+    and one length-$m$ cumulative sum (differences $c_i - j$ are formed
+    elementwise, so there is no cancellation between large moments).
     """
-    left = jnp.cumsum(w, axis=1)  # sum_{j <= k} W_j
-    left_moment = jnp.cumsum(left, axis=1) - left  # sum_{j <= k} (k - j) W_j
-    tail = jnp.flip(jnp.cumsum(jnp.flip(w, 1), axis=1), 1)  # sum_{j >= k} W_j
-    right = jnp.concatenate([tail[:, 1:], jnp.zeros_like(tail[:, :1])], axis=1)  # j > k
-    rtail = jnp.flip(jnp.cumsum(jnp.flip(right, 1), axis=1), 1)
-    right_moment = jnp.concatenate([rtail[:, 1:], jnp.zeros_like(rtail[:, :1])], axis=1)
-    right_moment = right_moment + right  # sum_{j > k} (j - k) W_j
-    per_row = left * right_moment + left_moment * right
-    return (inv_d_rows @ per_row)[:-1]
+    m = w.shape[1]
+    cols = jnp.arange(m, dtype=w.dtype)
+    has_mass = d_rows > 0
+    centre = (w @ cols) / jnp.where(has_mass, d_rows, 1)
+    weight = d_rows * inv_d_rows
+    h = jnp.sum(w * (weight * centre)[:, None] - w * weight[:, None] * cols[None, :], axis=0)
+    return jnp.cumsum(h)[:-1]
 
 
 def _path_solve(e: jax.Array, cut: jax.Array, r: jax.Array) -> jax.Array:
@@ -131,15 +140,9 @@ def solve(
     delta=0.0,
     rtol,
     maxiter: int,
+    sums: tuple[jax.Array, jax.Array] | None = None,
 ) -> tuple[jax.Array, jax.Array, CGResult]:
     r"""Solve $(H + \delta I)(x_r, x_c) = (b_r, b_c)$ for the dual Hessian of ``w``.
-
-    Preconditioner of the Schur complement $S$: the sum of its Jacobi inverse
-    $D_c^{-1}$ and the pseudo-inverse of a path Laplacian over the columns
-    (:func:`_path_weights`), which captures the long-range, low-frequency
-    modes that make $S$ ill-conditioned when the plan is sparse and banded
-    (columns ordered along the targets, as all operators' anchors are). On
-    sort problems this cuts CG iterations 5-20x (e.g. c0, n = 512: 125 -> 10).
 
     Args:
         w: ``(n, m)`` non-negative weights (one problem, no batch axis).
@@ -149,13 +152,17 @@ def solve(
             $(\mathbf 1, -\mathbf 1)$ and the result is orthogonal to it.
         rtol: relative residual tolerance of the inner CG.
         maxiter: CG iteration cap (static).
+        sums: optional precomputed ``(w.sum(1), w.sum(0))``.
 
     Returns:
         ``(x_rows, x_cols, cg_result)``.
     """
     n, m = w.shape
     if m > n:  # eliminate the larger side: CG then runs in the smaller one
-        x_c, x_r, info = solve(w.T, b_cols, b_rows, delta=delta, rtol=rtol, maxiter=maxiter)
+        sums_t = None if sums is None else (sums[1], sums[0])
+        x_c, x_r, info = solve(
+            w.T, b_cols, b_rows, delta=delta, rtol=rtol, maxiter=maxiter, sums=sums_t
+        )
         return x_r, x_c, info
     dtype = w.dtype
     delta = jnp.asarray(delta, dtype)
@@ -166,13 +173,14 @@ def solve(
     b_cols = b_cols + shift
 
     small = jnp.sqrt(jnp.finfo(dtype).tiny)
-    d_rows = jnp.sum(w, axis=1) + delta
-    d_cols = jnp.sum(w, axis=0) + delta
+    w_rows, w_cols = (jnp.sum(w, axis=1), jnp.sum(w, axis=0)) if sums is None else sums
+    d_rows = w_rows + delta
+    d_cols = w_cols + delta
     # Empty rows/columns (possible only transiently or for zero-mass
     # marginals) get unit scaling; their equations decouple.
     inv_rows = jnp.where(d_rows > small, 1 / jnp.where(d_rows > small, d_rows, 1), 0)
     inv_cols = 1 / jnp.where(d_cols > small, d_cols, 1)
-    e = _path_weights(w, inv_rows)
+    e = _path_weights(w, w_rows, inv_rows)
     # Steps with negligible conductance split the path (avoids amplifying
     # round-off along nearly disconnected directions by 1/e).
     cut = e <= 1e-4 * jnp.max(d_cols)

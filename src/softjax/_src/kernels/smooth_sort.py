@@ -70,14 +70,29 @@ def _esp_period(ws, steps, clamp):
         s_j0 = jnp.take_along_axis(s_fill, at_j0, -1)
         cw_j0 = jnp.take_along_axis(cw, at_j0, -1)
         s = jnp.where(filled, s_fill, s_j0 + cw - cw_j0)
-        v = jnp.where(filled, 1.0, 0.0).astype(v.dtype)
+        v = jnp.broadcast_to(jnp.where(filled, 1.0, 0.0).astype(v.dtype), s.shape)
         ds = s[..., :-1] - s[..., 1:]  # log of e_{k-1} / e_k at the last renormalisation
-        for i in range(steps):
-            j = j0 + i
+        # Multiplier of v_{k-1} for element j: exp(ws_j + ds_k). Factorised as
+        # exp(ws_j - ws_j0) * exp(ws_j0 + ds_k), both moderate for every degree
+        # that was nonempty at the renormalisation, which saves an exp per entry
+        # and step; the few degrees filled inside this period (a window of
+        # `steps - 1`) use the exact exponential.
+        top = lax.dynamic_index_in_dim(ws, jnp.minimum(j0, n - 1), axis=-1)
+        r = jnp.exp(jnp.minimum(ds + top, clamp))
+        width = min(steps - 1, n - 1)
+        w0 = jnp.clip(j0 + 1, 0, n - 1 - width)
+        ds_window = lax.dynamic_slice_in_dim(ds, w0, width, axis=-1)
+
+        def step(v, j):
             wj = lax.dynamic_index_in_dim(ws, jnp.minimum(j, n - 1), axis=-1)
-            c = jnp.exp(jnp.minimum(wj + ds, clamp))
+            c = jnp.exp(wj - top) * r
+            if width:
+                exact = jnp.exp(jnp.minimum(wj + ds_window, clamp))
+                c = lax.dynamic_update_slice_in_dim(c, exact, w0, axis=-1)
             c = jnp.where(j < n, c, 0.0)
-            v = jnp.concatenate([v[..., :1], v[..., 1:] + c * v[..., :-1]], axis=-1)
+            return jnp.concatenate([v[..., :1], v[..., 1:] + c * v[..., :-1]], axis=-1), None
+
+        v = lax.scan(step, v, j0 + jnp.arange(steps))[0]
         return (v, s), None
 
     return run

@@ -68,9 +68,11 @@ Step = Callable[[jax.Array], jax.Array]
 
 # Comparator codes of padded networks (per pair, per layer).
 _NO_SWAP, _SWAP, _SOFT = 0, 1, 2
-# Above this many carried floats (rows x N x layers), the row propagation
-# checkpoints segments of ~sqrt(L) layers instead of storing every layer.
-_NESTED_CHECKPOINT_ELEMENTS = 1 << 22
+# With more propagated rows than this, reverse mode stores one row state per
+# segment of ~sqrt(L) layers (and recomputes inside it) instead of one per
+# layer; up to here the stored rows cost about as much as the values pass's own
+# per-layer records, so recomputing would only cost time.
+_NESTED_CHECKPOINT_ROWS = 4
 
 
 class _Schedule(NamedTuple):
@@ -349,7 +351,7 @@ def _propagate_rows(coeffs: jax.Array, weights: jax.Array, sched: _Schedule) -> 
     layers = (weights, shift, prev)
     num_layers = len(sched.shift)
     state = _to_pairs(coeffs)
-    if coeffs.size * num_layers <= _NESTED_CHECKPOINT_ELEMENTS:
+    if coeffs.shape[-2] <= _NESTED_CHECKPOINT_ROWS:
         state = lax.scan(body, state, layers, reverse=True)[0]
     else:
         # Nested checkpointing: keep one carry per segment of ~sqrt(L) layers

@@ -11,9 +11,11 @@ compare-and-swap units $\sigma = S(a - b)$, with $S$ the operator's
   propagated backwards through the recorded layers: $O(k N \log^2 N)$ time and
   memory instead of the $O(N^2 \log^2 N)$ of a materialised matrix (pitfall 11).
 * ``argsort``: the full matrix (rows propagated the same way).
-* ``rank``: $r_i = \sum_j (j+1) \tilde P_{ij}$ with $\tilde P$ = $P^\top$, rows
-  renormalised (floor $10^{-10}$). Computed as the two row combinations
-  $(1, \dots, n)\,P$ and $\mathbf 1^\top P$, so also without the matrix.
+* ``rank``: $r_i = \sum_j (j+1) P_{ji}$, i.e. the single row combination
+  $(1, \dots, n)\,P$, so also without the matrix. The spec renormalises the
+  rows of $P^\top$ (floor $10^{-10}$); with the padding fix below the column
+  sums of $P$ are exactly 1 (up to rounding), so that step is the identity and
+  is skipped. Ranks lie in $[1, n]$ and sum to $n(n+1)/2$.
 
 Deliberate deviation from the prior implementation (spec §7.4, pitfall 8):
 lengths that are not a power of two are padded with slots that act as exact
@@ -108,9 +110,7 @@ def rank(x, xhat, *, softness, mode, descending, options):
     """Soft ranks in [1, n] (rank 1 = largest when ``descending``)."""
     n = xhat.shape[-1]
     position = jnp.arange(n, dtype=xhat.dtype)
-    weight = n - position if descending else position + 1  # rank of each sorted position
-    coeffs = jnp.stack([weight, jnp.ones_like(weight)])
-    ranked, mass = jnp.moveaxis(
-        kernel.soft_permutation_combine(xhat, _step(softness, mode), coeffs), -2, 0
-    )
-    return ranked / jnp.maximum(mass, 1e-10)
+    rank_of_position = n - position if descending else position + 1
+    return kernel.soft_permutation_combine(xhat, _step(softness, mode), rank_of_position[None])[
+        ..., 0, :
+    ]

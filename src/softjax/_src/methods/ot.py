@@ -1,0 +1,133 @@
+r"""``method="ot"``: soft permutations from regularised optimal transport (spec part 2 §6.6).
+
+Each operator transports the $n$ (standardized) inputs $\hat x_i$, with uniform
+mass $\mu = 1/n$, onto a few anchors $t_j \in [0, 1]$ with target masses
+$\nu_j$, under the cost $C_{ij} = (\hat x_i - t_j)^2$, and reads rows of the
+scaled plan $P = n\Gamma^\star$ (:func:`softjax._src.kernels.transport.transport_plan`;
+``smooth``: entropic / Sinkhorn, ``c0``/``c1``/``c2``: p-norm regularised,
+sparse). $P$ has rows summing to 1 (one distribution per input element) and
+column $j$ summing to $n\nu_j$.
+
+| operator | anchors $t$ | masses $n\nu$ | read-off |
+|---|---|---|---|
+| argmax | $(0, 1)$ | $(n-1, 1)$ | column of anchor 1 |
+| argsort | $j/(n-1)$ (reversed if descending) | $1$ each | $P^\top$ |
+| rank | as argsort | $1$ each | $\sum_j (j+1)\,P_{ij} / \max(\sum_j P_{ij}, 10^{-10})$ |
+| top_k, $k<n$ | $(1, \tfrac{k-1}{k}, \dots, \tfrac1k, 0)$ | $(1, \dots, 1, n-k)$ | first $k$ columns, transposed |
+| quantile (interpolating) | $(0, \tfrac13, \tfrac23, 1)$ | $(k, 1, k^+ - k, n-k^+-1)$ | columns of $\tfrac13$, $\tfrac23$ |
+| quantile (single index) | $(0, \tfrac12, 1)$ | $(k, 1, n-k-1)$ | column of $\tfrac12$ |
+
+``top_k`` with $k = n$ is ``argsort(descending=True)``. With ``log=True`` the
+plan is returned in log space by the kernel ($(f+g-C)/s + \log n$ for Sinkhorn,
+$\log P$ with $-\infty$ at exact zeros for the sparse modes) and the same
+columns are read off.
+
+``options`` is the operator's ``ot_kwargs`` (validated by
+:func:`softjax._src.kernels.transport.resolve_ot_options`). ``softness`` must
+be a scalar or constant along the working axis (shape broadcastable to
+``xhat.shape[:-1] + (1,)``): one transport problem per row.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from softjax._src.kernels.transport import transport_plan
+
+STANDARDIZES = True
+
+
+def _row_softness(softness, xhat):
+    # One OT problem per row: softness may vary across rows, not within one.
+    s = jnp.asarray(softness)
+    if s.ndim == 0:
+        return s
+    if s.shape[-1] != 1:
+        raise ValueError(
+            "method='ot' needs one softness per transport problem: softness must be a "
+            "scalar or have size 1 along the working axis, got shape "
+            f"{s.shape} for input of shape {xhat.shape}"
+        )
+    return jnp.broadcast_to(s[..., 0], xhat.shape[:-1])
+
+
+def _plan(xhat, anchors, masses, *, softness, mode, log, options):
+    """``n·Γ`` (or its log), shape ``(..., n, m)``, for anchors ``t`` and masses ``n·ν``."""
+    n = xhat.shape[-1]
+    dtype = xhat.dtype
+    anchors = jnp.asarray(anchors, dtype)
+    cost = (xhat[..., :, None] - anchors) ** 2
+    mu = jnp.full((n,), 1 / n, dtype)
+    nu = jnp.asarray(masses, dtype) / n
+    return transport_plan(
+        cost, mu, nu, _row_softness(softness, xhat), mode, log=log, options=options
+    )
+
+
+def _sort_anchors(n: int, descending: bool, dtype):
+    t = jnp.linspace(0, n, n, dtype=dtype) / n  # = j / (n - 1), spec §6.6
+    return t[::-1] if descending else t
+
+
+def argmax(xhat, *, softness, mode, log, options):
+    r"""Distribution over the $n$ elements for the largest one: column of anchor 1, ``(..., n)``."""
+    n = xhat.shape[-1]
+    plan = _plan(
+        xhat, (0.0, 1.0), (n - 1, 1), softness=softness, mode=mode, log=log, options=options
+    )
+    return plan[..., 1]
+
+
+def argsort(xhat, *, softness, mode, descending, log, options):
+    r"""Row $r$ = distribution over elements for sorted position $r$, ``(..., n, n)``."""
+    n = xhat.shape[-1]
+    anchors = _sort_anchors(n, descending, xhat.dtype)
+    plan = _plan(
+        xhat, anchors, jnp.ones((n,)), softness=softness, mode=mode, log=log, options=options
+    )
+    return jnp.swapaxes(plan, -1, -2)
+
+
+def top_k(xhat, k: int, *, softness, mode, log, options):
+    r"""Rows for the $k$ largest elements, largest first, ``(..., k, n)``."""
+    n = xhat.shape[-1]
+    if k >= n:
+        return argsort(xhat, softness=softness, mode=mode, descending=True, log=log, options=options)
+    anchors = jnp.arange(k, -1, -1, dtype=xhat.dtype) / k  # (1, (k-1)/k, ..., 0)
+    masses = jnp.concatenate([jnp.ones((k,)), jnp.full((1,), n - k)])
+    plan = _plan(xhat, anchors, masses, softness=softness, mode=mode, log=log, options=options)
+    return jnp.swapaxes(plan[..., :k], -1, -2)
+
+
+def quantile_rows(xhat, k, k_next, *, softness, mode, log, interpolating, options):
+    r"""Rows for the ascending order statistics ``k`` and ``k_next`` (each ``(..., n)``).
+
+    ``k``/``k_next`` are int32 scalars (possibly traced); the anchors' masses
+    depend on them, so one compiled function serves every quantile.
+    """
+    n = xhat.shape[-1]
+    k = jnp.asarray(k).astype(xhat.dtype)
+    kwargs = dict(softness=softness, mode=mode, log=log, options=options)
+    if interpolating:
+        k_next = jnp.asarray(k_next).astype(xhat.dtype)
+        masses = jnp.stack([k, jnp.ones_like(k), k_next - k, n - k_next - 1])
+        plan = _plan(xhat, (0.0, 1 / 3, 2 / 3, 1.0), masses, **kwargs)
+        return plan[..., 1], plan[..., 2]
+    masses = jnp.stack([k, jnp.ones_like(k), n - k - 1])
+    row = _plan(xhat, (0.0, 0.5, 1.0), masses, **kwargs)[..., 1]
+    return row, row
+
+
+def rank(x, xhat, *, softness, mode, descending, options):
+    r"""Soft ranks in $[1, n]$ (rank 1 = largest when ``descending``), ``(..., n)``."""
+    del x
+    n = xhat.shape[-1]
+    anchors = _sort_anchors(n, descending, xhat.dtype)
+    plan = _plan(
+        xhat, anchors, jnp.ones((n,)), softness=softness, mode=mode, log=False, options=options
+    )
+    plan = plan / jnp.maximum(jnp.sum(plan, axis=-1, keepdims=True), 1e-10)
+    return plan @ jnp.arange(1, n + 1, dtype=xhat.dtype)
+
+
+__all__ = ["STANDARDIZES", "argmax", "argsort", "quantile_rows", "rank", "top_k"]

@@ -1,0 +1,296 @@
+"""The regularised optimal-transport kernel behind ``method="ot"`` (spec part 2 §6).
+
+Covers: marginals at n = 256 for every mode (pitfall 2), the dual-Hessian
+solver, implicit differentiation in forward, reverse and second order
+(pitfalls 1, 3, 5), the convergence report (pitfall 16), ``ot_kwargs``
+validation (§6.5), and NaN / degenerate inputs.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.test_util import check_grads
+
+from softjax._src.kernels import dual_hessian
+from softjax._src.kernels.transport import (
+    OTConvergenceWarning,
+    OTOptions,
+    resolve_ot_options,
+    transport_plan,
+)
+
+MODES = ("smooth", "c0", "c1", "c2")
+
+
+def squash(x):
+    mu = x.mean(-1, keepdims=True)
+    return jax.nn.sigmoid((x - mu) / jnp.sqrt(((x - mu) ** 2).mean(-1, keepdims=True) + 1e-6))
+
+
+def sort_problem(n, dtype=jnp.float64, seed=0, batch=()):
+    x = jax.random.normal(jax.random.key(seed), batch + (n,)).astype(dtype)
+    t = jnp.linspace(0, n, n, dtype=dtype) / n
+    cost = (squash(x)[..., :, None] - t) ** 2
+    marg = jnp.full((n,), 1 / n, dtype)
+    return cost, marg, marg
+
+
+def no_warnings():
+    ctx = warnings.catch_warnings()
+    ctx.__enter__()
+    warnings.simplefilter("error", OTConvergenceWarning)
+    return ctx
+
+
+# --------------------------------------------------------------------------- forward
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_marginals_hold_at_n256(mode):
+    # Pitfall 2: prior c0 argsort rows were off by 1.0 at n = 128/256.
+    cost, mu, nu = sort_problem(256)
+    plan, info = transport_plan(cost, mu, nu, 0.1, mode, return_info=True)
+    assert bool(info.converged)
+    assert float(jnp.max(jnp.abs(plan.sum(-1) - 1))) <= 1e-4
+    assert float(jnp.max(jnp.abs(plan.sum(-2) - 1))) <= 1e-4
+    assert float(jnp.min(plan)) >= 0
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_float32_marginals_n256(mode):
+    # float32: the tolerance is floored at the round-off level of f + g - C
+    # (documented); at n = 256 this stays within 2e-4 for every mode.
+    cost, mu, nu = sort_problem(256, jnp.float32, seed=1)
+    plan = transport_plan(cost, mu, nu, 0.1, mode)
+    assert plan.dtype == jnp.float32
+    err = max(float(jnp.max(jnp.abs(plan.sum(-1) - 1))), float(jnp.max(jnp.abs(plan.sum(-2) - 1))))
+    assert err <= (1e-5 if mode in ("smooth", "c2") else 2e-4), err
+
+
+def test_entropic_solvers_agree():
+    # Sinkhorn and the Newton dual (use_entropic_ot_sinkhorn_on_entropic=False)
+    # solve the same problem.
+    cost, mu, nu = sort_problem(12, seed=3)
+    a = transport_plan(cost, mu, nu, 0.05, "smooth", options={"sinkhorn_tol": 1e-10})
+    opts = {"use_entropic_ot_sinkhorn_on_entropic": False, "lbfgs_tol": 1e-10}
+    b = transport_plan(cost, mu, nu, 0.05, "smooth", options=opts)
+    np.testing.assert_allclose(a, b, atol=1e-8)
+
+
+def test_sparse_modes_approach_hard_sort_and_are_sparse():
+    cost, mu, nu = sort_problem(32, seed=2)
+    plan = transport_plan(cost, mu, nu, 1e-4, "c0")
+    perm = jnp.argsort(jnp.argsort(squash(jax.random.normal(jax.random.key(2), (32,)))))
+    np.testing.assert_allclose(plan, jax.nn.one_hot(perm, 32), atol=1e-3)
+    # moderate softness: the sparse plans have exact zeros, the entropic one none
+    assert float(jnp.mean(transport_plan(cost, mu, nu, 0.1, "c0") == 0)) > 0.5
+    assert float(jnp.min(transport_plan(cost, mu, nu, 0.1, "smooth"))) > 0
+
+
+def test_small_softness_sinkhorn_converges():
+    # Pitfall 4: eps-scaling keeps softness 1e-3 within the default caps.
+    cost, mu, nu = sort_problem(64, seed=4)
+    plan, info = transport_plan(cost, mu, nu, 1e-3, "smooth", return_info=True)
+    assert bool(info.converged) and int(info.iterations) < 2000
+    assert float(jnp.max(jnp.abs(plan.sum(-2) - 1))) <= 1e-4
+
+
+def test_zero_mass_targets_and_batching():
+    # Zero target masses are floored at 1e-12 (spec §6.1); batches of costs
+    # and a per-problem softness are supported.
+    cost, mu, _ = sort_problem(6, batch=(2, 3))
+    nu = jnp.array([0.0, 1 / 6, 5 / 6])
+    t = jnp.array([0.0, 0.5, 1.0])
+    cost = (squash(jax.random.normal(jax.random.key(5), (2, 3, 6)))[..., None] - t) ** 2
+    s = jnp.array([[0.1], [0.3]])
+    for mode in MODES:
+        plan = transport_plan(cost, mu, nu, s, mode)
+        assert plan.shape == (2, 3, 6, 3)
+        np.testing.assert_allclose(plan.sum(-2), jnp.broadcast_to(6 * nu, (2, 3, 3)), atol=1e-4)
+    with pytest.raises(ValueError, match="broadcastable"):
+        transport_plan(cost, mu, nu, jnp.ones(4), "smooth")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_log_path(mode):
+    cost, mu, nu = sort_problem(7, seed=6)
+    plan = transport_plan(cost, mu, nu, 0.2, mode)
+    logp = transport_plan(cost, mu, nu, 0.2, mode, log=True)
+    np.testing.assert_allclose(jnp.exp(logp), plan, atol=1e-12)
+    if mode != "smooth":
+        assert bool(jnp.any(jnp.isneginf(logp)))
+    w = jax.random.normal(jax.random.key(1), cost.shape)
+    grad = jax.grad(lambda c: jnp.sum(jnp.where(jnp.isfinite(logp), transport_plan(
+        c, mu, nu, 0.2, mode, log=True), 0) * w))(cost)
+    assert bool(jnp.all(jnp.isfinite(grad)))
+
+
+def test_degenerate_inputs():
+    for mode in MODES:
+        ctx = no_warnings()
+        try:
+            one = transport_plan(jnp.zeros((1, 2)), jnp.ones(1), jnp.array([0.0, 1.0]), 0.1, mode)
+            np.testing.assert_allclose(one, [[0.0, 1.0]], atol=1e-6)
+            tied = transport_plan(jnp.full((4, 4), 0.25), jnp.ones(4) / 4, jnp.ones(4) / 4, 0.1, mode)
+            np.testing.assert_allclose(tied, jnp.full((4, 4), 0.25), atol=1e-6)
+            big = transport_plan(jnp.array([[0.0, 1e12], [1e12, 0.0]], jnp.float32),
+                                 jnp.ones(2) / 2, jnp.ones(2) / 2, 0.1, mode)
+            np.testing.assert_allclose(big, jnp.eye(2), atol=1e-5)
+        finally:
+            ctx.__exit__(None, None, None)
+        nan = transport_plan(jnp.array([[0.0, jnp.nan], [1.0, 0.0]]), jnp.ones(2) / 2,
+                             jnp.ones(2) / 2, 0.1, mode)
+        assert bool(jnp.all(jnp.isnan(nan)))
+
+
+# --------------------------------------------------------------------- linear algebra
+
+
+@pytest.mark.parametrize("delta", [0.0, 0.3])
+def test_dual_hessian_solve(delta):
+    key = jax.random.split(jax.random.key(7), 3)
+    w = jax.random.uniform(key[0], (9, 6)) * (jax.random.uniform(key[1], (9, 6)) > 0.4)
+    w = w.at[:, 0].add(0.1)  # connected
+    h = jnp.block([[jnp.diag(w.sum(1)), w], [w.T, jnp.diag(w.sum(0))]]) + delta * jnp.eye(15)
+    b = jax.random.normal(key[2], (15,))
+    if delta == 0:
+        v = jnp.concatenate([jnp.ones(9), -jnp.ones(6)]) / jnp.sqrt(15.0)
+        b = b - v * (v @ b)
+    xr, xc, info = dual_hessian.solve(w, b[:9], b[9:], delta=delta, rtol=1e-12, maxiter=100)
+    x = jnp.concatenate([xr, xc])
+    np.testing.assert_allclose(h @ x, b, atol=1e-9)
+    if delta == 0:
+        assert abs(float(xr.sum() - xc.sum())) < 1e-9  # gauge: orthogonal to (1, -1)
+    # the transposed layout (m > n) is solved over the smaller side
+    xc2, xr2, _ = dual_hessian.solve(w.T, b[9:], b[:9], delta=delta, rtol=1e-12, maxiter=100)
+    np.testing.assert_allclose(jnp.concatenate([xr2, xc2]), x, atol=1e-9)
+
+
+# ------------------------------------------------------------------- differentiation
+
+TIGHT = {"sinkhorn_tol": 1e-11, "lbfgs_tol": 1e-11}
+
+
+def _sorted_values(mode, opts=TIGHT, s=0.3):
+    def f(x):
+        n = x.shape[-1]
+        t = jnp.linspace(0, n, n, dtype=x.dtype) / n
+        plan = transport_plan((squash(x)[..., :, None] - t) ** 2, jnp.ones(n) / n,
+                              jnp.ones(n) / n, s, mode, options=opts)
+        return jnp.einsum("...ij,...i->...j", plan, x)
+    return f
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_check_grads_first_order(mode):
+    x = jnp.array([0.2, 1.7, -0.5, 0.9, 0.3])
+    check_grads(_sorted_values(mode), (x,), order=1, modes=("fwd", "rev"), eps=1e-6,
+                atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["smooth", "c2"])
+def test_check_grads_second_order(mode):
+    x = jnp.array([0.2, 1.7, -0.5, 0.9])
+    f = _sorted_values(mode)
+    check_grads(lambda x: f(x) @ jnp.arange(4.0), (x,), order=2, modes=("fwd", "rev"),
+                eps=1e-4, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("mode", ["smooth", "c1"])
+def test_grad_wrt_softness_and_marginals(mode):
+    cost, mu, nu = sort_problem(5, seed=8)
+    w = jax.random.normal(jax.random.key(9), cost.shape)
+
+    def f(s, nu):
+        return jnp.sum(transport_plan(cost, mu, nu, s, mode, options=TIGHT) * w)
+
+    check_grads(f, (jnp.asarray(0.3), nu + 0.05 * jnp.arange(5.0)), order=1,
+                modes=("fwd", "rev"), eps=1e-6, atol=1e-5, rtol=1e-5)
+
+
+def test_jacfwd_equals_jacrev_and_jit_vmap():
+    x = jax.random.normal(jax.random.key(10), (3, 6))
+    for mode in ("smooth", "c0"):
+        f = _sorted_values(mode)
+        jf = jax.vmap(jax.jacfwd(f))(x)
+        jr = jax.jit(jax.vmap(jax.jacrev(f)))(x)
+        np.testing.assert_allclose(jf, jr, atol=1e-8)
+        np.testing.assert_allclose(jnp.sum(jf, -1), jnp.ones((3, 6)), atol=1e-6)  # shift-equivariance
+
+
+def test_unrolled_differentiation():
+    # implicit_diff=False differentiates the solver's iterations: forward mode
+    # agrees with the implicit rule, reverse mode fails loudly (documented).
+    x = jnp.array([0.2, 1.7, -0.5, 0.9, 0.3])
+    t = jnp.arange(5.0)
+    unrolled = _sorted_values("c1", {**TIGHT, "implicit_diff": False})
+    np.testing.assert_allclose(jax.jvp(unrolled, (x,), (t,))[1],
+                               jax.jvp(_sorted_values("c1"), (x,), (t,))[1], atol=1e-6)
+    with pytest.raises(ValueError, match="Reverse-mode differentiation does not work"):
+        jax.grad(lambda x: unrolled(x).sum())(x)
+
+
+def test_float32_gradients_match_float64():
+    # Pitfall 1 (prior: 16 of 27 float32 gradients raised at n <= 64).
+    x = jax.random.normal(jax.random.key(11), (8, 16))
+    w = jax.random.normal(jax.random.key(12), (8, 16))
+    for mode in MODES:
+        f = _sorted_values(mode, opts=None, s=0.1)
+        g64 = jax.grad(lambda x: jnp.sum(f(x) * w))(x)
+        g32 = jax.grad(lambda x: jnp.sum(f(x) * w))(x.astype(jnp.float32))
+        assert g32.dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(g32)))
+        assert float(jnp.linalg.norm(g32 - g64) / jnp.linalg.norm(g64)) < 1e-2
+
+
+# ----------------------------------------------------------- convergence and options
+
+
+@pytest.mark.parametrize("mode,opts", [("smooth", {"sinkhorn_max_iter": 10}),
+                                       ("c0", {"lbfgs_max_iter": 2}),
+                                       ("smooth", {"use_entropic_ot_sinkhorn_on_entropic": False,
+                                                   "lbfgs_max_iter": 1})])
+def test_non_convergence_is_reported(mode, opts):
+    # Pitfall 16: the same policy (a warning, also under jit, plus a flag) for
+    # every solver; the prior Sinkhorn was silent and the L-BFGS path raised.
+    cost, mu, nu = sort_problem(16, seed=13)
+    with pytest.warns(OTConvergenceWarning, match="did not converge"):
+        plan, info = transport_plan(cost, mu, nu, 1e-3, mode, options=opts, return_info=True)
+    assert not bool(info.converged)
+    np.testing.assert_allclose(plan.sum(-1), 1, atol=1e-6 if mode == "smooth" else 10)
+    jitted = jax.jit(lambda c: transport_plan(c, mu, nu, 1e-3, mode, options=opts))
+    with pytest.warns(OTConvergenceWarning):
+        jitted(cost).block_until_ready()
+    ctx = no_warnings()  # converged problems stay silent
+    try:
+        transport_plan(cost, mu, nu, 0.1, mode).block_until_ready()
+    finally:
+        ctx.__exit__(None, None, None)
+
+
+def test_resolve_ot_options():
+    assert resolve_ot_options(None) == OTOptions()
+    opts = resolve_ot_options({"sinkhorn_tol": 1e-7, "lbfgs_max_iter": 50, "implicit_diff": False})
+    assert opts.sinkhorn_tol == 1e-7 and opts.lbfgs_max_iter == 50 and not opts.implicit_diff
+    with pytest.raises(TypeError, match="Unknown ot_kwargs key"):
+        resolve_ot_options({"threshold": 1e-3})
+    with pytest.raises(TypeError, match="return_log_probs"):
+        resolve_ot_options({"return_log_probs": True})
+    with pytest.raises(TypeError, match="dict"):
+        resolve_ot_options([("sinkhorn_tol", 1e-3)])
+    with pytest.raises(TypeError, match="bool"):
+        resolve_ot_options({"implicit_diff": 1})
+    with pytest.raises(TypeError, match="int"):
+        resolve_ot_options({"sinkhorn_max_iter": 10.5})
+    with pytest.raises(ValueError, match="positive"):
+        resolve_ot_options({"lbfgs_tol": 0.0})
+    with pytest.raises(ValueError, match=">= 1"):
+        resolve_ot_options({"lbfgs_max_iter": 0})
+    with pytest.raises(ValueError, match="Invalid mode"):
+        transport_plan(jnp.zeros((2, 2)), jnp.ones(2) / 2, jnp.ones(2) / 2, 0.1, "hard")
+    with pytest.raises(ValueError, match="softness"):
+        transport_plan(jnp.zeros((2, 2)), jnp.ones(2) / 2, jnp.ones(2) / 2, -1.0, "c0")
