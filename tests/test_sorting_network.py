@@ -105,7 +105,7 @@ def test_hard_step_is_exact_sort(n):
     rng = np.random.default_rng(n)
     x = jnp.asarray(np.stack([rng.integers(0, 4, n), rng.normal(size=n)]).astype(float))
     np.testing.assert_array_equal(_hard_values(x), jnp.sort(x, -1))
-    if n in (3, 9, 100):  # the matrix (row propagation) for a few lengths
+    if n in (3, 9):  # the matrix (row propagation) for a few lengths
         P = _hard_permutation(x)
         np.testing.assert_array_equal((P @ x[..., None])[..., 0], jnp.sort(x, -1))
         np.testing.assert_array_equal(P[1], jax.nn.one_hot(jnp.argsort(x[1]), n))  # distinct
@@ -132,7 +132,8 @@ def test_soft_tends_to_hard():
     x = jax.random.normal(jax.random.key(11), (2, 3, 11))
     errors = [float(jnp.abs(_soft(x, s)[0] - jnp.sort(x, -1)).max()) for s in (0.1, 1e-2, 1e-5)]
     assert errors[0] > errors[1] > errors[2] and errors[2] < 1e-12
-    np.testing.assert_allclose(_soft(x, 1e-5)[1], jax.nn.one_hot(jnp.argsort(x, -1), 11), atol=1e-12)
+    hard = jax.nn.one_hot(jnp.argsort(x, -1), 11)
+    np.testing.assert_allclose(_soft(x, 1e-5)[1], hard, atol=1e-12)
 
 
 def test_network_size_and_errors():
@@ -150,14 +151,14 @@ def test_rows_equal_full_matrix_rows_and_flat_checkpointing(monkeypatch):
     np.testing.assert_allclose(rows(x, jnp.array([2, 2, 5])), P[:, [2, 2, 5]], atol=1e-14)
 
     def value_and_grad(x):
-        loss = lambda x: (K.soft_permutation(x, smooth()) * jnp.arange(49.0).reshape(7, 7)).sum()  # noqa: E731
-        return jax.value_and_grad(loss)(x)
+        coef = jnp.arange(49.0).reshape(7, 7)
+        return jax.value_and_grad(lambda x: (K.soft_permutation(x, smooth()) * coef).sum())(x)
 
-    value, grad = jax.jit(value_and_grad)(x)
+    value, grad = jax.jit(value_and_grad)(x)  # 7 rows: nested checkpointing
     monkeypatch.setattr(K, "_NESTED_CHECKPOINT_ROWS", 1000)
-    value_nested, grad_nested = jax.jit(value_and_grad)(x)
-    np.testing.assert_allclose(value_nested, value, atol=1e-12)
-    np.testing.assert_allclose(grad_nested, grad, atol=1e-12)
+    value_flat, grad_flat = jax.jit(value_and_grad)(x)
+    np.testing.assert_allclose(value_flat, value, atol=1e-12)
+    np.testing.assert_allclose(grad_flat, grad, atol=1e-12)
 
 
 # --- padding fix (pitfall 8) and the reference values --------------------------------
@@ -255,8 +256,8 @@ def test_log_outputs():
     @jax.jit
     def run(xh):
         args = kw(0.01, "c0")  # sparse: exact zeros
-        p = M.argsort(xh, descending=True, log=False, **args)
-        logp = M.argsort(xh, descending=True, log=True, **args)
+        p = M.top_k(xh, 1, log=False, **args)
+        logp = M.top_k(xh, 1, log=True, **args)
 
         def loss(x):
             lp = M.argmax(x, log=True, **args)
@@ -282,11 +283,10 @@ def test_check_grads():
     # values through the custom_jvp, including a traced (closed-over) softness;
     # exact agreement of every derivative with plain autodiff is tested below
     f = jax.jit(lambda s, x: K.soft_sort_values(x, smooth(s)) @ _weights(5))
-    check_grads(f, (0.4, x), order=2, modes=("rev",), eps=1e-5)
-    check_grads(f, (0.4, x), order=1, modes=("fwd",), eps=1e-5)
-    # rows: weights output of the custom_jvp + row propagation (power of two, c2)
-    g = jax.jit(lambda x: (K.soft_permutation_rows(x, smooth(0.5, "c2"), jnp.array([3, 1])) @ x).sum())
-    check_grads(g, (x[:4],), order=1, modes=("fwd", "rev"), eps=1e-5)
+    check_grads(f, (0.4, x), order=2, modes=("fwd", "rev"), eps=1e-5)
+    # one row: the weights output of the custom_jvp plus the row propagation
+    g = jax.jit(lambda x: K.soft_permutation_rows(x, smooth(0.5, "c2"), jnp.array([1]))[0] @ x)
+    check_grads(g, (x,), order=1, modes=("fwd", "rev"), eps=1e-5)
 
 
 def test_custom_rule_matches_plain_autodiff():
@@ -335,6 +335,8 @@ def _float32_value_and_grads(mode):
     def loss(x):
         args = kw(0.1, mode)
         s = M.sort(x, x, descending=False, gated=True, unsquash=lambda y: y, **args)
+        if mode != "smooth":  # the step only enters through the weights
+            return (s * jnp.sin(x)).sum()
         r = M.rank(x, x, descending=True, **args)  # row propagation, as argmax
         return (s * jnp.sin(x)).sum() + (r * x).sum()
 
@@ -351,13 +353,16 @@ def test_float32_finite_values_and_grads(mode):
         rng.normal(size=6) * 1e6,
         [0.1, np.nan, 0.3, 0.2, 0.5, 0.0],
     ]
-    batches = [np.array(rows)] + ([np.array([[0.7]]), np.array([[0.1, -0.4], [2.0, 2.0]])] if mode == "smooth" else [])
+    batches = [np.array(rows)]
+    if mode == "smooth":  # n = 1 and n = 2
+        batches += [np.array([[0.7]]), np.array([[0.1, -0.4], [2.0, 2.0]])]
     run = _float32_value_and_grads(mode)
     for batch in batches:
         value, grad = run(jnp.asarray(batch, jnp.float32))
         assert value.dtype == jnp.float32 and grad.dtype == jnp.float32
         finite = ~np.isnan(batch).any(-1)
-        assert np.all(np.isfinite(value[finite])) and np.all(np.isfinite(grad[finite])), (mode, batch)
+        assert np.all(np.isfinite(value[finite])), (mode, batch)
+        assert np.all(np.isfinite(grad[finite])), (mode, batch)
         assert np.all(np.isnan(value[~finite]))  # NaN in -> NaN out, no crash
 
 

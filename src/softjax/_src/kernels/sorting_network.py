@@ -292,7 +292,8 @@ def _tangent_sweep(xt, res, step_c, consts, consts_t, sched: _Schedule, with_wei
 def _network(x: jax.Array, step: Step, sched: _Schedule, with_weights: bool):
     """Values (..., N) of padded ``x`` and, if asked, the (L, ..., N/2) weights."""
     # Specialised to the pair layout (..., N/2) on which every layer calls the step.
-    step_c, consts = jax.closure_convert(step, jnp.zeros(x.shape[:-1] + (sched.size // 2,), x.dtype))
+    pair_example = jnp.zeros(x.shape[:-1] + (sched.size // 2,), x.dtype)
+    step_c, consts = jax.closure_convert(step, pair_example)
     consts = tuple(consts)
 
     @jax.custom_jvp
