@@ -2,10 +2,12 @@
 hessian; finite-difference gradients in float64; finite values and gradients
 in float32 on awkward inputs (ties, constants, 1e6, n = 1, 2).
 
-Compile time dominates: the per-operator checks run eagerly on tiny inputs,
-where JAX caches each compiled primitive across tests, and the thin wrappers
-(argmin, min, median, percentile, ...) are covered by the hard-mode and
-reference tests instead of being re-differentiated here.
+Compile time dominates (each operator x method x mode x transform is one XLA
+compilation). The default run rotates each method's operators through the
+four modes, so every operator, every method and every mode is checked by
+every test here; ``--run-slow`` adds the rest of the cross product. The thin
+wrappers (argmin, min, median, percentile, ...) are covered by the hard-mode
+and reference tests instead of being re-differentiated here.
 """
 
 import jax
@@ -14,20 +16,44 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
-from axiswise_cases import ALL_METHODS, CORE_OPS, INDEX_OPS, MODES, combos, method_available, supports
+from axiswise_cases import ALL_METHODS, CORE_OPS, INDEX_OPS, MODES, combos, method_available
 
 AVAILABLE = tuple(m for m in ALL_METHODS if method_available(m))
-CASES = combos(CORE_OPS, methods=AVAILABLE)
-PAIRS = [(m, mode) for m in AVAILABLE for mode in MODES if supports(m, mode)]
+# The mode each operator runs in by default; operators sharing a code path
+# (argsort/sort/rank, argquantile/quantile, ...) share a mode so that
+# method="ot" compiles one solver per anchor layout.
+ROTATION = {
+    "argmax": "smooth", "max": "smooth",
+    "argsort_desc": "c0", "sort": "c0", "rank": "c0",
+    "argquantile": "c1", "quantile": "c1",
+    "top_k_index": "c2", "top_k_values": "c2",
+}
+assert set(ROTATION) == set(CORE_OPS) and set(ROTATION.values()) == set(MODES)
 X64 = jnp.array([0.2, 1.7, -0.5, 0.9, 0.3, -1.1], dtype=jnp.float64)
 # Softness per method chosen so the relaxation is visibly soft at n = 6.
 SOFTNESS = {"fast_soft_sort": 1.0, "smooth_sort": 0.5}
-# Iterative solvers are jitted: their loops would recompile on every eager call.
-JIT_METHODS = ("ot", "smooth_sort", "fast_soft_sort")
+# Finite differences of an iterative solver are only meaningful if it is
+# converged far below the step eps = 1e-6 (the default tolerance is 1e-5).
+TIGHT_OT = {"ot_kwargs": {"sinkhorn_tol": 1e-12, "lbfgs_tol": 1e-12}}
 
 
-def _op(name, method, mode, **extra):
+def _default_tier(name, method, mode):
+    return ROTATION[name] == mode or method == "smooth_sort"  # smooth_sort: one mode
+
+
+def _tiered(cases):
+    return [
+        pytest.param(*c, marks=[] if _default_tier(*c) else [pytest.mark.slow]) for c in cases
+    ]
+
+
+CASES = _tiered(combos(CORE_OPS, methods=AVAILABLE))
+
+
+def _op(name, method, mode, tight=False, **extra):
     fn = CORE_OPS[name][0]
+    if tight and method == "ot":
+        extra = {**TIGHT_OT, **extra}
     return lambda x: fn(x, method=method, mode=mode, softness=SOFTNESS.get(method, 0.3), **extra)
 
 
@@ -41,31 +67,48 @@ def _scalar(op):
 
 @pytest.mark.parametrize("name,method,mode", CASES)
 def test_gradients_float64(name, method, mode):
-    f = _scalar(_op(name, method, mode))
-    if method in JIT_METHODS:
-        f = jax.jit(f)
+    # Jitted: eager calls would re-trace and recompile every lax loop inside.
+    f = jax.jit(_scalar(_op(name, method, mode, tight=True)))
     check_grads(f, (X64,), order=1, modes=("fwd", "rev"), atol=1e-4, rtol=1e-4, eps=1e-6)
     # Second order, forward-over-reverse (what jax.hessian does), along one
     # direction: cheap to compile and exercises the same rules.
-    _, hvp = jax.jvp(jax.grad(f), (X64,), (jnp.cos(X64),))
+    _, hvp = jax.jit(lambda x, t: jax.jvp(jax.grad(f), (x,), (t,)))(X64, jnp.cos(X64))
     assert np.all(np.isfinite(hvp))
 
 
-@pytest.mark.parametrize("method,mode", PAIRS)
-def test_jit_and_vmap(method, mode):
-    ops = {name: _op(name, method, mode, axis=-1) for name, _, _ in combos(CORE_OPS, (method,), (mode,))}
+def _group(method, tier):
+    """(name, mode) labels and callables of one method's operators in a tier."""
+    cases = combos(CORE_OPS, (method,))
+    keep = [(n, mode) for n, _, mode in cases if _default_tier(n, method, mode) == (tier == "default")]
+    return keep
+
+
+# One compiled function per method (default tier) or per method and tier.
+GROUPS = [
+    pytest.param(method, tier, marks=[pytest.mark.slow] if tier == "slow" else [])
+    for method in AVAILABLE
+    for tier in ("default", "slow")
+    if _group(method, tier)
+]
+
+
+@pytest.mark.parametrize("method,tier", GROUPS)
+def test_jit_and_vmap(method, tier):
+    # Batched along axis -1, vmapped over rows, and a single row must agree.
+    labels = _group(method, tier)
+    ops = [_op(n, method, mode, tight=True, axis=-1) for n, mode in labels]
+    run = lambda x: [op(x) for op in ops]  # noqa: E731
     batch = jnp.stack([X64, X64[::-1] * 2.0, jnp.full(6, 0.5)])
-    for name, op in ops.items():
-        batched = op(batch)
-        np.testing.assert_allclose(jax.vmap(op)(batch), batched, rtol=1e-9, atol=1e-12, err_msg=name)
-        np.testing.assert_allclose(op(batch[0]), batched[0], rtol=1e-9, atol=1e-12, err_msg=name)
-    stacked = lambda x: [op(x) for op in ops.values()]  # noqa: E731
-    for name, a, b in zip(ops, jax.jit(stacked)(batch), stacked(batch)):
-        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12, err_msg=name)
+    batched = jax.jit(run)(batch)
+    vmapped = jax.jit(jax.vmap(run))(batch)
+    single = jax.jit(run)(batch[0])
+    for label, b, v, one in zip(labels, batched, vmapped, single):
+        np.testing.assert_allclose(v, b, rtol=1e-9, atol=1e-12, err_msg=str(label))
+        np.testing.assert_allclose(one, b[0], rtol=1e-9, atol=1e-12, err_msg=str(label))
 
 
-@pytest.mark.parametrize("method,mode", PAIRS)
-def test_float32_finite(method, mode):
+@pytest.mark.parametrize("method,tier", GROUPS)
+def test_float32_finite(method, tier):
     rng = np.random.default_rng(1)
     rows = jnp.asarray(
         [
@@ -76,19 +119,23 @@ def test_float32_finite(method, mode):
         ],
         dtype=jnp.float32,
     )
-    for name, _, _ in combos(CORE_OPS, (method,), (mode,)):
-        op = _op(name, method, mode)
-        value_and_grad = jax.vmap(jax.value_and_grad(_scalar(op)))
-        if method in JIT_METHODS:
-            value_and_grad, op = jax.jit(value_and_grad), jax.jit(op)
-        for batch in (rows, rows[:, :1], rows[:, :2]):  # n = 5, 1, 2
-            values, grads = value_and_grad(batch)
-            assert values.dtype == grads.dtype == jnp.float32, name
-            assert np.all(np.isfinite(values)) and np.all(np.isfinite(grads)), (name, batch.shape)
+    labels = _group(method, tier)
+    ops = [_op(n, method, mode) for n, mode in labels]
+
+    def values_and_grads(x):  # per row: every output and the gradient of its scalarisation
+        pairs = [jax.value_and_grad(_scalar(op))(x) for op in ops]
+        return [op(x) for op in ops], [g for _, g in pairs], [v for v, _ in pairs]
+
+    check = jax.jit(jax.vmap(values_and_grads))
+    for batch in (rows, rows[:, :1], rows[:, :2]):  # n = 5, 1, 2
+        outs, grads, values = check(batch)
+        for (name, mode), out, grad, value in zip(labels, outs, grads, values):
+            label = (name, mode, batch.shape)
+            assert out.dtype == grad.dtype == value.dtype == jnp.float32, label
+            assert np.all(np.isfinite(out)) and np.all(np.isfinite(grad)), label
             if name in INDEX_OPS:
-                p = jax.vmap(op)(batch)
-                assert np.all(p >= 0), name
-                np.testing.assert_allclose(jnp.sum(p, -1), 1.0, rtol=1e-5, err_msg=name)
+                assert np.all(out >= 0), label
+                np.testing.assert_allclose(jnp.sum(out, -1), 1.0, rtol=1e-5, err_msg=str(label))
 
 
 def test_second_order_check_grads_and_hessian():

@@ -223,7 +223,6 @@ def _all_methods(xh, k):
         asc=M.argsort(xh, descending=False, log=False, **args),
         desc=M.argsort(xh, descending=True, log=False, **args),
         argmax=M.argmax(xh, log=False, **args),
-        top3=M.top_k(xh, 3, log=False, **args),
         q_interp=M.quantile_rows(xh, k, k + 1, log=False, interpolating=True, **args),
         q_single=M.quantile_rows(xh, k + 3, k + 4, log=False, interpolating=False, **args),
         sort_asc=M.sort(xh, xh, descending=False, gated=True, unsquash=ident, **args),
@@ -239,7 +238,6 @@ def test_method_outputs_are_consistent():
     asc, desc = o["asc"], o["desc"]
     np.testing.assert_allclose(desc, asc[..., ::-1, :], atol=1e-14)
     np.testing.assert_allclose(o["argmax"], desc[..., 0, :], atol=1e-14)
-    np.testing.assert_allclose(o["top3"], desc[..., :3, :], atol=1e-14)
     np.testing.assert_allclose(o["q_interp"][0], asc[..., 1, :], atol=1e-14)
     np.testing.assert_allclose(o["q_interp"][1], asc[..., 2, :], atol=1e-14)
     np.testing.assert_allclose(o["q_single"][0], asc[..., 4, :], atol=1e-14)
@@ -256,8 +254,8 @@ def test_log_outputs():
     @jax.jit
     def run(xh):
         args = kw(0.01, "c0")  # sparse: exact zeros
-        p = M.top_k(xh, 1, log=False, **args)
-        logp = M.top_k(xh, 1, log=True, **args)
+        p = M.argmax(xh, log=False, **args)
+        logp = M.argmax(xh, log=True, **args)
 
         def loss(x):
             lp = M.argmax(x, log=True, **args)

@@ -137,9 +137,13 @@ def test_sigmoidal_monotone_and_bounded(xs, s):
         out = np.asarray(_all_modes(xs.astype(dtype), s))
         assert out.dtype == dtype
         steps, relus = out[: len(MODES)], out[len(MODES) :]
+        # Monotone up to rounding: polynomial evaluation in float32 may step
+        # back by an ulp or two between adjacent inputs.
+        ulps = 8 * np.finfo(dtype).eps
         assert np.all((steps >= 0) & (steps <= 1))
-        assert np.all(np.diff(steps, axis=-1) >= 0)
-        assert np.all(relus >= 0) and np.all(np.diff(relus, axis=-1) >= 0)
+        assert np.all(np.diff(steps, axis=-1) >= -ulps)
+        assert np.all(relus >= 0)
+        assert np.all(np.diff(relus, axis=-1) >= -ulps * np.maximum(np.abs(relus[..., 1:]), 1))
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -239,10 +243,10 @@ def test_array_softness_eager_equals_jit():
     eager = sj.sigmoidal(x, softness=s, mode="c1")
     traced = jax.jit(lambda x, s: sj.sigmoidal(x, softness=s, mode="c1"))(x, s)
     expected = [float(sj.sigmoidal(xi, si, "c1")) for xi, si in zip(x, s)]
-    np.testing.assert_allclose(eager, expected, rtol=1e-15)
+    np.testing.assert_allclose(eager, expected, rtol=1e-14)
     np.testing.assert_array_equal(eager, traced)
     np.testing.assert_allclose(
-        sj.softrelu(x, softness=s), [float(sj.softrelu(xi, si)) for xi, si in zip(x, s)], rtol=1e-15
+        sj.softrelu(x, softness=s), [float(sj.softrelu(xi, si)) for xi, si in zip(x, s)], rtol=1e-14
     )
 
 

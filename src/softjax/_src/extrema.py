@@ -88,9 +88,10 @@ def max(
     ``fast_soft_sort`` and ``smooth_sort`` it is the first entry of the
     descending soft ``sort`` (``gated_grad`` and ``ot_kwargs`` unused).
 
+    Arguments ``x``, ``axis``, ``keepdims``, ``softness``, ``mode``, ``standardize`` and
+    ``ot_kwargs``: as for :func:`argmax`.
+
     Args:
-        x, axis, keepdims, softness, mode, standardize, ot_kwargs: as for
-            :func:`argmax`.
         method: any of ``"softsort"`` (default), ``"neuralsort"``, ``"ot"``,
             ``"sorting_network"``, ``"fast_soft_sort"``, ``"smooth_sort"``.
         gated_grad: let gradients flow through the weights as well as ``x``.

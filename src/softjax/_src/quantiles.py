@@ -94,11 +94,13 @@ def argquantile(
     result is $(1-a)\,P_k + a\,P_{k+1}$ where $P_k$ is the row of the k-th
     smallest element (0-based) of the chosen ``method``.
 
+    Arguments ``axis``, ``keepdims``, ``softness``, ``mode``, ``standardize``,
+    ``ot_kwargs``, ``return_log_probs`` and ``log_prob_eps``: as for
+    :func:`softjax.argmax`.
+
     Args:
         x: input array.
         q: quantile(s) in ``[0, 1]``, scalar or 1-D (a 1-D ``q`` prepends an axis).
-        axis, keepdims, softness, mode, standardize, ot_kwargs,
-            return_log_probs, log_prob_eps: as for :func:`softjax.argmax`.
         method: ``"neuralsort"`` (default), ``"softsort"``, ``"ot"``,
             ``"sorting_network"``.
         quantile_method: ``"linear"``, ``"lower"``, ``"higher"``,
@@ -173,6 +175,14 @@ def quantile(
     :func:`argquantile` on the raw ``x``. ``sorting_network``,
     ``fast_soft_sort``, ``smooth_sort``: $(1-a)\,y_k + a\,y_{k+1}$ from the
     ascending soft :func:`sort` ``y``.
+
+    Arguments ``x``, ``q``, ``axis``, ``keepdims``, ``softness``, ``mode``,
+    ``quantile_method``, ``standardize`` and ``ot_kwargs``: as for
+    :func:`argquantile`.
+
+    Args:
+        method: any of the six methods (default ``"neuralsort"``).
+        gated_grad: as for :func:`softjax.max`.
 
     Returns:
         Array of shape ``jnp.quantile(x, q, axis, keepdims).shape``.

@@ -22,6 +22,14 @@ def sqrt(x: ArrayLike) -> jax.Array:
     r"""Square root that is 0, with zero gradient, for ``x <= 0``.
 
     $\operatorname{sqrt}(x) = \sqrt{x}$ for $x > 0$, else $0$. NaN stays NaN.
+    Unlike ``jnp.sqrt`` the derivative at 0 is 0 (not inf) and negative
+    inputs give 0 (not NaN), also in second derivatives.
+
+    Args:
+        x: input array.
+
+    Returns:
+        Array of ``x``'s shape and dtype.
 
     Example:
         >>> import softjax as sj
@@ -36,6 +44,15 @@ def sqrt(x: ArrayLike) -> jax.Array:
 def log(x: ArrayLike) -> jax.Array:
     r"""Natural logarithm that is 0, with zero gradient, for ``x <= 0``.
 
+    $\operatorname{log}(x) = \ln x$ for $x > 0$, else $0$ (``jnp.log`` gives
+    ``-inf``/NaN there). NaN stays NaN.
+
+    Args:
+        x: input array.
+
+    Returns:
+        Array of ``x``'s shape and dtype.
+
     Example:
         >>> import softjax as sj
         >>> sj.log(jnp.array([1.0, 0.0]))
@@ -49,6 +66,15 @@ def log(x: ArrayLike) -> jax.Array:
 def arcsin(x: ArrayLike) -> jax.Array:
     r"""``arcsin`` clamped to $\pm\pi/2$ (zero gradient) for $|x| \ge 1$.
 
+    $\arcsin x$ for $|x| < 1$, $\operatorname{sign}(x)\,\pi/2$ otherwise (so the
+    infinite derivative at $\pm 1$ becomes 0). NaN stays NaN.
+
+    Args:
+        x: input array.
+
+    Returns:
+        Array of ``x``'s shape (float).
+
     Example:
         >>> import softjax as sj
         >>> sj.arcsin(jnp.array([0.0, 2.0]))
@@ -61,6 +87,15 @@ def arcsin(x: ArrayLike) -> jax.Array:
 
 def arccos(x: ArrayLike) -> jax.Array:
     r"""``arccos`` clamped to $0$ for $x \ge 1$ and $\pi$ for $x \le -1$ (zero gradient).
+
+    $\arccos x$ for $|x| < 1$; the infinite derivative at $\pm 1$ becomes 0.
+    NaN stays NaN.
+
+    Args:
+        x: input array.
+
+    Returns:
+        Array of ``x``'s shape (float).
 
     Example:
         >>> import softjax as sj
@@ -76,6 +111,13 @@ def arccos(x: ArrayLike) -> jax.Array:
 def div(x: ArrayLike, y: ArrayLike) -> jax.Array:
     r"""``x / y`` that is 0, with zero gradient w.r.t. both operands, where ``y == 0``.
 
+    Args:
+        x: numerator.
+        y: denominator, broadcastable with ``x``.
+
+    Returns:
+        Array of the broadcast shape: $x / y$ where $y \ne 0$, else $0$.
+
     Example:
         >>> import softjax as sj
         >>> sj.div(jnp.array([1.0, 1.0]), jnp.array([2.0, 0.0]))
@@ -89,8 +131,16 @@ def div(x: ArrayLike, y: ArrayLike) -> jax.Array:
 def norm(x: ArrayLike, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> jax.Array:
     r"""Euclidean norm $\sqrt{\sum x^2}$ over ``axis`` with a zero gradient at the zero vector.
 
-    ``axis`` may be an int, a tuple or ``None`` (all axes); ``keepdims`` as in
-    ``jnp.sum``. Only the 2-norm is provided (no ``ord``).
+    Only the 2-norm is provided (no ``ord``). The value equals
+    ``jnp.linalg.norm``; the derivative at the zero vector is 0 instead of NaN.
+
+    Args:
+        x: input array.
+        axis: an int, a tuple of ints, or ``None`` (all axes).
+        keepdims: keep the reduced axes with length 1, as in ``jnp.sum``.
+
+    Returns:
+        Array of ``x``'s shape with ``axis`` reduced.
 
     Example:
         >>> import softjax as sj

@@ -30,12 +30,13 @@ def argsort(
     sorted position ``r`` (ascending unless ``descending``); the sorted-position
     axis sits at ``axis`` and the distribution axis is last.
 
+    Arguments ``softness``, ``mode``, ``standardize``, ``ot_kwargs``,
+    ``return_log_probs`` and ``log_prob_eps``: as for :func:`softjax.argmax`.
+
     Args:
         x: input array.
         axis: axis to sort; ``None`` sorts the flattened array.
         descending: sort in descending order.
-        softness, mode, standardize, ot_kwargs, return_log_probs, log_prob_eps:
-            as for :func:`softjax.argmax`.
         method: ``"neuralsort"`` (default) row $r$ is
             $\Pi_\Delta((c_r\hat x - A)/s)$ with $c_r = n + 1 - 2r$;
             ``"softsort"`` row $r$ is $\Pi_\Delta(-|\hat x_{(r)} - \hat x|/s)$;
@@ -96,10 +97,11 @@ def sort(
       ``x̂`` (mapped back from squashed space); ``smooth_sort``: its C∞
       relaxation on the raw values.
 
+    Arguments ``x``, ``axis``, ``descending``, ``softness``, ``mode``, ``method``,
+    ``standardize`` and ``ot_kwargs``: as for :func:`argsort`; ``method`` additionally
+    accepts ``"fast_soft_sort"`` and ``"smooth_sort"``.
+
     Args:
-        x, axis, descending, softness, mode, method, standardize, ot_kwargs:
-            as for :func:`argsort`; ``method`` additionally accepts
-            ``"fast_soft_sort"`` and ``"smooth_sort"``.
         gated_grad: for ``softsort``/``neuralsort``/``ot``, let gradients flow
             through the soft permutation as well as through ``x``.
 
@@ -142,6 +144,18 @@ def rank(
     * ``ot``, ``sorting_network``: position-weighted rows of the transposed plan/matrix.
     * ``fast_soft_sort``: projection of ``±x̂/s`` onto the permutahedron of
       the ranks; ``smooth_sort``: its C∞ relaxation on raw values.
+
+    Args:
+        x: input array.
+        axis: axis to rank along; ``None`` ranks the flattened array.
+        softness: ``s > 0``; ``s -> 0`` recovers the hard ranks.
+        mode: ``"hard"`` (ranks from a stable ``jnp.argsort``), ``"smooth"``,
+            ``"c0"``, ``"c1"``, ``"c2"``.
+        method: any of the six methods (default ``"neuralsort"``).
+        descending: rank 1 is the largest element (default) or, if ``False``,
+            the smallest.
+        standardize: standardize-and-squash ``x`` along ``axis`` first.
+        ot_kwargs: solver options for ``method="ot"``.
 
     Returns:
         Float array of ``x``'s shape (flattened for ``axis=None``).

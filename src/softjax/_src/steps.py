@@ -96,10 +96,15 @@ def _band_step(mode: str, u: jax.Array) -> jax.Array:
 
 def _band_relu(mode: str, u: jax.Array) -> jax.Array:
     if mode == "_c1_pnorm":
-        return _pnorm_c1_relu(u)
-    if mode == "_c2_pnorm":
-        return _pnorm_c2_relu(u)
-    return _polyval(_RELU_COEFFS[mode], u)
+        g = _pnorm_c1_relu(u)
+    elif mode == "_c2_pnorm":
+        g = _pnorm_c2_relu(u)
+    else:
+        g = _polyval(_RELU_COEFFS[mode], u)
+    # G(-1) = 0 is reached through cancellation; rounding would otherwise
+    # leave values of -1e-17 (float64) / -1e-8 (float32) near the band's
+    # lower edge, where G and G' vanish anyway.
+    return jnp.maximum(g, 0.0)
 
 
 def sigmoidal(x: ArrayLike, softness: float | ArrayLike = 0.1, mode: StepMode = "smooth") -> SoftBool:

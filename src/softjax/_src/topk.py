@@ -32,6 +32,28 @@ def _check_k(k, x: jax.Array, axis) -> int:
     return k
 
 
+def _descending_key(x: jax.Array) -> jax.Array:
+    # Integer key, ascending in the descending total order of lax.top_k:
+    # +NaN > inf > ... > 0.0 > -0.0 > ... > -inf > -NaN.
+    if jnp.issubdtype(x.dtype, jnp.floating):
+        bits = jax.lax.bitcast_convert_type(x, jnp.dtype(f"int{jnp.finfo(x.dtype).bits}"))
+        x = bits ^ ((bits >> (8 * bits.dtype.itemsize - 1)) & jnp.iinfo(bits.dtype).max)
+    return ~x
+
+
+def _hard_top_k(x: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
+    """``jax.lax.top_k`` bit for bit (ties: lower index first), as a stable sort.
+
+    The SPMD partitioner does not split XLA's ``TopK`` custom call over batch
+    dimensions (a batch-sharded input is all-gathered); a sort along the last
+    axis and ``take_along_axis`` stay per shard.
+    """
+    iota = jax.lax.broadcasted_iota(jnp.int32, x.shape, x.ndim - 1)
+    _, indices = jax.lax.sort((_descending_key(x), iota), dimension=x.ndim - 1, is_stable=True)
+    indices = indices[..., :k]
+    return jnp.take_along_axis(x, indices, axis=-1), indices
+
+
 def top_k(
     x: ArrayLike,
     k: int,
@@ -55,12 +77,13 @@ def top_k(
     ``fast_soft_sort``, ``smooth_sort`` return the first ``k`` entries of the
     descending soft :func:`sort` and ``None`` as the index.
 
+    Arguments ``softness``, ``mode``, ``standardize``, ``ot_kwargs``,
+    ``return_log_probs`` and ``log_prob_eps``: as for :func:`softjax.argmax`.
+
     Args:
         x: input array.
         k: number of elements, ``1 <= k <= n`` (static).
         axis: axis to select along (default ``-1``); ``None`` flattens.
-        softness, mode, standardize, ot_kwargs, return_log_probs,
-            log_prob_eps: as for :func:`softjax.argmax`.
         gated_grad: as for :func:`softjax.max`.
 
     Returns:
@@ -81,7 +104,7 @@ def top_k(
     aw.check_mode_and_softness(mode, softness)
     if mode == "hard":
         w = aw.layout(x, axis)
-        values, indices = jax.lax.top_k(w.x, k)
+        values, indices = _hard_top_k(w.x, k)
         p = aw.finish_probs(aw.one_hot(indices, w.n, aw.float_dtype(x)), return_log_probs, log_prob_eps)
         return w.along_axis(values), w.along_axis(p, trailing=1)
     gated = aw.static_bool("gated_grad", gated_grad)

@@ -40,6 +40,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from softjax._src.kernels.vma import vary_like
+
 
 class CGResult(NamedTuple):
     x: jax.Array
@@ -47,7 +49,9 @@ class CGResult(NamedTuple):
     residual: jax.Array  # ||r|| / ||b||
 
 
-def conjugate_gradient(matvec, b: jax.Array, precond, *, rtol, maxiter: int, project=None) -> CGResult:
+def conjugate_gradient(
+    matvec, b: jax.Array, precond, *, rtol, maxiter: int, project=None, like: tuple = ()
+) -> CGResult:
     """Preconditioned CG for a symmetric positive semi-definite ``matvec``, from ``x = 0``.
 
     ``precond`` applies a symmetric positive definite approximation of the
@@ -55,6 +59,8 @@ def conjugate_gradient(matvec, b: jax.Array, precond, *, rtol, maxiter: int, pro
     residual after each update (stops round-off drift along it). Stops when
     ``||r|| <= rtol * ||b||`` or after ``maxiter`` iterations; a zero or
     non-finite right-hand side returns immediately (NaN propagates).
+    ``like``: the arrays ``matvec``/``precond`` close over; inside ``shard_map``
+    the starting state is marked as varying like them (and ``b``).
     """
     project = project or (lambda v: v)
     tiny = jnp.finfo(b.dtype).tiny
@@ -83,6 +89,7 @@ def conjugate_gradient(matvec, b: jax.Array, precond, *, rtol, maxiter: int, pro
     z0 = precond(b)
     zero = jnp.zeros((), jnp.int32)
     init = (jnp.zeros_like(b), b, z0, jnp.vdot(b, z0).real, zero, bnorm2, jnp.zeros((), bool))
+    init = vary_like(init, b, z0, *like)
     x, _, _, _, k, rr, _ = lax.while_loop(cond, body, init)
     rel = jnp.sqrt(rr / jnp.where(bnorm2 > 0, bnorm2, 1))
     return CGResult(x, k, rel)
@@ -112,24 +119,13 @@ def _path_weights(w: jax.Array, d_rows: jax.Array, inv_d_rows: jax.Array) -> jax
     return jnp.cumsum(h)[:-1]
 
 
-def _path_solve(e: jax.Array, cut: jax.Array, r: jax.Array) -> jax.Array:
-    # Pseudo-inverse of the path Laplacian with conductances e, split into
-    # independent pieces where ``cut`` (symmetric positive semi-definite): on
-    # each piece, r is first made mean-zero, then the flux through step k is
-    # e_k (x_k - x_{k+1}) = sum of r from the piece's start to k, and the
-    # solution is returned with zero mean.
-    m = r.shape[0]
-    piece = jnp.concatenate([jnp.zeros((1,), jnp.int32), jnp.cumsum(cut.astype(jnp.int32))])
-    counts = jnp.maximum(jax.ops.segment_sum(jnp.ones_like(r), piece, num_segments=m), 1)
-
-    def center(v):
-        return v - (jax.ops.segment_sum(v, piece, num_segments=m) / counts)[piece]
-
-    total = jnp.cumsum(center(r))
-    last_cut = lax.cummax(jnp.where(cut, jnp.arange(m - 1), -1), axis=0)
-    flux = total[:-1] - jnp.where(last_cut >= 0, total[jnp.maximum(last_cut, 0)], 0)
-    step = jnp.where(cut, 0, -flux / e)
-    return center(jnp.concatenate([jnp.zeros_like(r[:1]), jnp.cumsum(step)]))
+def _path_solve(e: jax.Array, r: jax.Array) -> jax.Array:
+    # Pseudo-inverse of the path Laplacian with conductances e (symmetric
+    # positive semi-definite): r is made mean-zero, then the flux through step
+    # k is e_k (x_k - x_{k+1}) = sum_{j <= k} r_j; mean-zero solution.
+    flux = jnp.cumsum(r - jnp.mean(r))[:-1]
+    x = jnp.concatenate([jnp.zeros_like(r[:1]), jnp.cumsum(-flux / e)])
+    return x - jnp.mean(x)
 
 
 def solve(
@@ -180,11 +176,12 @@ def solve(
     # marginals) get unit scaling; their equations decouple.
     inv_rows = jnp.where(d_rows > small, 1 / jnp.where(d_rows > small, d_rows, 1), 0)
     inv_cols = 1 / jnp.where(d_cols > small, d_cols, 1)
-    e = _path_weights(w, w_rows, inv_rows)
-    # Steps with negligible conductance split the path (avoids amplifying
-    # round-off along nearly disconnected directions by 1/e).
-    cut = e <= 1e-4 * jnp.max(d_cols)
-    e = jnp.where(cut, 1, e)
+    # Conductances are floored at 0.1 of the adjacent diagonal: where the
+    # column graph is (nearly) disconnected the path term then cannot amplify
+    # round-off by more than 10x over the Jacobi term.
+    diag = jnp.where(d_cols > small, d_cols, 0)
+    e = jnp.maximum(_path_weights(w, w_rows, inv_rows), 1e-2 * jnp.minimum(diag[1:], diag[:-1]))
+    e = jnp.where(e > small, e, 1)
 
     def project(y):  # S 1 = 0 when delta = 0: keep residuals orthogonal to 1
         return jnp.where(gauge, y - jnp.mean(y), y)
@@ -193,10 +190,12 @@ def solve(
         return d_cols * y - w.T @ (inv_rows * (w @ y))
 
     def precond(r):
-        return inv_cols * r + (_path_solve(e, cut, r) if m > 1 else 0)
+        return inv_cols * r + (_path_solve(e, r) if m > 1 else 0)
 
     rhs = project(b_cols - w.T @ (inv_rows * b_rows))
-    info = conjugate_gradient(schur, rhs, precond, rtol=rtol, maxiter=maxiter, project=project)
+    info = conjugate_gradient(
+        schur, rhs, precond, rtol=rtol, maxiter=maxiter, project=project, like=(w, delta)
+    )
     x_cols = info.x
     x_rows = inv_rows * (b_rows - w @ x_cols)
     shift = jnp.where(gauge, (jnp.sum(x_rows) - jnp.sum(x_cols)) / (n + m), 0)

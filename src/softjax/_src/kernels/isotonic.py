@@ -15,14 +15,21 @@ The work is split in two:
   derivative), so it runs on ``stop_gradient`` values: one sequential
   pool-adjacent-violators pass over *all rows concatenated* (merges never cross
   a row start), in a single-lane ``lax.while_loop`` whose body only uses
-  dynamic slices. XLA runs that loop in place at a few tens of ns per step;
-  a per-row ``vmap`` of it would turn every update into a batched scatter that
-  copies the whole state. A ``custom_vmap`` rule therefore folds any ``vmap``
-  axis into the rows. Each merge is O(1) for ``c0``, ``smooth`` and ``c2``
-  (sufficient statistics) and O(log n) for ``c1`` (binary search for the split
-  inside the block, fixing pitfall 14), so the pass is O(n log n) at worst.
+  dynamic slices. XLA runs that loop in place at a few tens of ns per step.
+  A batched loop (all rows advanced together, per-row gathers and scatters)
+  partitions naturally but is 5-15x slower on CPU (every small gather from a
+  large operand is split over threads), and a per-row ``vmap`` selects
+  between old and new values of the whole state at every step (O(n^2)). So a
+  ``custom_vmap`` rule folds any ``vmap`` axis into the rows, and a
+  ``custom_partitioning`` rule tells XLA's partitioner that the pass is
+  row-parallel: under ``jit`` with a sharded batch each device runs it on its
+  own rows (nothing is gathered). Each merge is O(1) for ``c0``, ``smooth``
+  and ``c2`` (sufficient statistics) and O(log n) for ``c1`` (binary search
+  for the split inside the block, fixing pitfall 14), so the pass is
+  O(n log n) at worst.
 * :func:`isotonic_offsets` recomputes every block's $\gamma$ from its members
-  with segment sums (O(n)), relative to the block's first score so that
+  with per-row segment sums (O(n); batched scatters and gathers, so a sharded
+  batch stays sharded), relative to the block's first score so that
   singleton blocks reproduce $\omega$ exactly. ``c0`` and ``smooth`` are plain
   differentiable JAX (their derivative is the block averaging of §4.4);
   ``c1``/``c2`` use a ``custom_jvp`` whose rule is implicit differentiation of
@@ -33,14 +40,16 @@ The work is split in two:
 
 from __future__ import annotations
 
-import math
+import functools
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 from jax.custom_batching import custom_vmap
+from jax.experimental.custom_partitioning import custom_partitioning
+from jax.sharding import NamedSharding, PartitionSpec as P
 
-from softjax._src import safe
+from softjax._src.kernels.vma import vary_like
 
 ISOTONIC_MODES = ("smooth", "c0", "c1", "c2")
 
@@ -225,9 +234,9 @@ def _pav_flat(zeta: jax.Array, omega: jax.Array, n: int, mode: str):
     zero_i = jnp.zeros((), jnp.int32)
     first = {k: at(stats[k], 0) for k in stats}
     rest = {k: jnp.zeros_like(stats[k]) for k in stats}
-    _, count, rest, top, second, _ = lax.while_loop(
-        cond, body, (zero_i, zero_i, rest, first, first, jnp.zeros((), bool))
-    )
+    # vary_like: inside shard_map the constant seeds must vary like the data.
+    init = vary_like((zero_i, zero_i, rest, first, first, jnp.zeros((), bool)), zeta, omega)
+    _, count, rest, top, second, _ = lax.while_loop(cond, body, init)
     starts, gammas = rest["start"], rest["g"]
     for k, reg in ((-2, second), (-1, top)):  # flush the registers
         starts = put(starts, jnp.maximum(count + k, 0), reg["start"])
@@ -246,14 +255,49 @@ def _pav_rows(zeta: jax.Array, omega: jax.Array, mode: str):
     return local, gamma.reshape(rows, n)
 
 
+def _row_sharding(mesh, arg_shapes):
+    # The row axis keeps the operands' sharding (the first one that shards it);
+    # the element axis is replicated.
+    specs = [getattr(a.sharding, "spec", None) for a in arg_shapes]
+    rows = next((spec[0] for spec in specs if spec and spec[0] is not None), None)
+    return NamedSharding(mesh, P(rows, None))
+
+
+def _partition_rows(mode, mesh, arg_shapes, result_shape):
+    sharding = _row_sharding(mesh, arg_shapes)
+    lower = functools.partial(_pav_rows, mode=mode)
+    return mesh, lower, (sharding, sharding), (sharding, sharding)
+
+
+def _infer_rows(mode, mesh, arg_shapes, result_shape):
+    sharding = _row_sharding(mesh, arg_shapes)
+    return sharding, sharding
+
+
 def _make_pav(mode: str):
+    # custom_partitioning: under jit with a sharded batch XLA's partitioner
+    # cannot see that the sequential pass never mixes rows and would gather
+    # the whole batch; this rule keeps the row axis sharded (the element axis
+    # replicated). On one device and inside shard_map it is inlined.
+    @custom_partitioning
+    def pav_sharded(zeta, omega):
+        return _pav_rows(zeta, omega, mode)
+
+    pav_sharded.def_partition(
+        partition=functools.partial(_partition_rows, mode),
+        infer_sharding_from_operands=functools.partial(_infer_rows, mode),
+        sharding_rule="r n, r n -> r n, r n",
+        need_replication_factors=("n",),
+    )
+
     @custom_vmap
     def pav(zeta, omega):
-        return _pav_rows(zeta, omega, mode)
+        return pav_sharded(zeta, omega)
 
     @pav.def_vmap
     def _pav_vmap(axis_size, in_batched, zeta, omega):
-        # Fold the vmapped axis into the rows: one sequential pass for everything.
+        # Fold the vmapped axis into the rows: a vmapped while_loop would select
+        # between old and new values of the whole (rows, n) state at every step.
         zeta_b, omega_b = in_batched
         if not zeta_b:
             zeta = jnp.broadcast_to(zeta, (axis_size,) + zeta.shape)
@@ -292,48 +336,58 @@ def pav_blocks(zeta: jax.Array, omega: jax.Array, mode: str):
 # --------------------------------------------------------------------------- #
 # Differentiable block solve given the structure.
 # --------------------------------------------------------------------------- #
-def _segment_sum(x, ids, size):
-    return jax.ops.segment_sum(x, ids, num_segments=size, indices_are_sorted=True)
+def _segment_sum(x, ids):
+    """Per-row block sums of ``(rows, n)`` arrays; ``ids`` = block start per element."""
+    n = x.shape[-1]
+    return jax.vmap(lambda v, i: jax.ops.segment_sum(v, i, n, indices_are_sorted=True))(x, ids)
 
 
-def _blockwise(x, ids, size):
+def _gather(x, ids):
+    return jnp.take_along_axis(x, ids, axis=-1, mode="promise_in_bounds")
+
+
+def _blockwise(x, ids):
     """Block sums of ``x`` broadcast back to every member of the block."""
-    return _segment_sum(x, ids, size)[ids]
+    return _gather(_segment_sum(x, ids), ids)
 
 
-def _offsets_c0(zeta, omega, ids, first, count, size):
+def _offsets_c0(zeta, omega, ids, first, count):
     # t = zeta - mean_B(zeta - omega), written relative to the block's first
     # score so that a singleton block gives exactly omega.
     e = zeta - first
-    return e - _blockwise(e - omega, ids, size) / count
+    return e - _blockwise(e - omega, ids) / count
 
 
-def _offsets_smooth(zeta, omega, ids, size):
+def _offsets_smooth(zeta, omega, ids):
     # t = zeta - LSE_B(zeta) + LSE_B(omega): block log-softmax plus LSE_B(omega).
+    n = zeta.shape[-1]
+
     def block_lse(v):
-        m = lax.stop_gradient(jax.ops.segment_max(v, ids, num_segments=size, indices_are_sorted=True))
-        m = jnp.where(jnp.isfinite(m), m, 0.0)[ids]
-        return m, jnp.log(_blockwise(jnp.exp(v - m), ids, size))
+        m = jax.vmap(
+            lambda v, i: jax.ops.segment_max(v, i, n, indices_are_sorted=True)
+        )(lax.stop_gradient(v), ids)
+        m = _gather(jnp.where(jnp.isfinite(m), m, 0.0), ids)
+        return m, jnp.log(_blockwise(jnp.exp(v - m), ids))
 
     mz, lz = block_lse(zeta)
     mw, lw = block_lse(omega)
     return (zeta - mz) - lz + lw + mw
 
 
-def _solve_pnorm(e, omega, u0, ids, count, size, mode):
+def _solve_pnorm(e, omega, u0, ids, count, mode):
     """Block roots $u$ of $\\sum_B \\psi(e_i - u) = \\sum_B \\omega_i$, starting near ``u0``."""
-    w = _blockwise(omega, ids, size)
+    w = _blockwise(omega, ids)
     if mode == "c2":
         d = e - u0  # moments about the starting point keep the cubic well scaled
-        m = [_blockwise(d**k, ids, size) for k in (1, 2, 3)]
+        m = [_blockwise(d**k, ids) for k in (1, 2, 3)]
         return u0 + _cubic_block_root(count, m[0], m[1], m[2], w)
     u = u0
     for _ in range(2):  # the split of a piecewise-quadratic equation; 2nd pass is a safeguard
         d = e - u
         hi = (d >= 0).astype(e.dtype)
-        n_hi = _blockwise(hi, ids, size)
-        s_hi, s_all = _blockwise(d * hi, ids, size), _blockwise(d, ids, size)
-        q_hi, q_all = _blockwise(d * d * hi, ids, size), _blockwise(d * d, ids, size)
+        n_hi = _blockwise(hi, ids)
+        s_hi, s_all = _blockwise(d * hi, ids), _blockwise(d, ids)
+        q_hi, q_all = _blockwise(d * d * hi, ids), _blockwise(d * d, ids)
         n_lo, s_lo, q_lo = count - n_hi, s_all - s_hi, q_all - q_hi
         # F(u + v) = sum_lo (v - d)^2 - sum_hi (v - d)^2 + W, increasing in v.
         a, b, c = n_lo - n_hi, 2.0 * (s_hi - s_lo), q_lo - q_hi + w
@@ -346,8 +400,7 @@ def _make_pnorm_offsets(mode: str):
 
     @jax.custom_jvp
     def offsets(e, omega, u0, ids, count):
-        size = e.shape[0]
-        u = _solve_pnorm(e, omega, lax.stop_gradient(u0), ids, count, size, mode)
+        u = _solve_pnorm(e, omega, lax.stop_gradient(u0), ids, count, mode)
         return e - u
 
     @offsets.defjvp
@@ -357,12 +410,11 @@ def _make_pnorm_offsets(mode: str):
         e, omega, u0, ids, count = primals
         de, domega = tangents[0], tangents[1]
         t = offsets(e, omega, u0, ids, count)
-        size = e.shape[0]
         slope = dpsi(t)
-        den = _blockwise(slope, ids, size)
+        den = _blockwise(slope, ids)
         ok = den > 0
-        num = _blockwise(slope * de - domega, ids, size)
-        du = jnp.where(ok, num / jnp.where(ok, den, 1.0), _blockwise(de, ids, size) / count)
+        num = _blockwise(slope * de - domega, ids)
+        du = jnp.where(ok, num / jnp.where(ok, den, 1.0), _blockwise(de, ids) / count)
         return t, de - du
 
     return offsets
@@ -392,19 +444,19 @@ def isotonic_offsets(zeta: jax.Array, omega: jax.Array, mode: str) -> jax.Array:
     if n == 0:
         return zeta
     start, gamma0 = pav_blocks(zeta, omega, mode)
-    rows = math.prod(shape[:-1])
-    size = rows * n
-    ids = (start.reshape(rows, n) + (jnp.arange(rows, dtype=jnp.int32) * n)[:, None]).ravel()
-    z, w = zeta.reshape(size), omega.reshape(size)
-    first = z[ids]
+    # Rows of (rows, n): every block sum below is a per-row segment sum, so a
+    # batch sharded over devices is never gathered.
+    ids = start.reshape(-1, n)
+    z, w = zeta.reshape(-1, n), omega.reshape(-1, n)
+    first = _gather(z, ids)
     if mode == "smooth":
-        t = _offsets_smooth(z, w, ids, size)
+        t = _offsets_smooth(z, w, ids)
     else:
-        count = _segment_sum(jnp.ones_like(z), ids, size)[ids]
+        count = _blockwise(jnp.ones_like(z), ids)
         if mode == "c0":
-            t = _offsets_c0(z, w, ids, first, count, size)
+            t = _offsets_c0(z, w, ids, first, count)
         else:
-            u0 = gamma0.reshape(size) - lax.stop_gradient(first)
+            u0 = gamma0.reshape(-1, n) - lax.stop_gradient(first)
             t = _PNORM_OFFSETS[mode](z - first, w, u0, ids, count)
     return t.reshape(shape)
 

@@ -15,6 +15,8 @@ sorts plus O(n log n); memory is O(n), and so is every derivative.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -49,6 +51,9 @@ def project_presorted(zeta: jax.Array, omega: jax.Array, mode: str) -> jax.Array
     return _psi(t, mode).astype(dtype)
 
 
+# Jitted here so that eager (op-by-op) callers reuse one compiled projection
+# per shape and mode instead of re-tracing the isotonic while-loop each call.
+@functools.partial(jax.jit, static_argnames="mode")
 def project_permutahedron(z: jax.Array, w: jax.Array, mode: str) -> jax.Array:
     r"""Project ``z`` onto the permutahedron of ``w`` along the last axis.
 
@@ -89,8 +94,20 @@ def project_permutahedron(z: jax.Array, w: jax.Array, mode: str) -> jax.Array:
 
 
 def unpermute(values: jax.Array, perm: jax.Array) -> jax.Array:
-    """``out[..., perm[..., i]] = values[..., i]`` (inverse of ``take_along_axis``)."""
-    return jnp.put_along_axis(jnp.zeros_like(values), perm, values, axis=-1, inplace=False)
+    """``out[..., perm[..., i]] = values[..., i]`` (inverse of ``take_along_axis``).
+
+    A per-row scatter under ``vmap`` (the scatter's batch dimension is explicit,
+    so a sharded batch stays sharded; ``put_along_axis`` builds the row indices
+    itself and XLA's partitioner gathers the batch).
+    """
+    shape = values.shape
+    n = shape[-1]
+
+    def row(v, p):
+        return jnp.zeros_like(v).at[p].set(v, unique_indices=True, mode="promise_in_bounds")
+
+    out = jax.vmap(row)(values.reshape(-1, n), perm.reshape(-1, n))
+    return out.reshape(shape)
 
 
 __all__ = ["project_permutahedron", "project_presorted", "unpermute"]

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from softjax._src.kernels.sparse_transport import SolverResult, marginals, violation_ratio
+from softjax._src.kernels.vma import vary_like
 
 _CHECK_EVERY = 10
 _DECAY = 0.8
@@ -75,13 +76,14 @@ def sinkhorn_potentials(cost, mu, nu, s, *, tol, max_iter: int) -> SolverResult:
 
     n, m = cost.shape
     zero = jnp.zeros((), dtype)
-    init = (
+    # vary_like: inside shard_map the constant seeds must vary like the data.
+    init = vary_like((
         jnp.zeros((n,), dtype),
         jnp.zeros((m,), dtype),
         jnp.zeros((), jnp.int32),
         jnp.asarray(jnp.inf, dtype),
         zero,
-    )
+    ), cost, mu, nu, s)
     f, g, blk, ratio, viol = lax.while_loop(cond, body, init)
     # One last sweep at eps = s: the rows are then exact even if the loop hit
     # its cap mid-schedule (the result is still reported as unconverged).

@@ -40,6 +40,9 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from softjax._src.kernels.permutahedron import unpermute
+from softjax._src.kernels.vma import vary_like
+
 TAU = 1.0  # weight of the majorization-slack entropy (fixed by the spec)
 TAU_M = 1.0  # weight of the monotonicity-gap entropy
 _MAX_NEWTON = 200
@@ -53,8 +56,12 @@ def _work_dtype(*arrays):
 # --------------------------------------------------------------------------- #
 # 1. Smooth majorization bounds.
 # --------------------------------------------------------------------------- #
-def _esp_period(ws, steps, clamp):
-    """One renormalisation period of the scaled ESP recurrence (a checkpointable unit)."""
+def _esp_period(ws, cw, steps, clamp):
+    """One renormalisation period of the scaled ESP recurrence (a checkpointable unit).
+
+    ``ws`` is ``w / tau`` sorted descending and padded with ``steps`` entries of
+    a huge negative number (elements that contribute nothing).
+    """
 
     def run(carry, j0):
         v, s = carry
@@ -65,39 +72,55 @@ def _esp_period(ws, steps, clamp):
         # nonempty v stays >= 1 and every multiplier below stays moderate.
         filled = k <= j0
         s_fill = s + jnp.log(jnp.where(filled, v, 1.0))
-        cw = jnp.cumsum(ws, axis=-1) - ws  # exclusive cumulative sum
-        at_j0 = jnp.broadcast_to(jnp.minimum(j0, n - 1), s.shape[:-1] + (1,))
-        s_j0 = jnp.take_along_axis(s_fill, at_j0, -1)
-        cw_j0 = jnp.take_along_axis(cw, at_j0, -1)
+        last = jnp.minimum(j0, n - 1)
+        s_j0 = lax.dynamic_index_in_dim(s_fill, last, axis=-1)
+        cw_j0 = lax.dynamic_index_in_dim(cw, last, axis=-1)
         s = jnp.where(filled, s_fill, s_j0 + cw - cw_j0)
-        v = jnp.broadcast_to(jnp.where(filled, 1.0, 0.0).astype(v.dtype), s.shape)
-        ds = s[..., :-1] - s[..., 1:]  # log of e_{k-1} / e_k at the last renormalisation
-        # Multiplier of v_{k-1} for element j: exp(ws_j + ds_k). Factorised as
-        # exp(ws_j - ws_j0) * exp(ws_j0 + ds_k), both moderate for every degree
-        # that was nonempty at the renormalisation, which saves an exp per entry
-        # and step; the few degrees filled inside this period (a window of
-        # `steps - 1`) use the exact exponential.
-        top = lax.dynamic_index_in_dim(ws, jnp.minimum(j0, n - 1), axis=-1)
+        v = vary_like(jnp.broadcast_to(jnp.where(filled, 1.0, 0.0).astype(v.dtype), s.shape), ws)
+        ds = s[..., :-1] - s[..., 1:]  # log of e_{k-1} / e_k at the renormalisation
+        # The multiplier of v_{k-1} for element j is exp(ws_j + ds_k), factorised
+        # as exp(ws_j - ws_j0) * exp(ws_j0 + ds_k) to save an exp per entry and
+        # step. Both factors are moderate for degrees nonempty at the
+        # renormalisation, and also for those filled inside this period unless
+        # the period's elements span more than `clamp`; only then (rare: a huge
+        # gap in the data relative to the temperature) the degrees filled
+        # inside the period use the exact exponential.
+        top = lax.dynamic_index_in_dim(ws, j0, axis=-1)
         r = jnp.exp(jnp.minimum(ds + top, clamp))
+        span = top - lax.dynamic_index_in_dim(ws, jnp.minimum(j0 + steps - 1, n - 1), axis=-1)
         width = min(steps - 1, n - 1)
         w0 = jnp.clip(j0 + 1, 0, n - 1 - width)
         ds_window = lax.dynamic_slice_in_dim(ds, w0, width, axis=-1)
 
-        def step(v, j):
-            wj = lax.dynamic_index_in_dim(ws, jnp.minimum(j, n - 1), axis=-1)
-            c = jnp.exp(wj - top) * r
-            if width:
-                exact = jnp.exp(jnp.minimum(wj + ds_window, clamp))
-                c = lax.dynamic_update_slice_in_dim(c, exact, w0, axis=-1)
-            c = jnp.where(j < n, c, 0.0)
-            return jnp.concatenate([v[..., :1], v[..., 1:] + c * v[..., :-1]], axis=-1), None
+        def update(v, c):
+            return v.at[..., 1:].add(c * v[..., :-1])
 
-        v = lax.scan(step, v, j0 + jnp.arange(steps))[0]
+        def fast(v):
+            def step(v, j):
+                wj = lax.dynamic_index_in_dim(ws, j, axis=-1)
+                return update(v, jnp.exp(wj - top) * r), None
+
+            return lax.scan(step, v, j0 + jnp.arange(steps))[0]
+
+        def exact(v):
+            def step(v, j):
+                wj = lax.dynamic_index_in_dim(ws, j, axis=-1)
+                c = jnp.exp(wj - top) * r
+                window = jnp.exp(jnp.minimum(wj + ds_window, clamp))
+                return update(v, lax.dynamic_update_slice_in_dim(c, window, w0, axis=-1)), None
+
+            return lax.scan(step, v, j0 + jnp.arange(steps))[0]
+
+        if width == 0:
+            v = fast(v)
+        else:
+            v = lax.cond(jnp.all(span <= clamp), fast, exact, v)
         return (v, s), None
 
     return run
 
 
+@jax.jit
 def esp_bounds(w: jax.Array, tau) -> tuple[jax.Array, jax.Array]:
     r"""Smooth majorization bounds $b_k = \tau \log e_k(e^{w/\tau})$, $k = 1..n-1$, and $b_n = \sum w$.
 
@@ -117,13 +140,17 @@ def esp_bounds(w: jax.Array, tau) -> tuple[jax.Array, jax.Array]:
         return jnp.zeros(w.shape[:-1] + (0,), dt), b_n
     ws = jnp.sort(w, axis=-1, descending=True) / tau
     log_max = math.log(jnp.finfo(dt).max)
-    # Between renormalisations each nonempty v grows by at most (n + 1) per step.
-    steps = int(max(1, min(16, math.floor(0.5 * log_max / math.log(n + 1)))))
+    # Between renormalisations each nonempty v grows by at most a factor (n + 1)
+    # per step; keep (n + 1)^(steps + 2) below the largest float.
+    steps = int(max(1, min(16, math.floor(log_max / math.log(n + 1)) - 2)))
     clamp = 0.25 * log_max
     n_periods = -(-n // steps)
     chunk = max(1, int(math.ceil(math.sqrt(n_periods))))
     n_chunks = -(-n_periods // chunk)
-    period = jax.checkpoint(_esp_period(ws, steps, clamp))
+    cw = jnp.cumsum(ws, axis=-1) - ws  # exclusive cumulative sum
+    pad = jnp.full(ws.shape[:-1] + (steps,), -0.5 * jnp.finfo(dt).max, dt)
+    ws = jnp.concatenate([ws, pad], axis=-1)
+    period = jax.checkpoint(_esp_period(ws, cw, steps, clamp), prevent_cse=False)
 
     def run_chunk(carry, c):
         starts = (c * chunk + jnp.arange(chunk)) * steps
@@ -132,7 +159,10 @@ def esp_bounds(w: jax.Array, tau) -> tuple[jax.Array, jax.Array]:
     k = jnp.arange(n)
     v0 = jnp.broadcast_to(jnp.where(k == 0, 1.0, 0.0).astype(dt), w.shape)
     s0 = jnp.zeros(w.shape, dt)
-    (v, s), _ = lax.scan(jax.checkpoint(run_chunk), (v0, s0), jnp.arange(n_chunks))
+    # vary_like: inside shard_map the constant seeds must vary like w.
+    (v, s), _ = lax.scan(
+        jax.checkpoint(run_chunk, prevent_cse=False), vary_like((v0, s0), w), jnp.arange(n_chunks)
+    )
     log_e = s[..., 1:] + jnp.log(v[..., 1:])
     return tau * log_e, b_n
 
@@ -280,7 +310,7 @@ def _solve_dual(zeta, b, b_n):
     beta0 = jnp.zeros(zeta.shape[:-1] + (zeta.shape[-1] - 1,), dt)
     value0, grad0, _, _ = _dual_parts(beta0, zeta, b, b_n)
     gnorm0 = jnp.max(jnp.abs(grad0), -1)
-    state = (0, beta0, value0, gnorm0, gnorm0 > tol)
+    state = vary_like((jnp.zeros((), jnp.int32), beta0, value0, gnorm0, gnorm0 > tol), zeta, b, b_n)
     _, beta, _, _, _ = lax.while_loop(cond, body, state)
     _, _, rho, delta = _dual_parts(beta, zeta, b, b_n)
     return rho, delta
@@ -335,6 +365,8 @@ def _project_sorted_jvp(primals, tangents):
     return (y, rho, delta), (dy, drho, _diff(dy))
 
 
+# Jitted here so that eager callers reuse the compiled solver (see permutahedron).
+@jax.jit
 def smooth_project(z: jax.Array, b: jax.Array, b_n: jax.Array) -> jax.Array:
     r"""The C∞ projection of scores ``z`` given bounds ``(b, b_n)``, along the last axis.
 
@@ -360,7 +392,7 @@ def smooth_project(z: jax.Array, b: jax.Array, b_n: jax.Array) -> jax.Array:
     perm = jnp.argsort(-z, axis=-1, stable=True)
     zeta = jnp.take_along_axis(z, perm, axis=-1)
     y_sorted = _project_sorted(zeta, b, b_n)[0]
-    y = jnp.put_along_axis(jnp.zeros_like(y_sorted), perm, y_sorted, axis=-1, inplace=False)
+    y = unpermute(y_sorted, perm)  # a per-row scatter: keeps a sharded batch sharded
     return y.astype(dtype)
 
 

@@ -64,6 +64,8 @@ import numpy as np
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
+from softjax._src.kernels.vma import vary_like
+
 Step = Callable[[jax.Array], jax.Array]
 
 # Comparator codes of padded networks (per pair, per layer).
@@ -292,7 +294,9 @@ def _tangent_sweep(xt, res, step_c, consts, consts_t, sched: _Schedule, with_wei
 def _network(x: jax.Array, step: Step, sched: _Schedule, with_weights: bool):
     """Values (..., N) of padded ``x`` and, if asked, the (L, ..., N/2) weights."""
     # Specialised to the pair layout (..., N/2) on which every layer calls the step.
-    pair_example = jnp.zeros(x.shape[:-1] + (sched.size // 2,), x.dtype)
+    # Inside shard_map the example must vary like x, or the traced step mixes
+    # varying and unvarying operands (check_vma).
+    pair_example = vary_like(jnp.zeros(x.shape[:-1] + (sched.size // 2,), x.dtype), x)
     step_c, consts = jax.closure_convert(step, pair_example)
     consts = tuple(consts)
 
@@ -404,7 +408,8 @@ def soft_permutation_combine(x: jax.Array, step: Step, coeffs: jax.Array) -> jax
     _, weights = _network(_pad(x, sched.size), step, sched, with_weights=True)
     batch = x.shape[:-1]
     coeffs = jnp.asarray(coeffs, x.dtype)
-    coeffs = jnp.broadcast_to(coeffs, batch + coeffs.shape[-2:])
+    # The rows scan mixes constant coefficients with per-shard weights (shard_map).
+    coeffs = vary_like(jnp.broadcast_to(coeffs, batch + coeffs.shape[-2:]), x)
     rows = _propagate_rows(_pad(coeffs, sched.size), weights, sched)
     return rows[..., :n]
 

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from softjax._src.kernels import dual_hessian
+from softjax._src.kernels.vma import vary_like
 
 # q = p / (p - 1) of the p-norm regulariser of each sparse mode.
 PNORM_Q = {"c0": 2, "c1": 3, "c2": 4}
@@ -206,7 +207,7 @@ def _line_search(cost, mu, nu, s, mode, f, g, pf, pg, slope0, row0, col0):
         return jnp.where(up, t, a), fa_new, jnp.where(up, b, t), fb_new, k + 1, side, row_a, col_a
 
     k0 = jnp.where(good, 12, 0).astype(jnp.int32)
-    init = (zero, slope0, one, slope1, k0, jnp.zeros((), jnp.int32), row0, col0)
+    init = vary_like((zero, slope0, one, slope1, k0, jnp.zeros((), jnp.int32), row0, col0), cost, f, pf)
     a, _, _, _, _, _, row_a, col_a = lax.while_loop(cond, body, init)
     return (
         jnp.where(good, one, a),
@@ -219,7 +220,7 @@ def newton_potentials(cost, mu, nu, s, mode: str, *, tol, max_iter: int) -> Solv
     r"""Maximise the smooth dual for one ``(n, m)`` problem.
 
     Damped Newton-CG (see the module docstring) with continuation in the
-    softness: when $s$ is small compared with the cost range $R$, the dual is
+    softness (sparse modes): when $s$ is small compared with the cost range $R$, the dual is
     first solved loosely (violation $< 0.1$) for $s_k = 4^k s$,
     $k = K, \dots, 1$, $4^K s \approx R/2$, each level warm-starting the next;
     only the last level ($s_0 = s$) is solved to ``tol``. This keeps the number
@@ -241,7 +242,10 @@ def newton_potentials(cost, mu, nu, s, mode: str, *, tol, max_iter: int) -> Solv
     inf = jnp.asarray(jnp.inf, dtype)
     spread = jnp.max(cost) - jnp.min(cost)
     levels = jnp.ceil(jnp.log(0.5 * spread / s) / jnp.log(_CONTINUATION))
-    levels = jnp.clip(jnp.nan_to_num(levels), 0, 12).astype(jnp.int32)
+    # Entropic potentials scale with s (f ~ s log mu), so they do not warm-start
+    # across levels; Newton on the entropic dual needs no continuation anyway.
+    max_level = 0 if mode == "smooth" else 12
+    levels = jnp.clip(jnp.nan_to_num(levels), 0, max_level).astype(jnp.int32)
 
     def softness_at(level):
         return s * _CONTINUATION ** level.astype(dtype)
@@ -302,6 +306,7 @@ def newton_potentials(cost, mu, nu, s, mode: str, *, tol, max_iter: int) -> Solv
     f0, g0 = _initial_potentials(cost, mu, softness_at(levels), mode)
     w0, row0, col0, ratio0, viol0 = evaluate(f0, g0, levels)
     zero = jnp.zeros((), jnp.int32)
-    init = (f0, g0, zero, w0, row0, col0, levels, s, ratio0, viol0, zero)
+    # vary_like: inside shard_map the constant seeds must vary like the data.
+    init = vary_like((f0, g0, zero, w0, row0, col0, levels, s, ratio0, viol0, zero), cost, mu, nu, s)
     f, g, it, *_, ratio, viol, _ = lax.while_loop(cond, body, init)
     return SolverResult(f, g, ratio, viol, it)

@@ -28,9 +28,10 @@ Non-convergence policy (pitfall 16 of §11, identical for every solver): if any
 problem's marginals miss the tolerance after the iteration cap, an
 :class:`OTConvergenceWarning` is emitted (through ``jax.debug.callback``, so
 also under ``jit``; turn it into an error with ``warnings.simplefilter``) and
-the last iterate is returned. ``transport_plan(..., return_info=True)`` also
-returns the per-problem flags. (The prior implementation was silent for
-Sinkhorn and raised for L-BFGS.)
+the last iterate is returned (with a sharded batch each device checks its own
+problems: the callback is partitioned, nothing is gathered across devices).
+``transport_plan(..., return_info=True)`` also returns the per-problem flags.
+(The prior implementation was silent for Sinkhorn and raised for L-BFGS.)
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from softjax._src.kernels import dual_hessian, sinkhorn, sparse_transport as sparse
+from softjax._src.kernels.vma import vary_like
 
 __all__ = ["OTConvergenceWarning", "OTOptions", "resolve_ot_options", "transport_plan"]
 
@@ -166,7 +168,8 @@ def _potentials_jvp(cfg, primals, tangents):
     f, g = out[0], out[1]
     df, dg = _implicit_tangent(cost, f, g, s, cfg.mode, d_cost, d_mu, d_nu, d_s)
     zeros = (jnp.zeros_like(out[2]), jnp.zeros_like(out[3]))
-    int_zero = jnp.zeros(out[4].shape, jax.dtypes.float0)
+    # float0 tangent of the iteration count, varying like it under shard_map
+    int_zero = vary_like(jnp.zeros(out[4].shape, jax.dtypes.float0), out[4])
     return out, (df, dg, *zeros, int_zero)
 
 
@@ -200,6 +203,40 @@ class TransportInfo(NamedTuple):
     converged: jax.Array  # bool; False also for NaN inputs
     violation: jax.Array  # max |marginal - target| / max(target, 1/n)
     iterations: jax.Array
+
+
+@functools.partial(jax.jit, static_argnames=("cfg", "implicit", "log"))
+def _batched_plan(cost, mu, nu, s, *, cfg: _Config, implicit: bool, log: bool):
+    # Jitted at module level so that eager calls reuse the compiled solver
+    # (the solvers' while loops are large: compiling them takes seconds).
+    if implicit:
+        solver = _potentials
+    else:
+
+        def solver(c, a, b, eps, cfg):
+            return tuple(_solve(c, a, b, eps, cfg))
+
+    f, g, ratio, violation, iters = jax.vmap(lambda c, a, b, e: solver(c, a, b, e, cfg))(
+        cost, mu, nu, s
+    )
+    what = "Sinkhorn" if cfg.sinkhorn else f"OT dual Newton solver (mode={cfg.mode!r})"
+    # partitioned: each device checks its own shard of the flags (a sharded batch
+    # is not gathered to one device; the count in the message is per shard).
+    jax.debug.callback(
+        functools.partial(_warn_if_unconverged, what=what, max_iter=cfg.max_iter, tol=cfg.tol),
+        ratio,
+        violation,
+        iters,
+        partitioned=True,
+    )
+    n = cost.shape[1]
+    z = f[:, :, None] + g[:, None, :] - cost
+    eps = s[:, None, None]
+    if log:
+        out = sparse.log_plan_from_z(z, eps, cfg.mode) + jnp.log(jnp.asarray(n, cost.dtype))
+    else:
+        out = n * sparse.plan_from_z(z, eps, cfg.mode)
+    return out, ratio, violation, iters
 
 
 def transport_plan(
@@ -271,13 +308,6 @@ u_j$),
         cfg = _Config(mode, True, opts.sinkhorn_tol, opts.sinkhorn_max_iter)
     else:
         cfg = _Config(mode, False, opts.lbfgs_tol, opts.lbfgs_max_iter)
-    if use_sinkhorn or opts.implicit_diff:
-        solver = _potentials
-    else:
-
-        def solver(c, a, b, eps, cfg):
-            return tuple(_solve(c, a, b, eps, cfg))
-
     size = math.prod(batch)
     flat = (
         cost.reshape((size, n, m)),
@@ -285,20 +315,8 @@ u_j$),
         nu.reshape((size, m)),
         s.reshape((size,)),
     )
-    f, g, ratio, violation, iters = jax.vmap(lambda c, a, b, e: solver(c, a, b, e, cfg))(*flat)
-    what = "Sinkhorn" if use_sinkhorn else f"OT dual Newton solver (mode={mode!r})"
-    jax.debug.callback(
-        functools.partial(_warn_if_unconverged, what=what, max_iter=cfg.max_iter, tol=cfg.tol),
-        ratio,
-        violation,
-        iters,
-    )
-    z = f[:, :, None] + g[:, None, :] - flat[0]
-    eps = flat[3][:, None, None]
-    if log:
-        out = sparse.log_plan_from_z(z, eps, mode) + jnp.log(jnp.asarray(n, dtype))
-    else:
-        out = n * sparse.plan_from_z(z, eps, mode)
+    implicit = use_sinkhorn or opts.implicit_diff
+    out, ratio, violation, iters = _batched_plan(*flat, cfg=cfg, implicit=implicit, log=log)
     out = out.reshape(cost.shape)
     if not return_info:
         return out

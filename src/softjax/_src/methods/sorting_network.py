@@ -6,8 +6,10 @@ compare-and-swap units $\sigma = S(a - b)$, with $S$ the operator's
 ``sigmoidal(·, softness, mode)``. See :mod:`softjax._src.kernels.sorting_network`.
 
 * ``sort``: the values that come out of the network (not $P x$), mapped back
-  with ``unsquash``; ``gated`` is ignored (spec §9.3).
-* ``argmax`` / ``top_k`` / ``quantile_rows``: only the needed rows of $P$,
+  with ``unsquash``; ``gated`` is ignored (spec §9.3). ``max``, ``quantile``
+  and ``top_k`` values read off this sort; ``top_k``'s index is ``None``
+  (spec §9.8).
+* ``argmax`` / ``quantile_rows``: only the needed rows of $P$,
   propagated backwards through the recorded layers: $O(k N \log^2 N)$ time and
   memory instead of the $O(N^2 \log^2 N)$ of a materialised matrix (pitfall 11).
 * ``argsort``: the full matrix (rows propagated the same way).
@@ -82,12 +84,6 @@ def argsort(xhat, *, softness, mode, descending, log, options):
     n = xhat.shape[-1]
     order = jnp.arange(n)
     return _rows(xhat, softness, mode, order[::-1] if descending else order, log)
-
-
-def top_k(xhat, k, *, softness, mode, log, options):
-    """Rows of the k largest elements, largest first: (..., k, n)."""
-    n = xhat.shape[-1]
-    return _rows(xhat, softness, mode, n - 1 - jnp.arange(k), log)
 
 
 def quantile_rows(xhat, k, k_next, *, softness, mode, log, interpolating, options):

@@ -93,6 +93,9 @@ def choice(
     every mode (deliberate, pitfall 9: ``jax.random.choice`` returns zeros of
     ``shape`` there, inconsistent with its non-empty layout; ``hard`` reshapes).
 
+    Arguments ``softness``, ``mode``, ``method``, ``noise``, ``standardize`` and
+    ``ot_kwargs``: as in :func:`categorical`.
+
     Args:
         key: PRNG key.
         a: population array, or an int ``N`` for ``arange(N)``.
@@ -101,7 +104,6 @@ def choice(
         p: weights of the ``N`` entries along ``axis`` (shape ``(N,)``).
         axis: axis of ``a`` to sample along.
         rng_mode: Gumbel resolution (``"high"``/``"low"``/``None``).
-        softness, mode, method, noise, standardize, ot_kwargs: as in :func:`categorical`.
 
     Returns:
         Array of shape ``a.shape[:axis] + shape + a.shape[axis+1:]``.
@@ -208,6 +210,9 @@ def permutation(
     * soft modes: the contraction, float dtype. With ``softsort``/``neuralsort``
       $P$ is only row-stochastic, so e.g. ``sum(x)`` is not preserved.
 
+    Arguments ``softness``, ``mode``, ``standardize`` and ``ot_kwargs``: as in
+    :func:`categorical`.
+
     Args:
         key: PRNG key.
         x: array, or an integer ``N`` for ``arange(N)``.
@@ -215,7 +220,6 @@ def permutation(
         independent: permute each slice along ``axis`` independently.
         out_sharding: ``hard`` only (``NotImplementedError`` otherwise).
         rng_mode: Gumbel resolution.
-        softness, mode, standardize, ot_kwargs: as in :func:`categorical`.
         method: ``"neuralsort"`` (default), ``"softsort"``, ``"ot"``, ``"sorting_network"``.
         noise: only ``"gumbel"``.
 

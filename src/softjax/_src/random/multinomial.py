@@ -53,6 +53,9 @@ def multinomial(
     The soft modes need a static scalar count ``n``; ``unroll`` is ignored;
     ``p`` may be unnormalised.
 
+    Arguments ``softness``, ``mode``, ``method``, ``noise``, ``standardize`` and
+    ``ot_kwargs``: as in :func:`categorical`.
+
     Args:
         key: PRNG key.
         n: number of trials (nonnegative integer).
@@ -60,7 +63,6 @@ def multinomial(
         shape: output shape including the outcome axis, default ``p.shape``.
         dtype: float output dtype, default ``result_type(p, float)``.
         unroll: ``hard`` only.
-        softness, mode, method, noise, standardize, ot_kwargs: as in :func:`categorical`.
 
     Returns:
         Float array of shape ``shape`` (or ``p.shape``).

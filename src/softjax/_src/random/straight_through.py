@@ -57,10 +57,10 @@ def categorical_st(
     never NaN); the derivative is that of ``categorical(..., mode=mode)`` with
     the same key.
 
-    Args:
-        key, logits, axis, shape, replace, rng_mode, softness, mode, method,
-            noise, standardize, ot_kwargs, return_log_probs, log_prob_eps:
-            as in :func:`categorical` (``mode`` selects the backward relaxation).
+    Arguments ``key``, ``logits``, ``axis``, ``shape``, ``replace``, ``rng_mode``,
+    ``softness``, ``mode``, ``method``, ``noise``, ``standardize``, ``ot_kwargs``,
+    ``return_log_probs`` and ``log_prob_eps``: as in :func:`categorical` (``mode``
+    selects the backward relaxation).
 
     Returns:
         SoftIndex of shape ``S + (n,)``.
@@ -91,8 +91,8 @@ def bernoulli_st(
 ) -> SoftBool:
     r"""Straight-through :func:`bernoulli`: the ``jax.random.bernoulli`` value, soft gradient.
 
-    Args:
-        key, p, shape, rng_mode, softness, mode, noise: as in :func:`bernoulli`.
+    Arguments ``key``, ``p``, ``shape``, ``rng_mode``, ``softness``, ``mode`` and
+    ``noise``: as in :func:`bernoulli`.
 
     Returns:
         0/1 values in ``p``'s dtype with the derivative of the soft sample.
@@ -118,8 +118,8 @@ def rademacher_st(
 ) -> jax.Array:
     r"""Straight-through :func:`rademacher`: ``jax.random.rademacher``'s ±1 values (float).
 
-    Args:
-        key, shape, dtype, softness, mode, noise: as in :func:`rademacher`.
+    Arguments ``key``, ``shape``, ``dtype``, ``softness``, ``mode`` and ``noise``: as in
+    :func:`rademacher`.
 
     Returns:
         Float array of shape ``shape``.
@@ -145,8 +145,8 @@ def binomial_st(
 ) -> jax.Array:
     r"""Straight-through :func:`binomial`: integer ``_hard`` counts, soft gradient.
 
-    Args:
-        key, n, p, shape, dtype, softness, mode, noise: as in :func:`binomial`.
+    Arguments ``key``, ``n``, ``p``, ``shape``, ``dtype``, ``softness``, ``mode`` and
+    ``noise``: as in :func:`binomial`.
 
     Returns:
         Float array of counts in ``[0, n]``.
@@ -179,9 +179,9 @@ def multinomial_st(
 ) -> jax.Array:
     r"""Straight-through :func:`multinomial`: integer ``_hard`` counts, soft gradient.
 
-    Args:
-        key, n, p, shape, dtype, unroll, softness, mode, method, noise,
-            standardize, ot_kwargs: as in :func:`multinomial`.
+    Arguments ``key``, ``n``, ``p``, ``shape``, ``dtype``, ``unroll``, ``softness``,
+    ``mode``, ``method``, ``noise``, ``standardize`` and ``ot_kwargs``: as in
+    :func:`multinomial`.
 
     Returns:
         Float array of counts summing to ``n`` along the last axis.
@@ -217,9 +217,9 @@ def choice_st(
 ) -> jax.Array:
     r"""Straight-through :func:`choice`: exactly the ``_hard`` pick, soft gradient.
 
-    Args:
-        key, a, shape, replace, p, axis, rng_mode, softness, mode, method, noise,
-            standardize, ot_kwargs: as in :func:`choice`.
+    Arguments ``key``, ``a``, ``shape``, ``replace``, ``p``, ``axis``, ``rng_mode``,
+    ``softness``, ``mode``, ``method``, ``noise``, ``standardize`` and ``ot_kwargs``: as
+    in :func:`choice`.
 
     Returns:
         The ``_hard`` sample (in the soft output's float dtype), shaped as
@@ -255,9 +255,9 @@ def permutation_st(
 ) -> jax.Array:
     r"""Straight-through :func:`permutation`: exactly the ``_hard`` order, soft gradient.
 
-    Args:
-        key, x, axis, independent, out_sharding, rng_mode, softness, mode,
-            method, noise, standardize, ot_kwargs: as in :func:`permutation`.
+    Arguments ``key``, ``x``, ``axis``, ``independent``, ``out_sharding``, ``rng_mode``,
+    ``softness``, ``mode``, ``method``, ``noise``, ``standardize`` and ``ot_kwargs``: as
+    in :func:`permutation`.
 
     Returns:
         The ``_hard`` permutation of ``x`` (float dtype), ``x``'s shape.

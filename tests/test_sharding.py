@@ -1,0 +1,166 @@
+"""Data parallelism on 8 simulated CPU devices (batch axis sharded as ``P("data", None)``).
+
+``tests/sharding_check.py`` runs once in a subprocess (``XLA_FLAGS`` must name
+the device count before JAX is imported; this process imported JAX already)
+and prints a JSON report; the tests below read it. Per method (one group
+holding its operators in every mode it supports):
+
+* the group runs on one device (reference), as a sharded ``jax.jit`` and in
+  ``shard_map`` over the batch axis;
+* sharded values and gradients equal the single-device ones (relative 1e-6,
+  absolute 1e-6 of the array's scale);
+* every ``jit`` output keeps the batch sharding;
+* the compiled HLO gathers nothing: no all-gather / all-to-all /
+  collective-permute / reduce-scatter, no all-reduce of anything but scalars
+  (the convergence flags of iterative solvers), no host callback.
+
+A plain-SGD training step on a sharded batch must decrease its loss.
+
+Default tier: one operator per (method, mode) plus the elementwise families
+(see ``sharding_check._quick_ops``), about a minute. ``SOFTJAX_SHARDING_FULL=1``
+runs every public operator, ``*_st`` variant and sampler in every mode (several
+minutes). Known defects of ``src/`` are strict xfails (``KNOWN_ISSUES``): the
+test fails once one is fixed, so the entry gets removed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import sharding_check
+
+FULL = os.environ.get("SOFTJAX_SHARDING_FULL") == "1"
+SCRIPT = Path(__file__).with_name("sharding_check.py")
+METHODS = [method for method, _, _ in sharding_check.groups(FULL)]
+
+# (check, method) -> reason. Found by this test; to be fixed in src/.
+KNOWN_ISSUES: dict[tuple[str, str], str] = {}
+
+
+def _known(request, check: str, method: str) -> None:
+    reason = KNOWN_ISSUES.get((check, method))
+    if reason is not None:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+
+
+@pytest.fixture(scope="module")
+def report():
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = (
+        "--xla_force_host_platform_device_count=8 "
+        "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+    )
+    env["JAX_PLATFORMS"] = "cpu"
+    env.pop("JAX_ENABLE_X64", None)  # float32, the users' default
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT)], env=env, capture_output=True, text=True,
+        timeout=3600 if FULL else 600,
+    )
+    assert proc.returncode == 0, f"sharding_check.py failed:\n{proc.stderr[-4000:]}"
+    data = json.loads(proc.stdout.strip().splitlines()[-1])
+    data["by_group"] = {g["method"]: g for g in data["groups"]}
+    return data
+
+
+def _group(report, method):
+    group = report["by_group"][method]
+    assert group["single_error"] is None, f"{method} single device: {group['single_error']}"
+    return group
+
+
+def _mismatches(stage, where):
+    return [f"{where}: {key} off by {err:.3g} x tolerance"
+            for key, err in sorted(stage["max_err"].items()) if not err <= 1.0]
+
+
+def _gathers(hlo):
+    """Collectives other than all-reduces of scalars (loop-convergence flags)."""
+    bad = []
+    for entry in hlo["collectives"]:
+        kind, shape = entry.split(" ", 1)
+        shapes = shape.split(" @ ")[0]
+        scalars = all(part.strip(" ()").split("{")[0].endswith("[]")
+                      for part in shapes.split(",") if part.strip(" ()"))
+        if not (kind == "all-reduce" and scalars):
+            bad.append(entry)
+    return bad
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_jit_matches_single_device(report, method):
+    stage = _group(report, method)["jit"]
+    assert stage["error"] is None, f"{method} sharded jit: {stage['error']}"
+    bad = _mismatches(stage, f"{method} jit")
+    assert not bad, "\n".join(bad)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_jit_keeps_batch_sharding(request, report, method):
+    _known(request, "sharding", method)
+    stage = _group(report, method)["jit"]
+    assert stage["error"] is None, stage["error"]
+    assert stage["ops"], "no outputs"
+    assert not stage["not_batch_sharded"], (
+        f"{method}: outputs not sharded as P('data', ...): {stage['not_batch_sharded']}")
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_jit_hlo_gathers_nothing(request, report, method):
+    _known(request, "hlo", method)
+    stage = _group(report, method)["jit"]
+    assert stage["error"] is None, stage["error"]
+    hlo = stage["hlo"]
+    # OT's convergence callback is judged in test_ot_convergence_callback.
+    gathers = [c for c in _gathers(hlo) if not c.endswith("/debug_callback")]
+    callbacks = [c for c in hlo["callbacks"] if not (method == "ot" and c.endswith("/debug_callback"))]
+    assert not gathers, f"{method}: batch collectives in the compiled HLO: {gathers}"
+    assert not callbacks and not hlo["host_transfers"], (
+        f"{method}: host callbacks {callbacks} / transfers {hlo['host_transfers']}")
+
+
+def test_ot_convergence_callback(request, report):
+    """The warning callback runs per shard: no per-problem data crosses devices."""
+    _known(request, "ot_callback", "ot")
+    hlo = _group(report, "ot")["jit"]["hlo"]
+    assert hlo is not None
+    assert any(c.endswith("/debug_callback") for c in hlo["callbacks"]), "callback missing"
+    gathers = [c for c in hlo["collectives"] if c.endswith("/debug_callback")]
+    assert not gathers, f"ot: the convergence callback gathers {gathers}, callbacks {hlo['callbacks']}"
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_shard_map_matches_single_device(request, report, method):
+    _known(request, "shard_map", method)
+    stage = _group(report, method)["shard_map"]
+    assert stage["error"] is None, f"{method} shard_map: {stage['error']}"
+    bad = _mismatches(stage, f"{method} shard_map")
+    assert not bad, "\n".join(bad)
+    gathers = [c for c in _gathers(stage["hlo"]) if not c.endswith("/debug_callback")]
+    assert not gathers, f"{method} shard_map: collectives {gathers}"
+    assert set(stage["ops"]) == {op for op in _group(report, method)["ops"]
+                                  if "[shared key]" not in op}
+
+
+def test_groups_cover_every_method_and_mode(report):
+    assert [g["method"] for g in report["groups"]] == METHODS
+    assert set(sharding_check.ALL_METHODS) | {"elementwise"} == set(METHODS)
+    for method in sharding_check.ALL_METHODS:
+        modes = {op.rsplit("@", 1)[1] for op in _group(report, method)["ops"]}
+        expected = sharding_check.MODES if FULL else sharding_check.quick_modes(method)
+        assert modes == {m for m in expected if sharding_check.supports(method, m)}, method
+
+
+def test_sharded_training_step_decreases_loss(report):
+    train = report["training"]
+    first, _, last = train["losses"]
+    assert last < 0.5 * first, f"loss did not decrease: {train['losses']}"
+    assert train["params_replicated"]
+    # Summing the gradient over the batch is the one legitimate collective.
+    others = [c for c in train["hlo"]["collectives"] if not c.startswith("all-reduce")]
+    assert not others and not train["hlo"]["callbacks"], train["hlo"]
