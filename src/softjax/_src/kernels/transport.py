@@ -318,6 +318,10 @@ u_j$),
     implicit = use_sinkhorn or opts.implicit_diff
     out, ratio, violation, iters = _batched_plan(*flat, cfg=cfg, implicit=implicit, log=log)
     out = out.reshape(cost.shape)
+    # NaN in, NaN out: a problem with a NaN cost or softness has no solution
+    # (the sparse solvers would otherwise return a plausible-looking plan).
+    poisoned = jnp.isnan(jnp.sum(cost, axis=(-2, -1)) + s.reshape(batch))
+    out = jnp.where(poisoned[..., None, None], jnp.nan, out)
     if not return_info:
         return out
     info = TransportInfo(
