@@ -387,28 +387,22 @@ def run_group(method, mode, ops, mesh, x_host, keys_host):
             report["single_error"] = _error(err)
             return report | {"jit": _stage(), "shard_map": _stage(), "warnings": []}
 
-        jit_stage = report["jit"] = _stage()
-        try:
-            compiled = jax.jit(f_full).lower(x, keys).compile()
-            jit_stage["hlo"] = inspect_hlo(compiled.as_text())
-            outs, grads = compiled(x, keys)
-            jit_stage["ops"] = sorted(outs)
-            compare(outs, grads, ref_outs, ref_grads, mesh, jit_stage)
-        except Exception as err:
-            jit_stage["error"] = _error(err)
+        def run_stage(name, jitted):
+            # Compile, record the HLO's collectives, run and compare with the reference.
+            stage = report[name] = _stage()
+            try:
+                compiled = jitted().lower(x, keys).compile()
+                stage["hlo"] = inspect_hlo(compiled.as_text())
+                outs, grads = compiled(x, keys)
+                stage["ops"] = sorted(outs)
+                compare(outs, grads, ref_outs, ref_grads, mesh, stage)
+            except Exception as err:
+                stage["error"] = _error(err)
 
-        sm_stage = report["shard_map"] = _stage()
-        try:
-            f_local = make_fn(ops, shared=False)
-            mapped = jax.jit(shard_map(f_local, mesh=mesh, in_specs=(P("data", None), P("data")),
-                                       out_specs=P("data")))
-            compiled = mapped.lower(x, keys).compile()
-            sm_stage["hlo"] = inspect_hlo(compiled.as_text())
-            outs, grads = compiled(x, keys)
-            sm_stage["ops"] = sorted(outs)
-            compare(outs, grads, ref_outs, ref_grads, mesh, sm_stage)
-        except Exception as err:
-            sm_stage["error"] = _error(err)
+        run_stage("jit", lambda: jax.jit(f_full))
+        run_stage("shard_map", lambda: jax.jit(shard_map(
+            make_fn(ops, shared=False), mesh=mesh,
+            in_specs=(P("data", None), P("data")), out_specs=P("data"))))
         jax.effects_barrier()
     report["warnings"] = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
     report["seconds"] = round(time.perf_counter() - t0, 2)
