@@ -131,7 +131,8 @@ def _print_row(row: dict[str, Any]) -> None:
         return f" ×{v:<6.3g}" if v is not None else " " * 8
 
     print(f"{row['op']:<14}{row['method']:<16}{row['mode']:<7}n={row['n']:<7}"
-          f"fwd{num('fwd_ms', 'ms')}{ratio('fwd_ratio')} v+g{num('vg_ms', 'ms')}{ratio('vg_ratio')} "
+          f"fwd{num('fwd_ms', 'ms')}{ratio('fwd_ratio')} v+g{num('vg_ms', 'ms')}{ratio('vg_ratio')}"
+          f" (/hard fwd{ratio('vg_fwd_ratio')}) "
           f"compile{num('compile_vg_s', 's')} mem{num('mem_vg_mb', 'MB')}  {row['status'][:70]}", flush=True)
 
 
@@ -140,6 +141,9 @@ def _add_ratios(row: dict[str, Any], base: dict[str, Any] | None) -> None:
     for ratio, col in pairs:
         a, b = row.get(col), (base or {}).get(col)
         row[ratio] = a / b if a is not None and b else None
+    # value+grad against the hard op's *forward* (the figure the issues quote).
+    a, b = row.get("vg_ms"), (base or {}).get("fwd_ms")
+    row["vg_fwd_ratio"] = a / b if a is not None and b else None
 
 
 def run_series(args: argparse.Namespace, op: str, method: str, mode: str, baselines: dict[int, dict[str, Any]],

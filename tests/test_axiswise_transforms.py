@@ -5,7 +5,9 @@ in float32 on awkward inputs (ties, constants, 1e6, n = 1, 2).
 Compile time dominates (each operator x method x mode x transform is one XLA
 compilation). The default run rotates each method's operators through the
 four modes, so every operator, every method and every mode is checked by
-every test here; ``--run-slow`` adds the rest of the cross product. The thin
+every test here (the finite-difference test of the iterative ``ot`` and
+``smooth_sort`` solvers runs a subset, see ``GRADIENT_DEFAULT``);
+``--run-slow`` adds the rest of the cross product. The thin
 wrappers (argmin, min, median, percentile, ...) are covered by the hard-mode
 and reference tests instead of being re-differentiated here.
 """
@@ -37,17 +39,33 @@ SOFTNESS = {"fast_soft_sort": 1.0, "smooth_sort": 0.5}
 TIGHT_OT = {"ot_kwargs": {"sinkhorn_tol": 1e-12, "lbfgs_tol": 1e-12}}
 
 
+# The iterative solvers compile slowly (seconds per transform), and their
+# operators differ only in what they read off one solved problem. Default tier
+# for the finite-difference test: ``ot`` one operator per mode (argmax, argsort,
+# argquantile, top_k: every anchor layout and both solvers), ``smooth_sort``
+# sort and rank (the other values are read off the same soft sort); the jit,
+# vmap and float32 tests below still run every operator of both methods.
+GRADIENT_DEFAULT = {
+    "ot": {("argmax", "smooth"), ("argsort_desc", "c0"), ("argquantile", "c1"),
+           ("top_k_index", "c2")},
+    "smooth_sort": {("sort", "smooth"), ("rank", "smooth")},
+}
+
+
 def _default_tier(name, method, mode):
     return ROTATION[name] == mode or method == "smooth_sort"  # smooth_sort: one mode
 
 
-def _tiered(cases):
-    return [
-        pytest.param(*c, marks=[] if _default_tier(*c) else [pytest.mark.slow]) for c in cases
-    ]
+def _gradient_default_tier(name, method, mode):
+    if method in GRADIENT_DEFAULT:
+        return (name, mode) in GRADIENT_DEFAULT[method]
+    return _default_tier(name, method, mode)
 
 
-CASES = _tiered(combos(CORE_OPS, methods=AVAILABLE))
+CASES = [
+    pytest.param(*c, marks=[] if _gradient_default_tier(*c) else [pytest.mark.slow])
+    for c in combos(CORE_OPS, methods=AVAILABLE)
+]
 
 
 def _op(name, method, mode, tight=False, **extra):
@@ -141,7 +159,7 @@ def test_float32_finite(method, tier):
 def test_second_order_check_grads_and_hessian():
     # Full second-order finite-difference checks and hessians on the default paths.
     for name in ("sort", "rank", "argsort_desc"):
-        f = _scalar(_op(name, "neuralsort", "smooth"))
+        f = jax.jit(_scalar(_op(name, "neuralsort", "smooth")))
         check_grads(f, (X64,), order=2, modes=("fwd", "rev"), atol=1e-4, rtol=1e-4, eps=1e-5)
-        hess = jax.hessian(f)(X64)
+        hess = jax.jit(jax.hessian(f))(X64)
         np.testing.assert_allclose(hess, hess.T, rtol=1e-8, atol=1e-10)

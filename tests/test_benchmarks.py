@@ -51,10 +51,11 @@ def test_tiny_run_rows(tiny):
         assert r["status"] == "ok", r
         assert r["dtype"] == "float32"
         for col in ("fwd_ms", "vg_ms", "compile_vg_s", "mem_vg_mb", "rss_peak_mb",
-                    "fwd_ratio", "vg_ratio", "compile_ratio", "mem_ratio"):
+                    "fwd_ratio", "vg_ratio", "vg_fwd_ratio", "compile_ratio", "mem_ratio"):
             assert isinstance(r[col], float) and math.isfinite(r[col]) and r[col] > 0, (col, r)
         if r["method"] == "hard":
             assert r["fwd_ratio"] == r["vg_ratio"] == 1.0
+            assert r["vg_fwd_ratio"] == r["vg_ms"] / r["fwd_ms"]
 
 
 def test_tiny_run_files(tiny):

@@ -20,6 +20,10 @@ import sys
 
 import pytest
 
+# One subprocess serves the whole module: keep its tests on one xdist worker
+# (pyproject sets --dist loadgroup), or each worker would start its own.
+pytestmark = pytest.mark.xdist_group("docstrings")
+
 _FLAGS = doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS
 
 

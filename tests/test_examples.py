@@ -24,6 +24,10 @@ from pathlib import Path
 
 import pytest
 
+# One subprocess serves the whole module: keep its tests on one xdist worker
+# (pyproject sets --dist loadgroup), or each worker would start its own.
+pytestmark = pytest.mark.xdist_group("examples")
+
 SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "quickstart.py"
 
 # example function -> [(record prefix, full-precision numbers in print order)], in spec order.

@@ -88,8 +88,8 @@ def test_matches_generic_solver_batched(mode):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_float32_matches_float64_large_n(mode):
-    # n > 1024 takes the partial-sort path (top 256 entries); a batch with any
-    # support larger than that falls back to the full sort. Near-tied long rows
+    # n = 4096 takes the partial-sort path (top 256, then 1024 entries); a batch
+    # with any larger support falls back to the full sort. Near-tied long rows
     # are also where prefix sums lose float32 digits (§2.3/§2.4).
     rng = np.random.default_rng(2)
     n = 4096
@@ -110,6 +110,25 @@ def test_float32_matches_float64_large_n(mode):
             assert (np.sum(y64 > 0, -1).max() > 256) == (rows[1] is dense[0])
     if mode == "c0":  # under vmap the partial-sort cond becomes a select: same values
         np.testing.assert_allclose(jax.vmap(lambda r: proj(r, mode))(jnp.asarray(z)), y32, atol=1e-7)
+
+
+@pytest.mark.parametrize("mode", SPARSE)
+def test_partial_sort_levels_are_exact(mode):
+    # n = 1024 tries the top 64, then the top 256 entries, then the full sort,
+    # whichever is the first to hold every row's support: one batch per level.
+    n = 1024
+    alpha = ALPHA[mode]
+
+    def row(support):  # equally spaced scores whose projection has ~`support` entries
+        spacing = ((alpha + 1) / support ** (alpha + 1)) ** (1 / alpha)
+        return -spacing * np.arange(n)[np.random.default_rng(support).permutation(n)]
+
+    for supports in ((30,), (30, 150), (30, 150, 600)):
+        z = jnp.asarray(np.stack([row(k) for k in supports]))
+        y = proj(z, mode)
+        np.testing.assert_allclose(y, numpy_reference(np.asarray(z), mode), atol=1e-12)
+        np.testing.assert_allclose(jax.vmap(lambda r: proj(r, mode))(z), y, atol=1e-12)
+        assert abs(int(np.sum(np.asarray(y)[-1] > 0)) - supports[-1]) < supports[-1] // 4
 
 
 def test_invalid_arguments():

@@ -20,6 +20,7 @@ from softjax._src.kernels import dual_hessian
 from softjax._src.kernels.transport import (
     OTConvergenceWarning,
     OTOptions,
+    OTPrecisionWarning,
     resolve_ot_options,
     transport_plan,
 )
@@ -255,6 +256,22 @@ def test_non_convergence_is_reported(mode, opts):
         warnings.simplefilter("error", OTConvergenceWarning)
         transport_plan(cost, mu, nu, 0.1, mode, options=opts | {"sinkhorn_max_iter": 10000,
                                                                 "lbfgs_max_iter": 10000})
+
+
+@pytest.mark.parametrize("mode", ("c0", "c2"))
+def test_float32_precision_limit_is_reported(mode):
+    # In float32 a sparse plan cannot be resolved once cost / softness ~ 1/eps:
+    # the solver stops at the round-off level and says so (a subclass of the
+    # convergence warning), instead of returning coarse marginals silently.
+    cost, mu, nu = sort_problem(8, jnp.float32, seed=3)
+    with pytest.warns(OTPrecisionWarning, match="cannot resolve"):
+        plan, info = transport_plan(1e7 * cost, mu, nu, 1.0, mode, return_info=True)
+    assert bool(info.converged) and float(info.violation) > 1e-2
+    assert bool(jnp.all(jnp.isfinite(plan)))
+    with warnings.catch_warnings():  # the same problem at an ordinary scale is silent
+        warnings.simplefilter("error", OTConvergenceWarning)
+        _, info = transport_plan(cost, mu, nu, 1e-2, mode, return_info=True)
+    assert float(info.violation) < 1e-3
 
 
 def test_resolve_ot_options():

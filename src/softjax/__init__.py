@@ -42,6 +42,9 @@ from softjax._src.quantiles import (
 from softjax._src.sorting import argsort, rank, sort
 from softjax._src.topk import top_k
 
+# --- solver warnings (method="ot") ------------------------------------------------
+from softjax._src.kernels.transport import OTConvergenceWarning, OTPrecisionWarning
+
 # --- straight-through -------------------------------------------------------------
 from softjax._src.straight_through import (
     abs_st,
@@ -84,6 +87,8 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
 __all__ = [
+    "OTConvergenceWarning",
+    "OTPrecisionWarning",
     "SoftBool",
     "SoftIndex",
     "abs",

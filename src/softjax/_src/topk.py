@@ -9,6 +9,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from softjax._src import axiswise as aw
+from softjax._src.kernels import row_top_k
 from softjax._src.methods import registry
 from softjax._src.types import Method, Mode, SoftIndex
 from softjax._src.validation import canonicalize_axis
@@ -30,28 +31,6 @@ def _check_k(k, x: jax.Array, axis) -> int:
     if k > n:
         raise ValueError(f"k={k} exceeds dimension size {n} along axis={axis}")
     return k
-
-
-def _descending_key(x: jax.Array) -> jax.Array:
-    # Integer key, ascending in the descending total order of lax.top_k:
-    # +NaN > inf > ... > 0.0 > -0.0 > ... > -inf > -NaN.
-    if jnp.issubdtype(x.dtype, jnp.floating):
-        bits = jax.lax.bitcast_convert_type(x, jnp.dtype(f"int{jnp.finfo(x.dtype).bits}"))
-        x = bits ^ ((bits >> (8 * bits.dtype.itemsize - 1)) & jnp.iinfo(bits.dtype).max)
-    return ~x
-
-
-def _hard_top_k(x: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
-    """``jax.lax.top_k`` bit for bit (ties: lower index first), as a stable sort.
-
-    The SPMD partitioner does not split XLA's ``TopK`` custom call over batch
-    dimensions (a batch-sharded input is all-gathered); a sort along the last
-    axis and ``take_along_axis`` stay per shard.
-    """
-    iota = jax.lax.broadcasted_iota(jnp.int32, x.shape, x.ndim - 1)
-    _, indices = jax.lax.sort((_descending_key(x), iota), dimension=x.ndim - 1, is_stable=True)
-    indices = indices[..., :k]
-    return jnp.take_along_axis(x, indices, axis=-1), indices
 
 
 def top_k(
@@ -104,7 +83,7 @@ def top_k(
     aw.check_mode_and_softness(mode, softness)
     if mode == "hard":
         w = aw.layout(x, axis)
-        values, indices = _hard_top_k(w.x, k)
+        values, indices = row_top_k.top_k(w.x, k)
         p = aw.finish_probs(aw.one_hot(indices, w.n, aw.float_dtype(x)), return_log_probs, log_prob_eps)
         return w.along_axis(values), w.along_axis(p, trailing=1)
     gated = aw.static_bool("gated_grad", gated_grad)

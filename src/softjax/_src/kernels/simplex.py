@@ -19,11 +19,16 @@ Design:
   huge inputs; one cheap refinement pass (same recipe, re-centred at the
   first threshold) recovers the digits that long near-tied rows lose in the
   prefix sums.
-* Rows longer than 1024 first use only their top 256 entries
-  (``lax.top_k``): the recipe on a sorted prefix is exact whenever the
-  support is shorter than the prefix. Otherwise (any row of the batch) the
-  full sort runs, chosen by ``lax.cond``. This is purely a speed-up: XLA's
-  CPU sort takes ~75 ms for an (8, 16384) float32 array, top-256 ~1 ms.
+* Rows of 256 or more entries first use only their top $\max(64, n/16)$
+  entries (``lax.top_k``), then four times as many: the recipe on a sorted
+  prefix is exact whenever the support is shorter than the prefix. Otherwise
+  (any row of the batch) the full sort runs, chosen by ``lax.cond``; under
+  ``vmap`` a ``custom_vmap`` rule folds the mapped axis into the batch so the
+  test stays one scalar ``cond`` (not a ``select`` running every branch).
+  This is purely a speed-up: XLA's CPU sort takes ~30 ms for a (128, 1024)
+  float32 array, its top-64 ~2 ms, and the O(n^2) methods project one such
+  row per output position (softsort ``sort`` at n = 1024, batch 8: c0
+  2.1 s -> 0.19 s, c1 2.4 s -> 0.74 s, c2 3.7 s -> 1.3 s).
 * The non-differentiable part (sort, counting ``K``, square/cube roots) is
   wrapped in one ``jax.custom_jvp`` function returning the gaps
   $t = (z - \theta)_+$. Its JVP follows from differentiating
@@ -51,17 +56,24 @@ import functools
 
 import jax
 import jax.numpy as jnp
+from jax.custom_batching import custom_vmap
 from jax.typing import ArrayLike
 
+from softjax._src.kernels import row_top_k
 from softjax._src.validation import SOFT_MODES, ensure_float, validate_mode
 
 # Exponent alpha of y ∝ (z - θ)_+^alpha for each sparse mode (q - 1 in spec §0).
 _ALPHA = {"c0": 1, "c1": 2, "c2": 3}
 
 
-# Partial sort for long rows (see the module docstring).
-_TOP_K = 256
-_PARTIAL_SORT_MIN_N = 4 * _TOP_K
+# Partial sort for long rows (see the module docstring): XLA's CPU sort handles
+# about 4e6 elements/s; its top-k of 64 entries is ~13x faster, of n/4 ~4x.
+
+
+def _prefix_sizes(n: int) -> tuple[int, ...]:
+    """Prefix lengths tried in turn (each at most n/4) before the full sort."""
+    first = max(64, n // 16)
+    return tuple(p for p in (first, 4 * first) if 4 * p <= n)
 
 
 def _pick(theta_k: jax.Array, support: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -135,21 +147,45 @@ def _sort_descending(zs: jax.Array) -> jax.Array:
     return -jnp.sort(-zs, axis=-1)
 
 
+def _thresholds(zs: jax.Array, mode: str) -> tuple[jax.Array, jax.Array]:
+    """``(θ', fix)`` of every row of the max-shifted ``zs`` (keepdims)."""
+
+    def solve(prefixes: tuple[int, ...]) -> tuple[jax.Array, jax.Array]:
+        if not prefixes:
+            return _solve_sorted(_sort_descending(zs), mode)[:2]
+        theta, fix, count = _solve_sorted(row_top_k.top_k(zs, prefixes[0])[0], mode)
+        # Exact unless a support may extend past the prefix (any row of the
+        # batch): then the next longer prefix, finally the full sort.
+        return jax.lax.cond(
+            jnp.any(count >= prefixes[0]),
+            lambda: solve(prefixes[1:]),
+            lambda: (theta, fix),
+        )
+
+    return solve(_prefix_sizes(zs.shape[-1]))
+
+
+@functools.lru_cache(maxsize=None)
+def _batch_folding_thresholds(mode: str):
+    # Under vmap a lax.cond with a batched predicate runs both branches (the
+    # full sort always); the solver already treats every leading axis as a
+    # batch, so a vmapped axis is folded in and the cond stays one scalar test.
+    @custom_vmap
+    def thresholds(zs):
+        return _thresholds(zs, mode)
+
+    @thresholds.def_vmap
+    def _fold(axis_size, in_batched, zs):
+        return thresholds(zs), (True, True)
+
+    return thresholds
+
+
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
 def _gaps(z: jax.Array, mode: str) -> jax.Array:
     """Gaps ``t = (z - θ)_+`` with ``θ`` such that ``Σ t^alpha = 1`` (last axis)."""
     zs = z - jnp.max(z, axis=-1, keepdims=True)
-    if z.shape[-1] > _PARTIAL_SORT_MIN_N:
-        theta, fix, count = _solve_sorted(jax.lax.top_k(zs, _TOP_K)[0], mode)
-        # Fall back to the full sort (for the whole batch) if any support may
-        # extend past the prefix. Under a user's vmap both branches run.
-        theta, fix = jax.lax.cond(
-            jnp.any(count >= _TOP_K),
-            lambda: _solve_sorted(_sort_descending(zs), mode)[:2],
-            lambda: (theta, fix),
-        )
-    else:
-        theta, fix, _ = _solve_sorted(_sort_descending(zs), mode)
+    theta, fix = _batch_folding_thresholds(mode)(jax.lax.stop_gradient(zs))
     return jnp.maximum((zs - theta) - fix, 0.0)
 
 

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from softjax._src import axiswise as aw
+from softjax._src.kernels import row_top_k
 from softjax._src.extrema import argmax
 from softjax._src.random._common import (
     canonicalize_shape,
@@ -91,7 +92,7 @@ def categorical_indices(key, logits, axis, shape, replace, rng_mode) -> jax.Arra
     z = _scores_without_replacement(key, logits, lay, rng_mode)
     if lay.k == 0:  # pitfall 7: an empty sample is an empty array, as in JAX
         return jnp.zeros(lay.shape, dtype=jnp.int32)
-    return _rows_to_layout(jax.lax.top_k(z, lay.k)[1], lay)
+    return _rows_to_layout(row_top_k.top_k_indices(z, lay.k), lay)
 
 
 def _hard_categorical(key, logits, axis, shape, replace, rng_mode) -> jax.Array:
