@@ -192,14 +192,16 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
           f"dtype {args.dtype}, batch {args.batch}, repeats {args.repeats}, time cap {args.time_cap:g} s", flush=True)
 
     rows: list[dict[str, Any]] = []
+    os.makedirs(args.out, exist_ok=True)
+    csv_path = os.path.join(args.out, "bench.csv")
     for op, series in plan(args):
         baselines: dict[int, dict[str, Any]] = {}
         run_series(args, op, cases.HARD, cases.HARD, baselines, rows)
         for method, mode in series:
             run_series(args, op, method, mode, baselines, rows)
+            report.write_csv(rows, csv_path)  # kept current: an interrupted run keeps its rows
 
-    os.makedirs(args.out, exist_ok=True)
-    report.write_csv(rows, os.path.join(args.out, "bench.csv"))
+    report.write_csv(rows, csv_path)
     plots = [] if args.no_plots else report.write_plots(rows, os.path.join(args.out, "plots"))
     usage = resource.getrusage(resource.RUSAGE_SELF)
     meta = {
