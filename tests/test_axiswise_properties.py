@@ -13,7 +13,8 @@ import softjax as sj
 from axiswise_cases import MODES
 
 METHODS = ("softsort", "neuralsort")
-rows = arrays(np.float64, st.integers(2, 7), elements=st.floats(-100, 100, width=64))
+# Two row lengths only: every new shape recompiles each eager operation.
+rows = arrays(np.float64, st.sampled_from([2, 6]), elements=st.floats(-100, 100, width=64))
 
 
 @given(x=rows, method=st.sampled_from(METHODS), mode=st.sampled_from(MODES),
