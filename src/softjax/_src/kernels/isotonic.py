@@ -47,8 +47,8 @@ import jax.numpy as jnp
 from jax import lax
 from jax.custom_batching import custom_vmap
 from jax.experimental.custom_partitioning import custom_partitioning
-from jax.sharding import NamedSharding, PartitionSpec as P
 
+from softjax._src.kernels.row_sharding import row_sharding
 from softjax._src.kernels.vma import vary_like
 
 ISOTONIC_MODES = ("smooth", "c0", "c1", "c2")
@@ -255,22 +255,14 @@ def _pav_rows(zeta: jax.Array, omega: jax.Array, mode: str):
     return local, gamma.reshape(rows, n)
 
 
-def _row_sharding(mesh, arg_shapes):
-    # The row axis keeps the operands' sharding (the first one that shards it);
-    # the element axis is replicated.
-    specs = [getattr(a.sharding, "spec", None) for a in arg_shapes]
-    rows = next((spec[0] for spec in specs if spec and spec[0] is not None), None)
-    return NamedSharding(mesh, P(rows, None))
-
-
 def _partition_rows(mode, mesh, arg_shapes, result_shape):
-    sharding = _row_sharding(mesh, arg_shapes)
+    sharding = row_sharding(mesh, arg_shapes)
     lower = functools.partial(_pav_rows, mode=mode)
     return mesh, lower, (sharding, sharding), (sharding, sharding)
 
 
 def _infer_rows(mode, mesh, arg_shapes, result_shape):
-    sharding = _row_sharding(mesh, arg_shapes)
+    sharding = row_sharding(mesh, arg_shapes)
     return sharding, sharding
 
 

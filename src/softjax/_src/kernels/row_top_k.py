@@ -20,15 +20,10 @@ import jax.numpy as jnp
 from jax import lax
 from jax.custom_batching import custom_vmap
 from jax.experimental.custom_partitioning import custom_partitioning
-from jax.sharding import NamedSharding, PartitionSpec as P
+
+from softjax._src.kernels.row_sharding import row_sharding
 
 __all__ = ["top_k", "top_k_indices"]
-
-
-def _row_sharding(mesh, arg_shapes) -> NamedSharding:
-    spec = getattr(arg_shapes[0].sharding, "spec", None)
-    rows = spec[0] if spec else None
-    return NamedSharding(mesh, P(rows, None))
 
 
 @functools.lru_cache(maxsize=None)
@@ -43,11 +38,11 @@ def _rows_top_k(k: int):
         return lower(x)
 
     def partition(mesh, arg_shapes, result_shape):
-        sharding = _row_sharding(mesh, arg_shapes)
+        sharding = row_sharding(mesh, arg_shapes)
         return mesh, lower, sharding, (sharding,)
 
     def infer(mesh, arg_shapes, result_shape):
-        return _row_sharding(mesh, arg_shapes)
+        return row_sharding(mesh, arg_shapes)
 
     partitioned.def_partition(
         partition=partition,
