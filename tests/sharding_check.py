@@ -3,7 +3,9 @@
 Not collected by pytest (the name does not match ``test_*.py``): it needs
 ``--xla_force_host_platform_device_count=8`` in ``XLA_FLAGS`` *before* JAX is
 imported, which the test process (``conftest.py`` imports JAX) cannot do.
-Standalone: ``python tests/sharding_check.py`` prints the JSON report.
+Standalone: ``python tests/sharding_check.py [method ...]`` prints the JSON
+report (``SOFTJAX_SHARDING_FULL=1``: every operator and mode;
+``SOFTJAX_SHARDING_OPS=random.,argmin``: only names containing a substring).
 
 For every method of ``axiswise_cases`` (and one ``elementwise`` group) the
 operators allowed there, in every mode the method supports (named
@@ -252,6 +254,13 @@ def groups(full=False):
     if not full:
         elementwise = {k: v for k, v in elementwise.items() if k in _quick_ops("elementwise", None)}
     out.append(("elementwise", "all", elementwise))
+    # SOFTJAX_SHARDING_OPS="random.,argmin": only operators whose name@mode
+    # contains one of the substrings (targeted re-runs of the full tier).
+    wanted = [w for w in os.environ.get("SOFTJAX_SHARDING_OPS", "").split(",") if w]
+    if wanted:
+        out = [(m, g, {k: v for k, v in ops.items() if any(w in k for w in wanted)})
+               for m, g, ops in out]
+        out = [entry for entry in out if entry[2]]
     return out
 
 

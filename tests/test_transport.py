@@ -263,6 +263,22 @@ def test_non_convergence_is_reported(mode, opts):
                                                                 "lbfgs_max_iter": 10000})
 
 
+def test_non_convergence_report_is_one_callback_under_vmap():
+    # JAX unrolls a debug callback under vmap (one call per mapped element,
+    # each slicing its problem out: on a sharded batch, data moved across
+    # devices); the report folds mapped axes into one call over all problems.
+    cost, mu, nu = sort_problem(6, seed=5)
+    costs = jnp.stack([cost, cost[::-1]] * 3).reshape(3, 2, *cost.shape)
+    solve = lambda c: transport_plan(c, mu, nu, 1e-3, "c0", options={"lbfgs_max_iter": 1})
+    mapped = jax.jit(jax.grad(lambda c: jnp.sum(jnp.sin(jax.vmap(jax.vmap(solve))(c)))))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        mapped(costs).block_until_ready()
+        jax.effects_barrier()
+    messages = [str(w.message) for w in caught if issubclass(w.category, OTConvergenceWarning)]
+    assert len(messages) == 1 and "6 of 6 problem(s)" in messages[0], messages
+
+
 @pytest.mark.parametrize("mode", ("c0", "c2"))
 def test_float32_precision_limit_is_reported(mode):
     # In float32 a sparse plan cannot be resolved once cost / softness ~ 1/eps:

@@ -46,6 +46,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.custom_batching import custom_vmap
 
 from softjax._src.kernels import dual_hessian, sinkhorn, sparse_transport as sparse
 from softjax._src.kernels.vma import vary_like
@@ -244,6 +245,32 @@ class TransportInfo(NamedTuple):
     iterations: jax.Array
 
 
+def _report_convergence(warn, ratio, violation, iters) -> None:
+    """Host-side convergence check of a batch of problems (one callback per device).
+
+    ``partitioned=True``: each device checks its own shard of the flags (a
+    sharded batch is not gathered; the count in the message is per shard).
+    Under ``vmap`` JAX unrolls a debug callback into one call per mapped
+    element, each slicing its element out of the batch (on a sharded batch:
+    per-problem data moved across devices); the ``custom_vmap`` rule below
+    flattens the mapped axes into the problem axis and calls back once.
+    """
+
+    @custom_vmap
+    def report(ratio, violation, iters):
+        jax.debug.callback(warn, ratio, violation, iters, partitioned=True)
+        return ratio
+
+    @report.def_vmap
+    def _fold(axis_size, in_batched, *args):
+        args = [a if b else jnp.broadcast_to(a, (axis_size,) + a.shape)
+                for a, b in zip(args, in_batched)]
+        report(*(a.reshape(-1) for a in args))
+        return args[0], True
+
+    report(ratio, violation, iters)
+
+
 @functools.partial(jax.jit, static_argnames=("cfg", "implicit", "log"))
 def _batched_plan(cost, mu, nu, s, *, cfg: _Config, implicit: bool, log: bool):
     # Jitted at module level so that eager calls reuse the compiled solver
@@ -259,16 +286,11 @@ def _batched_plan(cost, mu, nu, s, *, cfg: _Config, implicit: bool, log: bool):
         cost, mu, nu, s
     )
     what = "Sinkhorn" if cfg.sinkhorn else f"OT dual Newton solver (mode={cfg.mode!r})"
-    # partitioned: each device checks its own shard of the flags (a sharded batch
-    # is not gathered to one device; the count in the message is per shard).
-    jax.debug.callback(
+    _report_convergence(
         functools.partial(
             _warn_if_unconverged, what=what, max_iter=cfg.max_iter, tol=cfg.tol, dtype=cost.dtype.name
         ),
-        ratio,
-        violation,
-        iters,
-        partitioned=True,
+        *(lax.stop_gradient(a) for a in (ratio, violation, iters)),
     )
     n = cost.shape[1]
     z = f[:, :, None] + g[:, None, :] - cost
