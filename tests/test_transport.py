@@ -155,6 +155,32 @@ def test_dual_hessian_solve(delta):
     np.testing.assert_allclose(jnp.concatenate([xr2, xc2]), x, atol=1e-9)
 
 
+def test_dual_hessian_solve_split_support_float32():
+    # Support graph in three components: columns 0 and 1 each reached by one
+    # single-entry row only (zero rows of the Schur complement), columns 2 and
+    # 3 coupled through one small weight. Right-hand sides consistent only up
+    # to a 1e-6 perturbation on the isolated columns: that part must be
+    # dropped (CG used to chase it along null directions and return its last,
+    # diverging iterate), the coupled pair solved.
+    w = np.zeros((6, 4), np.float32)
+    w[[0, 1, 2, 3, 4, 5], [3, 3, 2, 3, 1, 0]] = 1.8171232
+    w[1, 2] = 1.1692703e-03
+    coupling = w[1, 2] * w[1, 3] / (w[1, 2] + w[1, 3])  # S = a [[1, -1], [-1, 1]] on 2, 3
+
+    def solve(noise):
+        return dual_hessian.solve(jnp.asarray(w), jnp.zeros(6, jnp.float32),
+                                  jnp.asarray(noise, jnp.float32), delta=0.0, rtol=1e-7,
+                                  maxiter=58)
+
+    xr, xc, info = solve([1e-6, -1e-6, 0, 0])
+    assert float(jnp.max(jnp.abs(xc))) == 0 and float(jnp.max(jnp.abs(xr))) == 0
+    for noise, pair in (([0, 0, 1e-6, -1e-6], 1e-6), ([1e-6, 0, 0, -1e-6], 0.5e-6)):
+        _, xc, info = solve(noise)
+        assert float(info.residual) < 1e-6
+        assert float(xc[0]) == float(xc[1])  # untouched up to the final gauge shift
+        np.testing.assert_allclose(xc[2] - xc[3], pair / coupling, rtol=1e-3)  # a (x2 - x3) = r2
+
+
 # ------------------------------------------------------------------- differentiation
 # One input shape (8, 5), softness 0.3 and TIGHT options throughout, so the
 # compiled solvers are shared between tests.
@@ -261,6 +287,27 @@ def test_non_convergence_is_reported(mode, opts):
         warnings.simplefilter("error", OTConvergenceWarning)
         transport_plan(cost, mu, nu, 0.1, mode, options=opts | {"sinkhorn_max_iter": 10000,
                                                                 "lbfgs_max_iter": 10000})
+
+
+def test_float32_tangent_with_split_support():
+    # Unstandardised top-k scores far below the anchors: a nearly hard c2 plan
+    # whose support graph splits into three components (two isolated anchors).
+    # The implicit system is then singular beyond the gauge and its float32
+    # right-hand side consistent only up to round-off: CG used to diverge
+    # along the extra null directions (potential tangents of 1e11, plan
+    # tangents of 4e4 where float64 gives 1e-14; found through
+    # sj.random.choice(..., method="ot", mode="c2") on a sharded batch).
+    z = np.array([-3.4193254, -3.0013003, -1.9354874, -3.9950001, -0.6138374, 0.2837739])
+    t = np.array([1, 2 / 3, 1 / 3, 0.0])
+    tangent = {}
+    for dtype in (np.float32, np.float64):
+        def plan(x, dtype=dtype):
+            return transport_plan((x[:, None] - t.astype(dtype)) ** 2, np.ones(6, dtype) / 6,
+                                  np.array([1, 1, 1, 3], dtype) / 6, 0.5, "c2")
+        e0 = np.eye(6, dtype=dtype)[0]
+        tangent[dtype] = np.asarray(jax.jvp(plan, (z.astype(dtype),), (e0,))[1])
+    assert np.abs(tangent[np.float64]).max() < 1e-10
+    assert np.abs(tangent[np.float32]).max() < 1e-4
 
 
 def test_non_convergence_report_is_one_callback_under_vmap():
