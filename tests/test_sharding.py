@@ -78,16 +78,23 @@ def _group(report, method):
     return group
 
 
-def _limit(key):
+def _limit(method, key):
+    """Allowed mismatch, in units of the 1e-6 relative tolerance."""
+    if method == "ot":
+        # An iterative solve stopped at its tolerance (1e-5 on the marginals):
+        # each device stops after different round-off, so sharded and
+        # single-device results agree to the solver's accuracy, not to 1e-6
+        # (full tier, float32: at most 2.1e-5 relative, median 1.4e-8).
+        return 100.0
     # float32 rounding: XLA fuses the per-device program differently, and the
     # c2 sampler gradients (cubic simplex weights of Gumbel-perturbed scores)
     # amplify it to a few 1e-6 (full tier: at most 3.2x the 1e-6 tolerance).
     return 5.0 if key.startswith("random.") and "@c2/grad" in key else 1.0
 
 
-def _mismatches(stage, where):
-    return [f"{where}: {key} off by {err:.3g} x tolerance"
-            for key, err in sorted(stage["max_err"].items()) if not err <= _limit(key)]
+def _mismatches(stage, method, where):
+    return [f"{method} {where}: {key} off by {err:.3g} x tolerance"
+            for key, err in sorted(stage["max_err"].items()) if not err <= _limit(method, key)]
 
 
 def _gathers(hlo):
@@ -107,7 +114,7 @@ def _gathers(hlo):
 def test_jit_matches_single_device(report, method):
     stage = _group(report, method)["jit"]
     assert stage["error"] is None, f"{method} sharded jit: {stage['error']}"
-    bad = _mismatches(stage, f"{method} jit")
+    bad = _mismatches(stage, method, "jit")
     assert not bad, "\n".join(bad)
 
 
@@ -150,7 +157,7 @@ def test_shard_map_matches_single_device(request, report, method):
     _known(request, "shard_map", method)
     stage = _group(report, method)["shard_map"]
     assert stage["error"] is None, f"{method} shard_map: {stage['error']}"
-    bad = _mismatches(stage, f"{method} shard_map")
+    bad = _mismatches(stage, method, "shard_map")
     assert not bad, "\n".join(bad)
     gathers = [c for c in _gathers(stage["hlo"]) if not c.endswith("/debug_callback")]
     assert not gathers, f"{method} shard_map: collectives {gathers}"
