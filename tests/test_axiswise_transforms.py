@@ -125,6 +125,31 @@ def test_jit_and_vmap(method, tier):
         np.testing.assert_allclose(one, b[0], rtol=1e-9, atol=1e-12, err_msg=str(label))
 
 
+@pytest.mark.parametrize("method", AVAILABLE)
+def test_eager_calls_reuse_compiled_code(method):
+    # Op-by-op (un-jitted) calls must hit JAX's caches from the second call on.
+    # Un-jitted kernels whose loops close over fresh step functions re-traced
+    # and re-compiled on every call (sorting_network, fast_soft_sort: 0.1-0.5 s
+    # per eager call at n = 9).
+    compiles = []
+
+    def listener(event, duration, **_):
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiles.append(event)
+
+    labels = [(n, mode) for n, mode in _group(method, "default") if n in ("sort", "rank", "argmax")]
+    ops = [_op(n, method, mode) for n, mode in labels]
+    for op in ops:
+        jax.block_until_ready(op(X64))
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        for label, op in zip(labels, ops):
+            jax.block_until_ready(op(X64))
+            assert not compiles, (label, len(compiles))
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+
+
 @pytest.mark.parametrize("method,tier", GROUPS)
 def test_float32_finite(method, tier):
     rng = np.random.default_rng(1)

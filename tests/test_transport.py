@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
-from softjax._src.kernels import dual_hessian
+from softjax._src.kernels import compensated, dual_hessian
 from softjax._src.kernels.transport import (
     OTConvergenceWarning,
     OTOptions,
@@ -57,6 +57,49 @@ def test_marginals_hold_at_n256(mode):
     assert float(jnp.min(plan)) >= 0
     if mode == "c0":  # sparse: most entries are exact zeros
         assert float(jnp.mean(plan == 0)) > 0.9
+
+
+@pytest.mark.parametrize("mode", ("c0", "c1", "c2"))
+def test_float32_marginals_meet_the_tolerance(mode):
+    # Single-word float32 potentials stalled at the round-off of f + g - C
+    # (c0, n = 256: violation 1.4e-4, n = 1024: 8e-4); double words reach
+    # the tolerance (1e-5 of a row's mass) as float64 does.
+    cost, mu, nu = sort_problem(256, jnp.float32, seed=1, batch=(4,))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OTConvergenceWarning)
+        _, info = transport_plan(cost, mu, nu, 0.1, mode, return_info=True)
+    assert bool(jnp.all(info.converged))
+    assert float(jnp.max(info.violation)) <= 1.2e-5
+
+
+@jax.jit
+def _dual_gaps(f, f_lo, g, g_lo, cost):
+    return compensated.dual_gap(f, g, cost, f_lo, g_lo), compensated.dual_gap(f, g, cost)
+
+
+def test_compensated_dual_gap_is_exact_to_the_gap():
+    # z = f + g - C of order 1e-5 from order-one float32 potentials: the
+    # double-word form is accurate to ~eps |z| (also under jit, where XLA
+    # must not reassociate TwoSum), the plain sum only to ~eps.
+    rng = np.random.default_rng(0)
+    f64, g64 = rng.uniform(-1, 1, 64), rng.uniform(-1, 1, 48)
+    z64 = rng.uniform(-1e-5, 1e-5, (64, 48))
+    cost = (f64[:, None] + g64[None, :] - z64).astype(np.float32)
+    exact = f64[:, None] + g64[None, :] - cost.astype(np.float64)
+    split = lambda a: (a.astype(np.float32), (a - a.astype(np.float32)).astype(np.float32))
+    (f, f_lo), (g, g_lo) = split(f64), split(g64)
+    z_comp, z_plain = _dual_gaps(f, f_lo, g, g_lo, cost)
+    eps = float(np.finfo(np.float32).eps)
+    err_comp = np.abs(np.asarray(z_comp, np.float64) - exact)
+    assert np.all(err_comp <= 2 * eps * np.abs(exact) + 1e-12)
+    assert np.max(np.abs(np.asarray(z_plain, np.float64) - exact)) > 1e-3 * np.max(np.abs(exact))
+    s, e = compensated.two_sum(f[:, None], g[None, :])  # error-free: s + e == f + g exactly
+    np.testing.assert_array_equal(
+        np.asarray(s, np.float64) + np.asarray(e, np.float64), f[:, None].astype(np.float64) + g
+    )
+    hi, lo = compensated.add(f, f_lo, np.float32(0.3))
+    np.testing.assert_allclose(np.asarray(hi, np.float64) + lo, f64 + np.float32(0.3), rtol=0, atol=1e-13)
+    assert np.all(np.abs(lo) <= np.spacing(np.abs(hi)) / 2)
 
 
 def test_entropic_solvers_agree_and_log_path():
@@ -329,20 +372,34 @@ def test_non_convergence_report_is_one_callback_under_vmap():
     assert len(messages) == 1 and "6 of 6 problem(s)" in messages[0], messages
 
 
-@pytest.mark.parametrize("mode", ("c0", "c2"))
-def test_float32_precision_limit_is_reported(mode):
-    # In float32 a sparse plan cannot be resolved once cost / softness ~ 1/eps:
-    # the solver stops at the round-off level and says so (a subclass of the
-    # convergence warning), instead of returning coarse marginals silently.
+def test_float32_precision_limit_is_reported():
+    # Sinkhorn in float32 cannot resolve a plan once cost / softness ~ 1/eps
+    # (its potentials are single words): it stops at the round-off level and
+    # says so (a subclass of the convergence warning) instead of returning
+    # coarse marginals silently.
     cost, mu, nu = sort_problem(8, jnp.float32, seed=3)
     with pytest.warns(OTPrecisionWarning, match="cannot resolve"):
-        plan, info = transport_plan(1e7 * cost, mu, nu, 1.0, mode, return_info=True)
+        plan, info = transport_plan(1e7 * cost, mu, nu, 1.0, "smooth", return_info=True)
     assert bool(info.converged) and float(info.violation) > 1e-2
     assert bool(jnp.all(jnp.isfinite(plan)))
     with warnings.catch_warnings():  # the same problem at an ordinary scale is silent
         warnings.simplefilter("error", OTConvergenceWarning)
-        _, info = transport_plan(cost, mu, nu, 1e-2, mode, return_info=True)
+        _, info = transport_plan(cost, mu, nu, 1e-2, "smooth", return_info=True)
     assert float(info.violation) < 1e-3
+
+
+@pytest.mark.parametrize("mode", ("c0", "c2"))
+def test_float32_newton_resolves_extreme_cost_to_softness_ratio(mode):
+    # The Newton solver keeps float32 potentials as double words, so f + g - C
+    # is exact to about eps |z| and the marginals meet the tolerance where
+    # single-word potentials (and Sinkhorn, above) stop at 1e-2 .. 1e-1.
+    cost, mu, nu = sort_problem(8, jnp.float32, seed=3)
+    for scale, softness in ((1e7, 1.0), (1e5, 1e-3)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", OTConvergenceWarning)
+            plan, info = transport_plan(scale * cost, mu, nu, softness, mode, return_info=True)
+        assert bool(info.converged) and float(info.violation) <= 1e-5
+        np.testing.assert_allclose(jnp.sum(plan, axis=0), 8 * nu, atol=1e-4)
 
 
 def test_resolve_ot_options():

@@ -28,7 +28,7 @@ Non-convergence policy (pitfall 16 of §11, identical for every solver): if any
 problem's marginals miss the tolerance after the iteration cap, an
 :class:`OTConvergenceWarning` is emitted (and an :class:`OTPrecisionWarning`,
 a subclass, when a solver stopped at the round-off level with marginals off
-by more than 1 %: float32 at very small softness or very long rows) (through ``jax.debug.callback``, so
+by more than 1 %: float32 Sinkhorn at a very small softness) (through ``jax.debug.callback``, so
 also under ``jit``; turn it into an error with ``warnings.simplefilter``) and
 the last iterate is returned (with a sharded batch each device checks its own
 problems: the callback is partitioned, nothing is gathered across devices).
@@ -48,7 +48,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.custom_batching import custom_vmap
 
-from softjax._src.kernels import dual_hessian, sinkhorn, sparse_transport as sparse
+from softjax._src.kernels import compensated, dual_hessian, sinkhorn, sparse_transport as sparse
 from softjax._src.kernels.vma import vary_like
 
 __all__ = [
@@ -62,8 +62,9 @@ __all__ = [
 _MARGINAL_FLOOR = 1e-12
 # Scaled marginal violation above which a stop at the round-off level is
 # reported (OTPrecisionWarning): rows or columns off by more than 1 % of their
-# mass. (float32 at the default softness 0.1 reaches 2e-3 for c0 at n = 2048:
-# the round-off of f + g - C relative to the plan grows like n / softness.)
+# mass. (Float32 Sinkhorn: the round-off of f + g - C relative to the plan
+# grows like cost / softness; the Newton solver's double-word potentials
+# avoid it.)
 _PRECISION_WARN = 1e-2
 
 
@@ -76,13 +77,16 @@ class OTPrecisionWarning(OTConvergenceWarning):
 
     The solvers stop once the marginal violation is below the tolerance or
     below the round-off level of evaluating the plan (no more iterations can
-    reduce it). For the sparse modes that level is about
-    $n\,\varepsilon\,R / s$ relative to a row's mass ($R$ the cost range,
-    $s$ the softness, $\varepsilon$ the unit round-off): in float32 with
-    operator costs in $[0, 1]$ about $10^{-4}$ at $n = 1024$ and softness
-    $0.1$, $2 \cdot 10^{-3}$ at $n = 2048$. This warning is emitted when the
-    violation left exceeds 1 % of a row's or column's mass. Remedies: float64
-    (``jax.config.update("jax_enable_x64", True)``) or a larger softness.
+    reduce it). For Sinkhorn (``mode="smooth"``) that level is about
+    $\varepsilon\,R / s$ relative to a row's mass ($R$ the cost range, $s$
+    the softness, $\varepsilon$ the unit round-off): in float32 it matters
+    once $R / s \gtrsim 10^5$. The Newton solver (``c0``/``c1``/``c2``, and
+    ``smooth`` with ``use_entropic_ot_sinkhorn_on_entropic=False``) carries
+    float32 potentials as double words (:mod:`.compensated`) and meets the
+    tolerance there too. This warning is emitted when the violation left
+    exceeds 1 % of a row's or column's mass. Remedies: float64
+    (``jax.config.update("jax_enable_x64", True)``), a larger softness or
+    the Newton solver.
     """
 
 
@@ -156,13 +160,24 @@ def _solve(cost, mu, nu, s, cfg: _Config) -> sparse.SolverResult:
     # below satisfy the same linear constraint.
     n, m = cost.shape
     shift = (jnp.sum(res.g) - jnp.sum(res.f)) / (n + m)
-    return res._replace(f=res.f + shift, g=res.g - shift)
+    if res.f_lo is None:
+        return res._replace(f=res.f + shift, g=res.g - shift)
+    f, f_lo = compensated.add(res.f, res.f_lo, shift)
+    g, g_lo = compensated.add(res.g, res.g_lo, -shift)
+    return res._replace(f=f, g=g, f_lo=f_lo, g_lo=g_lo)
 
 
-def _implicit_tangent(cost, f, g, s, mode, d_cost, d_mu, d_nu, d_s):
+def _low_words(cost, cfg: _Config):
+    """Whether the solver of ``cfg`` returns double-word potentials for ``cost``'s dtype."""
+    return not cfg.sinkhorn and compensated.needs_compensation(cost.dtype)
+
+
+def _implicit_tangent(cost, f, g, s, mode, d_cost, d_mu, d_nu, d_s, f_lo=None, g_lo=None):
     """Tangent of the potentials from the linearised marginal conditions."""
     n, m = cost.shape
-    z = f[:, None] + g[None, :] - cost
+    # The support of a sparse plan (and so the Jacobian) is read off the sign
+    # of z: evaluated from double-word potentials where the solver kept them.
+    z = compensated.dual_gap(f, g, cost, f_lo, g_lo)
     w = sparse.weights_from_z(z, s, mode)
     plan_s = sparse.plan_softness_derivative(z, s, mode)
     # d(Γ1) = dμ with dΓ = W ⊙ (df ⊕ dg − dC) + ∂Γ/∂s ds, and likewise for columns.
@@ -183,10 +198,17 @@ def _implicit_tangent(cost, f, g, s, mode, d_cost, d_mu, d_nu, d_s):
     return lax.custom_linear_solve(matvec, (b_rows, b_cols), solve, symmetric=True)
 
 
+def _solver_outputs(cost, mu, nu, s, cfg: _Config):
+    """``(f, g, f_lo, g_lo, ratio, violation, iterations)``; zero low words where none are kept."""
+    res = _solve(cost, mu, nu, s, cfg)
+    f_lo = jnp.zeros_like(res.f) if res.f_lo is None else res.f_lo
+    g_lo = jnp.zeros_like(res.g) if res.g_lo is None else res.g_lo
+    return res.f, res.g, f_lo, g_lo, res.ratio, res.violation, res.iterations
+
+
 @functools.partial(jax.custom_jvp, nondiff_argnums=(4,))
 def _potentials(cost, mu, nu, s, cfg: _Config):
-    res = _solve(cost, mu, nu, s, cfg)
-    return res.f, res.g, res.ratio, res.violation, res.iterations
+    return _solver_outputs(cost, mu, nu, s, cfg)
 
 
 @_potentials.defjvp
@@ -194,11 +216,14 @@ def _potentials_jvp(cfg, primals, tangents):
     cost, mu, nu, s = primals
     d_cost, d_mu, d_nu, d_s = tangents
     out = _potentials(cost, mu, nu, s, cfg)
-    f, g = out[0], out[1]
-    df, dg = _implicit_tangent(cost, f, g, s, cfg.mode, d_cost, d_mu, d_nu, d_s)
-    zeros = (jnp.zeros_like(out[2]), jnp.zeros_like(out[3]))
+    f, g, f_lo, g_lo = out[:4]
+    lo = (f_lo, g_lo) if _low_words(cost, cfg) else ()
+    df, dg = _implicit_tangent(cost, f, g, s, cfg.mode, d_cost, d_mu, d_nu, d_s, *lo)
+    # The low words, the convergence report and the iteration count are
+    # constant to first order.
+    zeros = tuple(jnp.zeros_like(a) for a in out[2:6])
     # float0 tangent of the iteration count, varying like it under shard_map
-    int_zero = vary_like(jnp.zeros(out[4].shape, jax.dtypes.float0), out[4])
+    int_zero = vary_like(jnp.zeros(out[6].shape, jax.dtypes.float0), out[6])
     return out, (df, dg, *zeros, int_zero)
 
 
@@ -275,16 +300,10 @@ def _report_convergence(warn, ratio, violation, iters) -> None:
 def _batched_plan(cost, mu, nu, s, *, cfg: _Config, implicit: bool, log: bool):
     # Jitted at module level so that eager calls reuse the compiled solver
     # (the solvers' while loops are large: compiling them takes seconds).
-    if implicit:
-        solver = _potentials
-    else:
-
-        def solver(c, a, b, eps, cfg):
-            return tuple(_solve(c, a, b, eps, cfg))
-
-    f, g, ratio, violation, iters = jax.vmap(lambda c, a, b, e: solver(c, a, b, e, cfg))(
-        cost, mu, nu, s
-    )
+    solver = _potentials if implicit else _solver_outputs
+    f, g, f_lo, g_lo, ratio, violation, iters = jax.vmap(
+        lambda c, a, b, e: solver(c, a, b, e, cfg)
+    )(cost, mu, nu, s)
     what = "Sinkhorn" if cfg.sinkhorn else f"OT dual Newton solver (mode={cfg.mode!r})"
     _report_convergence(
         functools.partial(
@@ -293,7 +312,7 @@ def _batched_plan(cost, mu, nu, s, *, cfg: _Config, implicit: bool, log: bool):
         *(lax.stop_gradient(a) for a in (ratio, violation, iters)),
     )
     n = cost.shape[1]
-    z = f[:, :, None] + g[:, None, :] - cost
+    z = compensated.dual_gap(f, g, cost, *((f_lo, g_lo) if _low_words(cost, cfg) else ()))
     eps = s[:, None, None]
     if log:
         out = sparse.log_plan_from_z(z, eps, cfg.mode) + jnp.log(jnp.asarray(n, cost.dtype))

@@ -59,6 +59,20 @@ def _step(softness, mode):
     return functools.partial(sigmoidal, softness=softness, mode=mode)
 
 
+# The network's scans and custom_jvp are traced afresh for every new step
+# function, so eager (op-by-op) calls would re-compile them on each call
+# (0.2-0.5 s); these jitted entry points, keyed on the static mode, are
+# compiled once per shape and mode.
+@functools.partial(jax.jit, static_argnames="mode")
+def _sorted_values(xhat, softness, mode):
+    return kernel.soft_sort_values(xhat, _step(softness, mode))
+
+
+@functools.partial(jax.jit, static_argnames="mode")
+def _combine(xhat, softness, coeffs, mode):
+    return kernel.soft_permutation_combine(xhat, _step(softness, mode), coeffs)
+
+
 def _maybe_log(p: jax.Array, log: bool) -> jax.Array:
     """``log p`` with ``-inf`` at exact zeros and no NaN gradients there."""
     if not log:
@@ -70,7 +84,7 @@ def _maybe_log(p: jax.Array, log: bool) -> jax.Array:
 def _rows(xhat, softness, mode, rows, log):
     n = xhat.shape[-1]
     coeffs = jax.nn.one_hot(rows, n, dtype=xhat.dtype)
-    return _maybe_log(kernel.soft_permutation_combine(xhat, _step(softness, mode), coeffs), log)
+    return _maybe_log(_combine(xhat, softness, coeffs, mode), log)
 
 
 def argmax(xhat, *, softness, mode, log, options):
@@ -98,7 +112,7 @@ def quantile_rows(xhat, k, k_next, *, softness, mode, log, interpolating, option
 
 def sort(x, xhat, *, softness, mode, descending, gated, unsquash, options):
     """Soft-sorted values straight from the network, mapped back to raw space."""
-    values = unsquash(kernel.soft_sort_values(xhat, _step(softness, mode)))
+    values = unsquash(_sorted_values(xhat, softness, mode))
     return jnp.flip(values, axis=-1) if descending else values
 
 
@@ -107,6 +121,4 @@ def rank(x, xhat, *, softness, mode, descending, options):
     n = xhat.shape[-1]
     position = jnp.arange(n, dtype=xhat.dtype)
     rank_of_position = n - position if descending else position + 1
-    return kernel.soft_permutation_combine(xhat, _step(softness, mode), rank_of_position[None])[
-        ..., 0, :
-    ]
+    return _combine(xhat, softness, rank_of_position[None], mode)[..., 0, :]
