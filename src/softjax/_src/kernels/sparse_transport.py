@@ -317,7 +317,8 @@ def newton_potentials(cost, mu, nu, s, mode: str, *, tol, max_iter: int) -> Solv
             cost, mu, nu, s_k, mode, f, g, pf, pg, slope0, row, col, *lo_words(f_lo, g_lo)
         )
         moved = (t > 0) & (slope0 > 0)
-        step_f, step_g = jnp.where(moved, t, 0) * pf, jnp.where(moved, t, 0) * pg
+        # where, not a zero factor: a rejected direction may hold inf or NaN.
+        step_f, step_g = jnp.where(moved, t * pf, 0), jnp.where(moved, t * pg, 0)
         if compensate:
             f, f_lo = compensated.add(f, f_lo, step_f)
             g, g_lo = compensated.add(g, g_lo, step_g)
