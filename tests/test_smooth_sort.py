@@ -2,6 +2,7 @@
 converged solves, higher-order derivatives and the mode restriction."""
 
 import math
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -10,6 +11,8 @@ import pytest
 from jax.test_util import check_grads
 
 import softjax as sj
+from softjax._src.kernels import smooth_sort as kernel
+from softjax._src.kernels.esp_saddle import NEG, saddle_log_esp, truncated_log_esp
 from softjax._src.kernels.smooth_sort import esp_bounds, esp_bounds_arithmetic
 
 X = jnp.array([0.2, 1.7, -0.5, 0.9, 0.3])
@@ -86,3 +89,170 @@ def test_check_grads_second_order():
     g = jax.jit(lambda x: jnp.cos(jnp.arange(5.0)) @ sj.rank(x, method="smooth_sort", softness=0.3))
     for fn in (f, g):
         check_grads(fn, (X,), order=2, modes=("fwd", "rev"), eps=1e-6, atol=1e-4, rtol=1e-4)
+
+
+# --------------------------------------------------------------------------- #
+# Large-n float32 bounds: exact end bands + saddle-point middle.
+# --------------------------------------------------------------------------- #
+N_FAST = kernel.FAST_MIN_N  # where esp_bounds switches
+N_KERNEL = 1024  # the kernels themselves work for any n > 2 FAST_BAND + 1 (cheaper references)
+
+
+def _log_esp_reference(u):
+    """Plain log-space recurrence of spec §5.1 (numpy, float64), degrees 0..n."""
+    out = np.full(u.shape[:-1] + (u.shape[-1] + 1,), -np.inf)
+    out[..., 0] = 0.0
+    for j in range(u.shape[-1]):
+        out[..., 1:] = np.logaddexp(out[..., 1:], u[..., j : j + 1] + out[..., :-1])
+    return out
+
+
+def test_truncated_log_esp_is_exact():
+    u = np.random.default_rng(0).standard_normal((2, 37)) * np.array([[3.0], [40.0]])
+    ref = _log_esp_reference(u)
+    tree = jax.jit(truncated_log_esp, static_argnums=1)
+    np.testing.assert_allclose(tree(jnp.asarray(u), 8), ref[..., :9], rtol=1e-13, atol=1e-11)
+    # more degrees than elements: the missing ones are NEG (a finite log 0)
+    short = tree(jnp.asarray(u[:, :5]), 8)
+    np.testing.assert_allclose(short[..., :6], _log_esp_reference(u[:, :5]), rtol=1e-13, atol=1e-12)
+    assert np.all(np.asarray(short[..., 6:]) == NEG)
+
+
+@pytest.fixture(scope="module")
+def fast_case():
+    """Rows of length N_KERNEL (softness 1 and 0.1) and their float64 exact log e_k."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, N_KERNEL))
+    tau = np.array([[1.0], [0.1]])
+    exact = np.asarray(kernel._log_esp_exact(jnp.asarray(x / tau)))
+    return x, tau, exact
+
+
+def test_saddle_expansion_accuracy(fast_case):
+    # float64: the expansion itself is within 5e-5 of log e_k wherever kappa_2 >= 5
+    x, tau, exact = fast_case
+    log_e, kappa2, ok = jax.jit(saddle_log_esp, static_argnums=1)(jnp.asarray(x / tau), kernel.FAST_GRID)
+    assert np.all(ok)
+    used = np.asarray(kappa2) >= kernel.FAST_MIN_VARIANCE
+    assert used.mean() > 0.9
+    assert np.abs(np.asarray(log_e) - exact)[used].max() < 5e-5
+
+
+def _fast_loss(x, tau):
+    """A float32 loss of the fast bounds (and its float64 exact twin)."""
+    weights = jnp.cos(jnp.arange(x.shape[-1] - 1.0, dtype=x.dtype))
+    fn = kernel._log_esp_exact if x.dtype == jnp.float64 else lambda u: kernel._log_esp_fast(u)[0]
+    t = jnp.asarray(tau, x.dtype).reshape(-1, 1)
+    return jnp.sum(weights * jnp.sin(t * fn(x / t)))
+
+
+def test_fast_bounds_float32(fast_case):
+    # float32: as close to the float64 bounds as the float32 exact recurrence
+    # (both are limited by float32 rounding of log e_k ~ 1e3..1e4); gradient
+    # within 1e-3 (relative to its max) of the float64 exact one; forward mode
+    # agrees with reverse mode.
+    x, tau, exact = fast_case
+    u32 = jnp.asarray(x / tau, jnp.float32)
+    fast, ok = jax.jit(kernel._log_esp_fast)(u32)
+    assert bool(ok)
+    err_fast = np.abs(np.asarray(fast, np.float64) - exact).max(-1)
+    err_exact = np.abs(np.asarray(jax.jit(kernel._log_esp_exact)(u32), np.float64) - exact).max(-1)
+    scale = np.abs(exact).max(-1)
+    assert np.all(err_fast <= np.maximum(8 * err_exact, 4e-6 * scale)), (err_fast, err_exact)
+
+    x32 = jnp.asarray(x, jnp.float32)
+    v = jnp.asarray(np.random.default_rng(2).standard_normal(x.shape), jnp.float32)
+    g64 = jax.jit(jax.grad(_fast_loss), static_argnums=1)(jnp.asarray(x), tuple(tau.ravel()))
+    g32, dv = jax.jit(
+        lambda x, v: (jax.grad(_fast_loss)(x, tau), jax.jvp(lambda x: _fast_loss(x, tau), (x,), (v,))[1])
+    )(x32, v)
+    assert np.abs(np.asarray(g32, np.float64) - g64).max() <= 1e-3 * np.abs(g64).max()
+    np.testing.assert_allclose(dv, jnp.sum(g32 * v), rtol=2e-3)
+
+
+@pytest.mark.slow
+def test_fast_bounds_second_order(fast_case):
+    # forward-over-reverse through the fast path: finite, and close to the
+    # float64 exact Hessian-vector product
+    x, tau, _ = fast_case
+    v = np.random.default_rng(4).standard_normal(x.shape)
+
+    def hvp(x, v):
+        return jax.jvp(jax.grad(lambda x: _fast_loss(x, tau)), (x,), (v,))[1]
+
+    h32 = jax.jit(hvp)(jnp.asarray(x, jnp.float32), jnp.asarray(v, jnp.float32))
+    h64 = jax.jit(hvp)(jnp.asarray(x), jnp.asarray(v))
+    assert np.abs(np.asarray(h32, np.float64) - h64).max() <= 1e-2 * np.abs(h64).max()
+
+
+def test_fast_bounds_fall_back_to_exact():
+    # Every call has shape (2, n), so each function compiles once.
+    n = N_FAST
+    rng = np.random.default_rng(3)
+    normal = rng.standard_normal(n)
+    gap = np.concatenate([rng.standard_normal(n // 2), 50 + rng.standard_normal(n - n // 2)])
+    bad = {
+        "gap": gap,  # kappa_2 ~ 0 at k = n/2: the expansion would be wrong there
+        "range": rng.standard_normal(n) * 1e6,  # does not fit the grid
+        "nan": np.where(np.arange(n) == 7, np.nan, normal),
+    }
+    fast = jax.jit(kernel._log_esp_fast)
+    for name, w in bad.items():
+        assert not bool(fast(jnp.asarray(np.stack([normal, w]) / 0.1, jnp.float32))[1]), name
+    w32 = jnp.asarray(np.stack([normal, gap]), jnp.float32)
+    exact = 0.1 * np.asarray(kernel._log_esp_exact(jnp.asarray(w32, jnp.float64) / 0.1))
+    wrong = 0.1 * np.asarray(fast(w32 / 0.1)[0], np.float64)
+    assert np.abs(wrong - exact)[1].max() > 0.03  # what the expansion would give at the gap
+    const = jnp.asarray(np.stack([np.full(n, 0.3), normal]), jnp.float32)
+    with jax.enable_x64(False):
+        # one row fails the test -> the whole batch takes the exact recurrence
+        b, _ = esp_bounds(w32, 0.1)
+        np.testing.assert_allclose(b, exact, rtol=2e-6, atol=1e-4)
+        b, _ = esp_bounds(jnp.asarray(np.stack([bad["nan"], normal]), jnp.float32), 0.1)
+        assert np.all(np.isnan(np.asarray(b[0]))) and np.all(np.isfinite(np.asarray(b[1])))
+        # constant rows take the fast path: e_k = C(n, k) e^{k c / tau}
+        b, _ = esp_bounds(const, 0.1)
+        np.testing.assert_allclose(b, 0.1 * fast(const / 0.1)[0], rtol=1e-6, atol=1e-4)
+    k = np.arange(1, n)
+    logc = np.array([math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) for i in k])
+    np.testing.assert_allclose(b[0], 0.3 * k + 0.1 * logc, rtol=2e-6, atol=2e-4)
+    # Gradients stay finite whichever branch runs: the discarded fast values
+    # get a zero cotangent, which must not meet an inf/NaN derivative (kappa_2
+    # ~ 0 at a gap or next to an outlier). Checked on the kernel (cheaper).
+    m = N_KERNEL
+    outlier = np.where(np.arange(m) == 3, 30.0, normal[:m])
+    rows = jnp.asarray(np.stack([gap[n // 2 - m // 2: n // 2 + m // 2], outlier]) / 0.1, jnp.float32)
+    grad = jax.grad(lambda u: jnp.sum(jnp.sin(kernel._log_esp_fast(u)[0])))
+    assert np.all(np.isfinite(np.asarray(jax.jit(grad)(rows))))
+
+
+def test_float32_solve_converges_at_large_n():
+    # The dual Newton solve used to stop as soon as |grad| < 64 eps scale,
+    # which in float32 at n = 1024 left sorted values 0.85 off the float64
+    # result (the gradient's rounding floor is far lower); it now runs on while
+    # Newton still halves the gradient. Exact bounds here (n < FAST_MIN_N).
+    # Ranks were off by 4034 rank units there, now by about 2.
+    x = np.random.default_rng(5).standard_normal((2, 1024))
+
+    def both(x):
+        return (sj.sort(x, axis=-1, method="smooth_sort", softness=0.1),
+                sj.rank(x, axis=-1, method="smooth_sort", softness=0.1))
+
+    with jax.enable_x64(False):
+        y32, r32 = (np.asarray(a, np.float64) for a in jax.jit(both)(jnp.asarray(x, jnp.float32)))
+    y64, r64 = jax.jit(both)(jnp.asarray(x))
+    assert np.abs(y32 - y64).max() < 1e-3
+    assert np.abs(r32 - r64).max() < 5
+
+
+def test_float32_precision_warning():
+    # Beyond FLOAT32_MAX_N the float32 solve is known to be inaccurate: say so.
+    x32 = jnp.zeros((2049,), jnp.float32)
+    with jax.enable_x64(False):
+        with pytest.warns(UserWarning, match="smooth_sort sort in float32 with n = 2049"):
+            jax.eval_shape(lambda x: sj.sort(x, method="smooth_sort"), x32)
+        with pytest.warns(UserWarning, match="smooth_sort rank in float32 with n = 2049"):
+            jax.eval_shape(lambda x: sj.rank(x, method="smooth_sort"), x32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # float64 work dtype (x64 on): no warning
+        jax.eval_shape(lambda x: sj.sort(x, method="smooth_sort"), x32)
