@@ -149,12 +149,12 @@ def saddle_log_esp(u: jax.Array, grid_size: int):
     taps = int(math.ceil(half / h))
     margin = taps + STENCIL
     # log e_k(u) = log e_k(u - c) + k c for any c: centre the data (smaller sums).
-    center = lax.stop_gradient(jnp.where(jnp.all(jnp.isfinite(u), -1), jnp.mean(u, -1), 0.0))
+    finite = jnp.all(jnp.isfinite(u), -1)
+    center = lax.stop_gradient(jnp.where(finite, jnp.mean(u, -1), 0.0))
     u = u - center[:, None]
     lo = jnp.min(u, -1) - margin * h
     hi = jnp.max(u, -1) + margin * h
-    ok = (hi - lo) <= (grid_size - 1) * h
-    ok &= jnp.all(jnp.isfinite(u), -1)
+    ok = finite & ((hi - lo) <= (grid_size - 1) * h)
     origin = lax.stop_gradient(jnp.where(ok, lo, 0.0))  # the result is origin-invariant
     u_safe = jnp.where(ok[:, None], u, 0.0)
 

@@ -57,7 +57,8 @@ _MAX_NEWTON = 200
 _MAX_HALVINGS = 60
 
 
-def _work_dtype(*arrays):
+def work_dtype(*arrays):
+    """The dtype the solve runs in: the arrays' dtype promoted to the default float."""
     return jnp.promote_types(jnp.result_type(*arrays), jnp.result_type(float))
 
 
@@ -198,7 +199,7 @@ def esp_bounds(w: jax.Array, tau) -> tuple[jax.Array, jax.Array]:
         ``(b, b_n)`` with shapes ``(..., n-1)`` and ``(...)``, in ``w``'s dtype
         promoted to the default float.
     """
-    dt = _work_dtype(w)
+    dt = work_dtype(w)
     w = w.astype(dt)
     n = w.shape[-1]
     b_n = jnp.sum(w, axis=-1)
@@ -218,7 +219,7 @@ def esp_bounds_arithmetic(n: int, tau, dtype) -> tuple[jax.Array, jax.Array]:
     $b_k = T_k + \tau\,(C_n - C_{n-k} - C_k)$, $T_k$ the top-$k$ sum and
     $C_m = \sum_{i\le m}\log(1 - e^{-ia})$. O(n) and free of cancellation.
     """
-    dt = jnp.promote_types(dtype, jnp.result_type(float))
+    dt = work_dtype(dtype)
     scale = max(n - 1, 1)
     b_n = jnp.asarray(n * (n + 1) / (2 * scale), dt)
     if n <= 1:
@@ -430,7 +431,7 @@ def smooth_project(z: jax.Array, b: jax.Array, b_n: jax.Array) -> jax.Array:
         largest), in ``z``'s dtype; the solve runs in the default float.
     """
     dtype = jnp.result_type(z, b, b_n)
-    work = _work_dtype(z, b, b_n)
+    work = work_dtype(z, b, b_n)
     z = z.astype(work)
     n = z.shape[-1]
     if n <= 1:
@@ -446,4 +447,6 @@ def smooth_project(z: jax.Array, b: jax.Array, b_n: jax.Array) -> jax.Array:
     return y.astype(dtype)
 
 
-__all__ = ["esp_bounds", "esp_bounds_arithmetic", "penta_solve", "smooth_project", "TAU", "TAU_M"]
+__all__ = [
+    "esp_bounds", "esp_bounds_arithmetic", "penta_solve", "smooth_project", "work_dtype", "TAU", "TAU_M",
+]

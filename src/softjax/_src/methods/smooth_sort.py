@@ -45,7 +45,12 @@ import warnings
 
 import jax.numpy as jnp
 
-from softjax._src.kernels.smooth_sort import esp_bounds, esp_bounds_arithmetic, smooth_project
+from softjax._src.kernels.smooth_sort import (
+    esp_bounds,
+    esp_bounds_arithmetic,
+    smooth_project,
+    work_dtype,
+)
 
 STANDARDIZES = False
 
@@ -67,8 +72,7 @@ FLOAT32_MAX_N = {"sort": 2048, "rank": 1024}
 def _warn_float32_precision(x, op: str) -> None:
     """Trace-time warning: beyond FLOAT32_MAX_N the float32 solve is not accurate."""
     n = x.shape[-1]
-    work = jnp.promote_types(x.dtype, jnp.result_type(float))
-    if jnp.finfo(work).bits <= 32 and n > FLOAT32_MAX_N[op]:
+    if jnp.finfo(work_dtype(x)).bits <= 32 and n > FLOAT32_MAX_N[op]:
         warnings.warn(
             f"smooth_sort {op} in float32 with n = {n} > {FLOAT32_MAX_N[op]}: the dual solve "
             "cannot resolve gaps between neighbouring outputs below the rounding of the "
