@@ -40,11 +40,13 @@ def test_where_gradients():
     check_grads(sj.where, (c, x, y), order=2, modes=("fwd", "rev"))
 
 
-def test_where_non_finite_branch_documented():
-    # P4: inherent to the convex blend; sanitising the branch first fixes it.
-    assert np.isnan(sj.where(1.0, 1.0, jnp.inf))
-    assert float(sj.where(1.0, 1.0, jnp.nan_to_num(jnp.inf))) == 1.0
-    assert float(sj.where(1.0, 1.0, sj.log(0.0))) == 1.0
+def test_where_non_finite_branch():
+    # An exact 0/1 condition selects like jnp.where; inside (0, 1) the blend
+    # propagates the infinite branch (documented), sanitising it fixes that.
+    assert float(sj.where(1.0, 1.0, jnp.inf)) == 1.0
+    assert np.isinf(sj.where(0.5, 1.0, jnp.inf))
+    assert float(sj.where(0.5, 1.0, jnp.nan_to_num(jnp.inf))) > 1e300
+    assert float(sj.where(0.5, 1.0, sj.log(0.0))) == 0.5
 
 
 def test_where_shape_error():

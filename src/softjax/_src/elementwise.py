@@ -199,14 +199,17 @@ def clip(
 
     * hard: ``jnp.clip(x, a, b)``;
     * soft: $a + R(x - a) - R(x - b)$ (without a bound its term is dropped:
-      $x - R(x - b)$ or $a + R(x - a)$). With ``gated=False`` and $a \le b$ the
+      $x - R(x - b)$ or $a + R(x - a)$), evaluated in the equivalent forms
+      $x + R(a - x) - R(x - b)$ inside $[a, b]$ and $b - R(b - x) + R(a - x)$
+      above it, so that nothing overflows or cancels for inputs and bounds up
+      to the dtype's maximum. With ``gated=False`` and $a \le b$ the
       result is monotone in ``x`` and stays within $[a, b]$ (up to rounding);
       the gated form overshoots slightly near the bounds.
 
     Example:
         >>> import softjax as sj
         >>> sj.clip(jnp.array([-2.0, 0.0, 0.05, 2.0]), -1.0, 1.0, mode="c0")
-        Array([-1.        ,  0.        ,  0.05000007,  1.        ], dtype=float32)
+        Array([-1.  ,  0.  ,  0.05,  1.  ], dtype=float32)
     """
     check_mode(mode)
     check_broadcast("clip", x=x, a=a, b=b)
@@ -215,10 +218,21 @@ def clip(
         return jnp.clip(x, a, b)
     if a is None and b is None:
         return ensure_float(x)
-    out = x if a is None else a + softrelu(x - a, softness, mode, gated)
-    if b is not None:
-        out = out - softrelu(x - b, softness, mode, gated)
-    return out
+    def r(d: jax.Array) -> jax.Array:
+        return softrelu(d, softness, mode, gated)
+
+    # Below a, inside [a, b] and above b the sum is written around the value
+    # the hard clip returns there (a, x, b), so that every R is evaluated at a
+    # non-positive argument: nothing overflows (at x = 0.9 * finfo.max with
+    # a = -x, x - a would) and no large terms cancel (with a = -3e38,
+    # a + R(x - a) loses x = 1 entirely). The forms are equal because
+    # R(d) - R(-d) = d, for the antiderivative and the gated form alike.
+    if b is None:
+        return jnp.where(x < a, a + r(x - a), x + r(a - x))
+    if a is None:
+        return jnp.where(x > b, b - r(b - x), x - r(x - b))
+    inside = x + r(a - x) - r(x - b)
+    return jnp.where(x < a, a + r(x - a) - r(x - b), jnp.where(x > b, b - r(b - x) + r(a - x), inside))
 
 
 def round(  # noqa: A001
@@ -288,10 +302,16 @@ def round(  # noqa: A001
             radius = builtins.max(radius, builtins.min(needed, _MAX_AUTO_RADIUS))
     finite = jnp.isfinite(x)
     x_safe = jnp.where(finite | jnp.isnan(x), x, 0)  # keeps inf out of n_j (inf - inf)
+    # The window is centred at c = floor(x), so the sum is taken over offsets
+    # j with n_j = c + j:  sum_j n_j cell_j = c * sum_j cell_j + sum_j j cell_j,
+    # where the cells telescope to S(f + r + 1/2) - S(f - r - 1/2) for f = x - c.
+    # Only the two outermost steps meet the large c: at |x| near the dtype's
+    # maximum, c * cell'_j summed over all j would overflow and cancel (NaN).
     c = jax.lax.stop_gradient(jnp.floor(x_safe))
-    n = c[..., None] + jnp.arange(-radius, radius + 1, dtype=x.dtype)
+    f = (x_safe - c)[..., None]
+    j = jnp.arange(-radius, radius + 1, dtype=x.dtype)
     s = softness if jnp.ndim(softness) == 0 else jnp.expand_dims(jnp.asarray(softness), -1)
-    xe = x_safe[..., None]
-    cell = sigmoidal(xe - (n - 0.5), s, mode) - sigmoidal(xe - (n + 0.5), s, mode)
-    out = jnp.sum(n * cell, axis=-1)
+    cell = sigmoidal(f - (j - 0.5), s, mode) - sigmoidal(f - (j + 0.5), s, mode)
+    mass = sigmoidal(f + (radius + 0.5), s, mode) - sigmoidal(f - (radius + 0.5), s, mode)
+    out = c * mass[..., 0] + jnp.sum(j * cell, axis=-1)
     return jnp.where(finite | jnp.isnan(x), out, x)

@@ -53,14 +53,23 @@ def where(condition: SoftBool, x: ArrayLike, y: ArrayLike) -> jax.Array:
 
     Returns:
         Array of the broadcast shape of ``condition``, ``x``, ``y``.
-        Gradients: $\partial/\partial x = c$, $\partial/\partial y = 1 - c$.
+        Gradients: $\partial/\partial x = c$, $\partial/\partial y = 1 - c$,
+        $\partial/\partial c = x - y$.
+
+    Where $c$ is exactly 1 or 0 the result is exactly ``x`` or ``y``, as in
+    ``jnp.where``: the other branch contributes nothing, in value or
+    gradient, even when it is infinite or NaN (``where(0.0, jnp.log(0.0),
+    1.0)`` is 1 with finite gradients; a plain blend would give
+    $0 \cdot \infty = \mathrm{NaN}$). There the derivative with respect to
+    $c$ is $x - y$ when both branches are finite, and 0 when the unselected
+    one is not.
 
     Warning:
-        Non-finite values in either branch poison the result and its gradient
-        even where $c$ is exactly 0 or 1 (P4: $0 \cdot \infty = \mathrm{NaN}$);
-        e.g. ``where(1.0, 1.0, jnp.inf)`` is NaN. This is inherent to the
-        blend. Sanitise the branches first, e.g. with the autograd-safe
-        ``sj.log`` / ``sj.div`` / ``sj.sqrt`` or ``jnp.nan_to_num``.
+        Where $0 < c < 1$ both branches enter the blend, so an infinite branch
+        makes the result infinite (NaN for $+\infty$ against $-\infty$, or
+        for a NaN branch), and so are the gradients. Sanitise such branches
+        first, e.g. with the autograd-safe ``sj.log`` / ``sj.div`` /
+        ``sj.sqrt`` or ``jnp.nan_to_num``.
 
     Raises:
         ValueError: if the three operands do not broadcast.
@@ -72,6 +81,11 @@ def where(condition: SoftBool, x: ArrayLike, y: ArrayLike) -> jax.Array:
     """
     check_broadcast("where", condition=condition, x=x, y=y)
     condition, x, y = jnp.asarray(condition), jnp.asarray(x), jnp.asarray(y)
+    # An unselected non-finite branch is replaced by the selected one before
+    # the blend (double where): 0 * inf would be NaN in the value, and the
+    # select alone would still send NaN back through the product's gradient.
+    x = jnp.where((condition == 0) & ~jnp.isfinite(x), y, x)
+    y = jnp.where((condition == 1) & ~jnp.isfinite(y), x, y)
     return x * condition + y * (1 - condition)
 
 

@@ -22,7 +22,6 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from softjax._src import safe
 from softjax._src.types import SoftBool, StepMode
 from softjax._src.validation import STEP_MODES, validate_softness
 
@@ -48,8 +47,7 @@ def _pnorm_c1_step(u: jax.Array) -> jax.Array:
     # P solves sqrt(P) - sqrt(1 - P) = u (two-element p = 3/2 simplex projection):
     # P = (u + sqrt(2 - u^2))^2 / 4, expanded to 1/2 + u sqrt(2 - u^2) / 2 so that
     # P - 1/2 has exactly the sign of u (keeps soft abs >= 0, P(0) = 1/2 exactly).
-    # The safe sqrt keeps the discarded branch |u| > sqrt(2) finite.
-    return jnp.clip(0.5 + 0.5 * (u * safe.sqrt(2.0 - u * u)), 0.0, 1.0)
+    return jnp.clip(0.5 + 0.5 * (u * jnp.sqrt(2.0 - u * u)), 0.0, 1.0)
 
 
 def _pnorm_c2_step(u: jax.Array) -> jax.Array:
@@ -59,9 +57,6 @@ def _pnorm_c2_step(u: jax.Array) -> jax.Array:
     # c = cbrt(1/4 + sqrt(1/16 + p^3)) >= cbrt(1/2). This equals the spec's
     # hyperbolic form (to ~3e-15 in float64) but has no branch at A = 0 and no
     # u^-3 intermediates, whose derivatives overflowed float32 Hessians.
-    # Only |u| <= 1 is ever selected; the inner where keeps p^3 from
-    # overflowing (and poisoning gradients) far outside the band.
-    u = jnp.where(jnp.abs(u) > 1, 0.0, u)  # NaN passes through
     p = u * u / 4.0
     c = jnp.cbrt(0.25 + jnp.sqrt(0.0625 + p * p * p))
     t = c - p / c
@@ -72,7 +67,7 @@ def _pnorm_c2_step(u: jax.Array) -> jax.Array:
 
 def _pnorm_c1_relu(u: jax.Array) -> jax.Array:
     w = 2.0 - u * u
-    return u / 2.0 - w * safe.sqrt(w) / 6.0 + 2.0 / 3.0
+    return u / 2.0 - w * jnp.sqrt(w) / 6.0 + 2.0 / 3.0
 
 
 def _pnorm_c2_relu(u: jax.Array) -> jax.Array:
@@ -84,6 +79,36 @@ def _pnorm_c2_relu(u: jax.Array) -> jax.Array:
     g_safe = jnp.where(inner, g, 0.5)
     h = jnp.where(inner, (1.0 - g_safe) ** (4.0 / 3.0) + g_safe ** (4.0 / 3.0), 1.0)
     return 0.75 + u * g - 0.75 * h
+
+
+# Beyond |x / s| = 1000 the logistic is exactly 0 or 1 (and softplus exactly
+# x or 0) in every float dtype, since exp(-1000) underflows even in float64.
+_LOGISTIC_SATURATION = 1000.0
+
+
+def _scaled(x: jax.Array, softness: float | ArrayLike, limit: float) -> tuple[jax.Array, jax.Array]:
+    """``z = x / s`` where ``|x / s| <= limit`` (0 elsewhere) and the mask of the rest.
+
+    The division is repeated on the masked ``x`` (double where): where ``x / s``
+    overflows, or where a saturated branch would be differentiated at a huge
+    argument, the discarded branch would otherwise put ``0 * inf = NaN`` into
+    the gradient (with respect to ``x`` and to ``softness``).
+    """
+    saturated = jnp.abs(x / softness) > limit  # NaN: False, so NaN propagates
+    return jnp.where(saturated, 0.0, x) / softness, saturated
+
+
+def _band(x: jax.Array, softness: float | ArrayLike) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Band coordinate ``u = (x / s) / 5`` on ``[-1, 1)`` (0 outside) and the masks below/above it.
+
+    NaN is in neither mask, so it reaches the polynomial and propagates. The
+    polynomials are only evaluated inside the band: ``u**5`` of a huge ``u``
+    overflows, and its discarded derivative would turn into NaN.
+    """
+    u = x / softness / 5.0
+    below, above = u < -1, u >= 1
+    u_in = jnp.where(below | above, 0.0, x) / softness / 5.0
+    return u_in, below, above
 
 
 def _band_step(mode: str, u: jax.Array) -> jax.Array:
@@ -145,13 +170,12 @@ def sigmoidal(x: ArrayLike, softness: float | ArrayLike = 0.1, mode: StepMode = 
             f"Invalid mode: {mode!r}. sigmoidal accepts mode in {', '.join(map(repr, STEP_MODES))}."
         )
     validate_softness(softness)
-    z = jnp.asarray(x) / softness
+    x = jnp.asarray(x)
     if mode == "smooth":
-        return jax.nn.sigmoid(z)
-    u = z / 5.0
-    # ``u >= 1`` (not ``u < 1``) in the inner select so that NaN reaches the
-    # polynomial branch and propagates instead of being mapped to 1.
-    return jnp.where(u < -1, 0.0, jnp.where(u >= 1, 1.0, _band_step(mode, u)))
+        z, saturated = _scaled(x, softness, _LOGISTIC_SATURATION)
+        return jnp.where(saturated, jnp.where(x > 0, 1.0, 0.0), jax.nn.sigmoid(z))
+    u, below, above = _band(x, softness)
+    return jnp.where(below, 0.0, jnp.where(above, 1.0, _band_step(mode, u)))
 
 
 def softrelu(
@@ -189,12 +213,11 @@ def softrelu(
             f"Unknown mode {mode!r} for softrelu. Expected one of {', '.join(map(repr, STEP_MODES))}."
         )
     validate_softness(softness)
-    z = jnp.asarray(x) / softness
+    x = jnp.asarray(x)
+    if gated:
+        return x * sigmoidal(x, softness, mode)
     if mode == "smooth":
-        y = z * sigmoidal(z, softness=1.0, mode="smooth") if gated else jax.nn.softplus(z)
-    elif gated:
-        y = z * sigmoidal(z, softness=1.0, mode=mode)
-    else:
-        u = z / 5.0
-        y = jnp.where(u < -1, 0.0, jnp.where(u >= 1, z, 5.0 * _band_relu(mode, u)))
-    return y * softness
+        z, saturated = _scaled(x, softness, _LOGISTIC_SATURATION)
+        return jnp.where(saturated, jnp.where(x > 0, x, 0.0), jax.nn.softplus(z) * softness)
+    u, below, above = _band(x, softness)
+    return jnp.where(below, 0.0, jnp.where(above, x, 5.0 * _band_relu(mode, u) * softness))

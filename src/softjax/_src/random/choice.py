@@ -116,7 +116,7 @@ def choice(
         >>> sj.random.choice(key, a, (2,), mode="_hard")
         Array([2., 4.], dtype=float32)
         >>> sj.random.choice(key, a, (2,), softness=1.0)
-        Array([1.7753129, 2.7578855], dtype=float32)
+        Array([1.7753129, 2.7578857], dtype=float32)
     """
     validate_noise(noise, "gumbel")
     validate_sampler_mode(mode)
