@@ -76,8 +76,14 @@ def _prefix_sizes(n: int) -> tuple[int, ...]:
     return tuple(p for p in (first, 4 * first) if 4 * p <= n)
 
 
-def _pick(theta_k: jax.Array, support: jax.Array) -> tuple[jax.Array, jax.Array]:
+def _pick(u: jax.Array, theta_k: jax.Array, support: jax.Array) -> tuple[jax.Array, jax.Array]:
     """``(θ_K, K)`` with ``K = #{k : support_k}`` (a count, not an argmax), keepdims."""
+    # θ >= u_1 - 1 (the largest entry alone has (u_1 - θ)^alpha <= 1), so no
+    # entry at or below u_1 - 1 is in the support. Masking them keeps the
+    # count exact whatever their candidates hold: far below the maximum the
+    # prefix sums of cubes overflow in float32 (|z| / softness ~ 1e13), and
+    # inf - inf comes out NaN or ±inf depending on how XLA fuses the sums.
+    support = support & (u > u[..., :1] - 1.0)
     count = jnp.sum(support, axis=-1, keepdims=True)
     return jnp.take_along_axis(theta_k, jnp.maximum(count - 1, 0), axis=-1), count
 
@@ -86,7 +92,7 @@ def _threshold_c0(u: jax.Array, k: jax.Array) -> tuple[jax.Array, jax.Array]:
     # Sort-based Euclidean projection: θ = (C_K - 1) / K.
     c = jnp.cumsum(u, axis=-1)
     theta_k = (c - 1.0) / k
-    return _pick(theta_k, 1.0 / k + u - c / k > 0)
+    return _pick(u, theta_k, 1.0 / k + u - c / k > 0)
 
 
 def _threshold_c1(u: jax.Array, k: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -95,31 +101,48 @@ def _threshold_c1(u: jax.Array, k: jax.Array) -> tuple[jax.Array, jax.Array]:
     q = jnp.cumsum(u * u, axis=-1)
     d = s * s - k * (q - 1.0)
     theta_k = (s - jnp.sqrt(jnp.maximum(d, 0.0))) / k
-    return _pick(theta_k, u > theta_k)
+    return _pick(u, theta_k, u > theta_k)
 
 
 def _threshold_c2(u: jax.Array, k: jax.Array) -> tuple[jax.Array, jax.Array]:
     # Σ_{i≤k} (u_i - θ)^3 = 1 as a depressed cubic in v = θ - c (c the mean),
-    # v^3 + P v + Qc = 0 with P >= 0: one real root, hyperbolic Cardano.
+    # v^3 + P v + Q = 0 with P >= 0: one real root. With w = |Q|^(1/3) and
+    # m = P / w² it is v = -sign(Q) w y, where y^3 + m y = 1.
     s = jnp.cumsum(u, axis=-1)
     q = jnp.cumsum(u * u, axis=-1)
     t = jnp.cumsum(u * u * u, axis=-1)
     c = s / k
-    mu2 = q - 2.0 * c * s + k * c * c
+    # P comes from cancelling prefix sums: for a (nearly) tied prefix, always
+    # k = 1 in the refinement pass, it is pure rounding noise or carries a
+    # large relative error. Under jit XLA may recompute it separately in
+    # several fused kernels with different rounding (FMA contraction), so
+    # each use below can see a different value. The formulas are therefore
+    # chosen so that an error in P moves the root only as much as the root
+    # truly depends on P: never by a product of factors P^(1/2) P^(-1/2)
+    # that cancel only for equal copies, never by a 0 * inf = NaN (a NaN
+    # candidate inside the support shrinks the count K and picks a wrong
+    # threshold), and both branches are valid on both sides of the switch.
+    mu2 = jnp.maximum(q - 2.0 * c * s + k * c * c, 0.0)  # a sum of squares
     mu3 = t - 3.0 * c * q + 3.0 * c * c * s - k * c * c * c
     p = 3.0 * mu2 / k
     qc = (1.0 - mu3) / k
-    finfo = jnp.finfo(u.dtype)
-    hyperbolic = p > finfo.eps * jnp.maximum(jnp.abs(qc), 1.0)
-    # The P ≈ 0 branch is computed on a harmless P = 1 so that no inf/NaN is
-    # ever produced, even in the discarded lanes (nothing here is differentiated).
-    p_h = jnp.where(hyperbolic, p, 1.0)
-    r = jnp.sqrt(jnp.maximum(p_h / 3.0, 0.0))
-    a = 3.0 * jnp.abs(qc) / (2.0 * jnp.maximum(p_h, finfo.tiny) * r)
-    v_h = -jnp.sign(qc) * 2.0 * r * jnp.sinh(jnp.arcsinh(a) / 3.0)
-    v_c = -jnp.sign(qc) * jnp.cbrt(jnp.abs(qc))
-    theta_k = jnp.where(hyperbolic, v_h, v_c) + c
-    return _pick(theta_k, u > theta_k)
+    tiny = jnp.finfo(u.dtype).tiny
+    w = jnp.cbrt(jnp.abs(qc))
+    w2 = w * w
+    # m <= 1: Cardano's formula through its non-cancelling cube root,
+    # y = b - m / (3 b) with b = 1 + O(m³): a relative error e in m moves y
+    # by about e m / 3, as much as the true root moves.
+    m = jnp.minimum(p, w2) / jnp.maximum(w2, tiny)
+    b = jnp.cbrt(0.5 + jnp.sqrt(0.25 + m * m * m / 27.0))
+    v_cardano = w * (b - m / (3.0 * b))
+    # m > 1: hyperbolic form 2 r sinh(asinh(a) / 3) with r = sqrt(P / 3) and
+    # a = 3|Q| / (2 P r) = (3√3/2) (w² / P)^(3/2) <= 3√3/2.
+    p_h = jnp.maximum(p, jnp.maximum(w2, tiny))
+    ratio = w2 / p_h
+    a = (1.5 * 3.0**0.5) * ratio * jnp.sqrt(ratio)
+    v_hyperbolic = 2.0 * jnp.sqrt(p_h / 3.0) * jnp.sinh(jnp.arcsinh(a) / 3.0)
+    theta_k = c - jnp.sign(qc) * jnp.where(p <= w2, v_cardano, v_hyperbolic)
+    return _pick(u, theta_k, u > theta_k)
 
 
 _THRESHOLDS = {"c0": _threshold_c0, "c1": _threshold_c1, "c2": _threshold_c2}

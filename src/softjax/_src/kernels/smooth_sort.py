@@ -9,6 +9,11 @@ Pipeline for rows $z$ (already divided by the softness) and $w$:
    renormalised every few steps (exactly the log-space recurrence of the spec,
    without its per-entry ``logaddexp``); reverse mode recomputes it in
    checkpointed chunks, so its memory is $O(n\sqrt n)$ instead of $O(n^2)$.
+   The log-scales are kept relative to the top-$k$ sums, and
+   $b_k = (\text{top-}k\text{ sum of } w) + \tau_b R_k$ with the excess
+   $R_k \in [0, \log\binom nk]$: only differences of entries of $w/\tau_b$ are
+   ever exponentiated, so the bounds and their derivatives are finite and
+   accurate for any range of $w/\tau_b$.
    In float32 with $n \ge$ ``FAST_MIN_N`` it uses the $O(n)$ saddle-point
    expansion of :mod:`~softjax._src.kernels.esp_saddle` with exact end bands
    (falling back to the recurrence where that is not accurate).
@@ -20,6 +25,10 @@ Pipeline for rows $z$ (already divided by the softness) and $w$:
    damped Newton: the Hessian $L\,\mathrm{diag}(\rho/\tau)L + \mathrm{diag}(\delta/\tau_m)$
    is pentadiagonal and solved exactly in O(n); iterations stop once the dual
    gradient norm (the primal infeasibility) is small and no longer halving.
+   The dual sees the scores only through their gaps $D\zeta$, which
+   :func:`smooth_project` forms with an optional gain and a tilt that
+   expresses bounds given in other units (:func:`scale_tilt`), so callers can
+   solve every row in a well-scaled frame.
 3. **Primal** (§5.4): least-squares reconstruction of $y$ from the slacks
    $\rho = e^{-\alpha/\tau}$ and gaps $\delta = e^{-\beta/\tau_m}$.
 4. **Derivatives** (§5.5) by implicit differentiation in a ``custom_jvp``:
@@ -65,49 +74,69 @@ def work_dtype(*arrays):
 # --------------------------------------------------------------------------- #
 # 1. Smooth majorization bounds.
 # --------------------------------------------------------------------------- #
-def _esp_period(ws, cw, steps, clamp):
+def _esp_period(ws, steps, clamp):
     """One renormalisation period of the scaled ESP recurrence (a checkpointable unit).
 
     ``ws`` is ``w / tau`` sorted descending and padded with ``steps`` entries of
-    a huge negative number (elements that contribute nothing).
+    a huge negative number (elements that contribute nothing). The state is
+    ``(v, sigma)`` with $e_k = e^{P_k + \\sigma_k} v_k$ for the elements seen so
+    far, $P_k$ the sum of the $k$ largest ``ws``: the log-scales are kept
+    *relative to* $P_k$, so every exponent below is a difference of two entries
+    of ``ws`` (plus moderate $\\sigma$'s). Absolute log-scales (sums of up to $n$
+    entries) cancelled catastrophically once the data's range reached
+    ~1e7 tau in float32 (~1e16 in float64): factors that should be 1 came out
+    as exp(-1000) = 0, so log e_k = -inf.
     """
 
     def run(carry, j0):
-        v, s = carry
+        v, sigma = carry
         n = v.shape[-1]
         k = jnp.arange(n)
-        # Renormalise: nonempty degrees (k <= j0) get scale s + log v, v = 1; the
-        # empty ones get the scale of "the next elements fill them", so that every
-        # nonempty v stays >= 1 and every multiplier below stays moderate.
+        # Renormalise: nonempty degrees (k <= j0) get scale sigma + log v, v = 1; the
+        # empty ones the scale of degree j0 (relative to P_k, i.e. "the next
+        # elements fill them"), so every nonempty v stays >= 1 and every
+        # multiplier below stays moderate.
         filled = k <= j0
-        s_fill = s + jnp.log(jnp.where(filled, v, 1.0))
+        s_fill = sigma + jnp.log(jnp.where(filled, v, 1.0))
+        # sigma_k = s_fill[min(k, j0)], as a gather with an index clamped to the
+        # row: the equivalent select against the broadcast s_fill[j0] (or a gather
+        # with the unclamped j0) made XLA on CPU run the whole recurrence more
+        # than twice as slowly.
         last = jnp.minimum(j0, n - 1)
-        s_j0 = lax.dynamic_index_in_dim(s_fill, last, axis=-1)
-        cw_j0 = lax.dynamic_index_in_dim(cw, last, axis=-1)
-        s = jnp.where(filled, s_fill, s_j0 + cw - cw_j0)
-        v = vary_like(jnp.broadcast_to(jnp.where(filled, 1.0, 0.0).astype(v.dtype), s.shape), ws)
-        ds = s[..., :-1] - s[..., 1:]  # log of e_{k-1} / e_k at the renormalisation
-        # The multiplier of v_{k-1} for element j is exp(ws_j + ds_k), factorised
-        # as exp(ws_j - ws_j0) * exp(ws_j0 + ds_k) to save an exp per entry and
-        # step. Both factors are moderate for degrees nonempty at the
-        # renormalisation, and also for those filled inside this period unless
-        # the period's elements span more than `clamp`; only then (rare: a huge
-        # gap in the data relative to the temperature) the degrees filled
-        # inside the period use the exact exponential.
+        sigma = jnp.take_along_axis(s_fill, jnp.broadcast_to(jnp.minimum(k, last), s_fill.shape), axis=-1)
+        v = vary_like(jnp.broadcast_to(jnp.where(filled, 1.0, 0.0).astype(v.dtype), sigma.shape), ws)
+        dsig = sigma[..., :-1] - sigma[..., 1:]
+        prev = ws[..., : n - 1]  # ws_{k-1} for degree k = 1..n-1
+        # The multiplier of v_{k-1} for element j is exp(ws_j - ws_{k-1} + dsig_k),
+        # factorised as exp(ws_j - ws_j0) * exp(ws_j0 - ws_{k-1} + dsig_k) to save
+        # an exp per entry and step. Both factors are moderate for degrees
+        # nonempty at the renormalisation (k <= j0 + 1), and also for those
+        # filled inside this period (dsig = 0 there) unless the period's
+        # elements span more than `clamp`; only then (rare: a huge gap in the
+        # data relative to the temperature) the degrees filled inside the
+        # period use the unfactorised exponential (at most 1 where it counts).
+        #
+        # Element j can only reach degrees <= j + 1. The multipliers of the
+        # still-empty degrees above multiply zeros, but they are large (up to
+        # exp(clamp)), and in reverse mode their products overflowed the
+        # cotangents of those zeros (inf * 0 = NaN gradients once the data's
+        # range exceeded ~ 20 tau in float32). So they are zeroed.
         top = lax.dynamic_index_in_dim(ws, j0, axis=-1)
-        r = jnp.exp(jnp.minimum(ds + top, clamp))
+        r = jnp.exp(jnp.minimum(top - prev + dsig, clamp))
         span = top - lax.dynamic_index_in_dim(ws, jnp.minimum(j0 + steps - 1, n - 1), axis=-1)
         width = min(steps - 1, n - 1)
         w0 = jnp.clip(j0 + 1, 0, n - 1 - width)
-        ds_window = lax.dynamic_slice_in_dim(ds, w0, width, axis=-1)
+        prev_window = lax.dynamic_slice_in_dim(prev, w0, width, axis=-1)
+        dsig_window = lax.dynamic_slice_in_dim(dsig, w0, width, axis=-1)
+        idx = jnp.arange(n - 1)  # multiplier index = degree - 1
 
-        def update(v, c):
-            return v.at[..., 1:].add(c * v[..., :-1])
+        def update(v, c, j):
+            return v.at[..., 1:].add(jnp.where(idx <= j, c, 0.0) * v[..., :-1])
 
         def fast(v):
             def step(v, j):
                 wj = lax.dynamic_index_in_dim(ws, j, axis=-1)
-                return update(v, jnp.exp(wj - top) * r), None
+                return update(v, jnp.exp(wj - top) * r, j), None
 
             return lax.scan(step, v, j0 + jnp.arange(steps))[0]
 
@@ -115,8 +144,8 @@ def _esp_period(ws, cw, steps, clamp):
             def step(v, j):
                 wj = lax.dynamic_index_in_dim(ws, j, axis=-1)
                 c = jnp.exp(wj - top) * r
-                window = jnp.exp(jnp.minimum(wj + ds_window, clamp))
-                return update(v, lax.dynamic_update_slice_in_dim(c, window, w0, axis=-1)), None
+                window = jnp.exp(jnp.minimum(wj - prev_window + dsig_window, clamp))
+                return update(v, lax.dynamic_update_slice_in_dim(c, window, w0, axis=-1), j), None
 
             return lax.scan(step, v, j0 + jnp.arange(steps))[0]
 
@@ -124,13 +153,18 @@ def _esp_period(ws, cw, steps, clamp):
             v = fast(v)
         else:
             v = lax.cond(jnp.all(span <= clamp), fast, exact, v)
-        return (v, s), None
+        return (v, sigma), None
 
     return run
 
 
-def _log_esp_exact(u: jax.Array) -> jax.Array:
-    r"""$\log e_k(e^{u})$, $k = 1..n-1$, by the scaled recurrence ($\Theta(n^2)$)."""
+def _log_esp_excess(u: jax.Array) -> tuple[jax.Array, jax.Array]:
+    r"""``(P, R)``: $\log e_k(e^{u}) = P_k + R_k$, $k = 1..n-1$, with $P_k$ the sum of the $k$ largest $u$.
+
+    $R_k \in [0, \log\binom nk]$ depends on the data only through differences
+    of entries of $u$, so it is accurate (and finite, with finite derivatives)
+    for any magnitude of $u$. $\Theta(n^2)$ by the scaled recurrence.
+    """
     dt = u.dtype
     n = u.shape[-1]
     ws = jnp.sort(u, axis=-1, descending=True)
@@ -142,10 +176,10 @@ def _log_esp_exact(u: jax.Array) -> jax.Array:
     n_periods = -(-n // steps)
     chunk = max(1, int(math.ceil(math.sqrt(n_periods))))
     n_chunks = -(-n_periods // chunk)
-    cw = jnp.cumsum(ws, axis=-1) - ws  # exclusive cumulative sum
+    prefix = jnp.cumsum(ws, axis=-1)[..., :-1]
     pad = jnp.full(ws.shape[:-1] + (steps,), -0.5 * jnp.finfo(dt).max, dt)
     ws = jnp.concatenate([ws, pad], axis=-1)
-    period = jax.checkpoint(_esp_period(ws, cw, steps, clamp), prevent_cse=False)
+    period = jax.checkpoint(_esp_period(ws, steps, clamp), prevent_cse=False)
 
     def run_chunk(carry, c):
         starts = (c * chunk + jnp.arange(chunk)) * steps
@@ -155,10 +189,16 @@ def _log_esp_exact(u: jax.Array) -> jax.Array:
     v0 = jnp.broadcast_to(jnp.where(k == 0, 1.0, 0.0).astype(dt), u.shape)
     s0 = jnp.zeros(u.shape, dt)
     # vary_like: inside shard_map the constant seeds must vary like u.
-    (v, s), _ = lax.scan(
+    (v, sigma), _ = lax.scan(
         jax.checkpoint(run_chunk, prevent_cse=False), vary_like((v0, s0), u), jnp.arange(n_chunks)
     )
-    return s[..., 1:] + jnp.log(v[..., 1:])
+    return prefix, sigma[..., 1:] + jnp.log(v[..., 1:])
+
+
+def _log_esp_exact(u: jax.Array) -> jax.Array:
+    r"""$\log e_k(e^{u})$, $k = 1..n-1$, by the scaled recurrence ($\Theta(n^2)$)."""
+    prefix, excess = _log_esp_excess(u)
+    return prefix + excess
 
 
 def _log_esp_fast(u: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -206,10 +246,17 @@ def esp_bounds(w: jax.Array, tau) -> tuple[jax.Array, jax.Array]:
     if n <= 1:
         return jnp.zeros(w.shape[:-1] + (0,), dt), b_n
     u = w / tau
+
+    def exact():
+        # b_k = tau (top-k sum of u) + tau R_k: the excess R_k from differences
+        # only, and neither part ever overflows or cancels.
+        prefix, excess = _log_esp_excess(u)
+        return tau * prefix + tau * excess
+
     if n < FAST_MIN_N or jnp.finfo(dt).bits > 32 or math.prod(w.shape[:-1]) == 0:
-        return tau * _log_esp_exact(u), b_n
+        return exact(), b_n
     fast, ok = _log_esp_fast(u)
-    return tau * lax.cond(ok, lambda: fast, lambda: _log_esp_exact(u)), b_n
+    return lax.cond(ok, lambda: tau * fast, exact), b_n
 
 
 def esp_bounds_arithmetic(n: int, tau, dtype) -> tuple[jax.Array, jax.Array]:
@@ -300,23 +347,31 @@ def _diff_t(eta):
 # --------------------------------------------------------------------------- #
 # 2.–3. Dual Newton solve and primal reconstruction.
 # --------------------------------------------------------------------------- #
-def _dual_parts(beta, zeta, b, b_n):
-    alpha = _diff(zeta) + _lmul(beta)
+# The dual depends on the sorted scores only through their gaps D zeta (the
+# term zeta_n b_n of g is constant in beta), so the solve takes the gaps: they
+# are formed from differences of moderate numbers (accurate to relative
+# rounding even when the scores themselves are huge), and g is evaluated without
+# the constant sum(D zeta * b) + zeta_n b_n, which for large scores dwarfed the
+# beta-dependent part and made the line search compare rounding noise.
+def _dual_parts(beta, dzeta, b, b_n):
+    lb = _lmul(beta)
+    alpha = dzeta + lb
     rho = jnp.exp(-alpha / TAU)
     delta = jnp.exp(-beta / TAU_M)
-    nu = zeta[..., -1] - beta[..., -1]
-    value = (jnp.sum(alpha * b, -1) + nu * b_n + TAU * jnp.sum(rho, -1)
+    value = (jnp.sum(lb * b, -1) - beta[..., -1] * b_n + TAU * jnp.sum(rho, -1)
              + TAU_M * jnp.sum(delta, -1))
     grad = _lmul(b - rho) - delta
     grad = grad.at[..., -1].add(-b_n)
     return value, grad, rho, delta
 
 
-def _solve_dual(zeta, b, b_n):
+def _solve_dual(dzeta, b, b_n):
     """Damped Newton on the dual; returns ``(rho, delta)``."""
-    dt = zeta.dtype
+    dt = dzeta.dtype
     eps = jnp.finfo(dt).eps
-    scale = 1.0 + jnp.max(jnp.abs(b), -1) + jnp.abs(b_n) + jnp.max(jnp.abs(zeta), -1)
+    # The dual gradient is L(b - rho) - delta - b_n e: its rounding floor is set
+    # by the bounds alone (the gaps of the scores only enter through rho).
+    scale = 1.0 + jnp.max(jnp.abs(b), -1) + jnp.abs(b_n)
     tol = 64 * eps * scale
     floor_tol = eps * scale  # converged beyond doubt
     floor = jnp.finfo(dt).tiny ** 0.5
@@ -327,7 +382,7 @@ def _solve_dual(zeta, b, b_n):
 
     def body(state):
         it, beta, value, gnorm, active = state
-        _, grad, rho, delta = _dual_parts(beta, zeta, b, b_n)
+        _, grad, rho, delta = _dual_parts(beta, dzeta, b, b_n)
         step = -penta_solve(rho / TAU + floor, delta / TAU_M + floor, grad)
         slope = jnp.sum(grad * step, -1)
 
@@ -337,7 +392,7 @@ def _solve_dual(zeta, b, b_n):
 
         def ls_body(ls):
             t, ok, _ = ls
-            trial = _dual_parts(beta + t[..., None] * step, zeta, b, b_n)[0]
+            trial = _dual_parts(beta + t[..., None] * step, dzeta, b, b_n)[0]
             slack = 16 * eps * (jnp.abs(value) + 1.0)
             accept = jnp.isfinite(trial) & (trial <= value + 1e-4 * t * slope + slack)
             t_new = jnp.where(ok | accept, t, 0.5 * t)
@@ -347,7 +402,7 @@ def _solve_dual(zeta, b, b_n):
         t, ok, _ = lax.while_loop(ls_cond, ls_body, (t0, ~active, value))
         move = active & ok
         beta = jnp.where(move[..., None], beta + t[..., None] * step, beta)
-        value_new, grad_new, _, _ = _dual_parts(beta, zeta, b, b_n)
+        value_new, grad_new, _, _ = _dual_parts(beta, dzeta, b, b_n)
         gnorm_new = jnp.max(jnp.abs(grad_new), -1)
         # Stop a row when its line search stalls, or once the gradient is below
         # `tol` AND stopped shrinking: `tol` alone is too loose in float32 (the
@@ -358,12 +413,19 @@ def _solve_dual(zeta, b, b_n):
         active = active & ok & (gnorm_new > floor_tol) & ~settled
         return it + 1, beta, jnp.where(move, value_new, value), gnorm_new, active
 
-    beta0 = jnp.zeros(zeta.shape[:-1] + (zeta.shape[-1] - 1,), dt)
-    value0, grad0, _, _ = _dual_parts(beta0, zeta, b, b_n)
+    beta0 = jnp.zeros(dzeta.shape, dt)
+    if dzeta.shape[-1] == 1:
+        # n = 2: the one gap's score can be very negative (a change of units by
+        # a tilts it by -log a, see scale_tilt), so that rho = exp(-dzeta) at
+        # beta = 0 is astronomically large and Newton would crawl towards the
+        # solution by ~1 per step (rows near the float64 maximum never got
+        # there). Start where alpha = max(dzeta, 0) instead.
+        beta0 = 0.5 * jnp.maximum(-dzeta, 0.0)
+    value0, grad0, _, _ = _dual_parts(beta0, dzeta, b, b_n)
     gnorm0 = jnp.max(jnp.abs(grad0), -1)
-    state = vary_like((jnp.zeros((), jnp.int32), beta0, value0, gnorm0, gnorm0 > tol), zeta, b, b_n)
+    state = vary_like((jnp.zeros((), jnp.int32), beta0, value0, gnorm0, gnorm0 > tol), dzeta, b, b_n)
     _, beta, _, _, _ = lax.while_loop(cond, body, state)
-    _, _, rho, delta = _dual_parts(beta, zeta, b, b_n)
+    _, _, rho, delta = _dual_parts(beta, dzeta, b, b_n)
     return rho, delta
 
 
@@ -382,26 +444,32 @@ def _reconstruct(rho, delta, b, b_n):
 
 
 # --------------------------------------------------------------------------- #
-# 4. The differentiable map (zeta, b, b_n) -> (y, rho, delta).
+# 4. The differentiable map (D zeta, b, b_n) -> (y, rho, delta).
 # --------------------------------------------------------------------------- #
 @jax.custom_jvp
-def _project_sorted(zeta, b, b_n):
-    rho, delta = _solve_dual(zeta, b, b_n)
+def _project_sorted(dzeta, b, b_n):
+    rho, delta = _solve_dual(dzeta, b, b_n)
     return _reconstruct(rho, delta, b, b_n), rho, delta
 
 
 @_project_sorted.defjvp
 def _project_sorted_jvp(primals, tangents):
-    zeta, b, b_n = primals
-    dzeta, db, db_n = tangents
-    y, rho, delta = _project_sorted(zeta, b, b_n)
-    n = zeta.shape[-1]
+    dzeta, b, b_n = primals
+    ddzeta, db, db_n = tangents
+    y, rho, delta = _project_sorted(dzeta, b, b_n)
+    n = dzeta.shape[-1] + 1
     floor = jnp.finfo(rho.dtype).tiny ** 0.5
     inv_rho = 1.0 / jnp.maximum(rho, floor)
     inv_delta = 1.0 / jnp.maximum(delta, floor)
     k = jnp.arange(1, n, dtype=rho.dtype)
     mean_shift = (db_n / n)[..., None]
-    rhs = _diff(dzeta) + TAU * (db - mean_shift * k) * inv_rho
+    # Where rho underflowed (a gap of the scores far beyond the bounds'
+    # resolution: that constraint is exactly active), the floored 1 / rho would
+    # leave the gap's tangent a weight floor instead of rho ~ 0; with the large
+    # score gains of ranking big data at small softness (up to 1 / eps^3) that
+    # was an O(1) spurious derivative in float32. rho * inv_rho is 1 wherever
+    # rho is above the floor.
+    rhs = ddzeta * (rho * inv_rho) + TAU * (db - mean_shift * k) * inv_rho
 
     def matvec(v):
         return TAU * inv_rho * v + TAU_M * _lmul(inv_delta * _lmul(v))
@@ -416,15 +484,36 @@ def _project_sorted_jvp(primals, tangents):
     return (y, rho, delta), (dy, drho, _diff(dy))
 
 
+def scale_tilt(n: int, dtype) -> jax.Array:
+    r"""$D c$ for the score tilt $c$ that expresses a change of units of the bounds.
+
+    Writing $b = a\,b'$, $y = a\,y'$ (and $\rho = a\rho'$, $\delta = a\delta'$,
+    $\beta = \beta' - \log a$), the dual becomes $a$ times the same dual in the
+    primed variables, up to a constant, with the score gaps $D\zeta$ replaced by
+    $D\zeta + \log a\,(\mathbf 1 - L\mathbf 1)$: the entropies have a fixed
+    weight $\tau = \tau_m = 1$, so a change of units is a tilt of the scores, not
+    a rescaling of them. Returns $\mathbf 1 - L\mathbf 1$ (length $n - 1$).
+    """
+    ones = jnp.ones((max(n - 1, 0),), dtype)
+    return ones - _lmul(ones)
+
+
 # Jitted here so that eager callers reuse the compiled solver (see permutahedron).
 @jax.jit
-def smooth_project(z: jax.Array, b: jax.Array, b_n: jax.Array) -> jax.Array:
-    r"""The C∞ projection of scores ``z`` given bounds ``(b, b_n)``, along the last axis.
+def smooth_project(z: jax.Array, b: jax.Array, b_n: jax.Array, gain=1.0, log_scale=0.0) -> jax.Array:
+    r"""The C∞ projection of scores ``gain * z`` given bounds ``(b, b_n)``, along the last axis.
 
     Args:
-        z: scores ``(..., n)``, already divided by the softness.
+        z: scores ``(..., n)``, already divided by the softness (up to ``gain``).
         b: smooth bounds ``(..., n-1)`` (broadcastable), e.g. from :func:`esp_bounds`.
         b_n: the exact total ``(...)``.
+        gain: positive factor ``(...)`` (broadcastable) of the scores. It multiplies
+            the *gaps* of the sorted ``z``, so that huge scores (a small softness
+            on large data) keep their gaps to relative rounding and never overflow.
+        log_scale: ``log a`` ``(...)`` when ``b``, ``b_n`` (and the result) are in
+            units of ``a``: the projection onto the bounds ``a b`` is ``a`` times
+            the returned ``y`` (see :func:`scale_tilt`). Callers use it to keep
+            every quantity of the solve of order one. Treated as a constant.
 
     Returns:
         ``y`` of shape ``(..., n)`` in ``z``'s order (largest where ``z`` is
@@ -436,17 +525,22 @@ def smooth_project(z: jax.Array, b: jax.Array, b_n: jax.Array) -> jax.Array:
     n = z.shape[-1]
     if n <= 1:
         return jnp.broadcast_to(jnp.asarray(b_n, work)[..., None], z.shape).astype(dtype)
-    shape = jnp.broadcast_shapes(z.shape[:-1], b.shape[:-1], jnp.shape(b_n))
+    gain = jnp.asarray(gain, work)
+    log_scale = lax.stop_gradient(jnp.asarray(log_scale, work))
+    shape = jnp.broadcast_shapes(z.shape[:-1], b.shape[:-1], jnp.shape(b_n), gain.shape,
+                                 log_scale.shape)
     z = jnp.broadcast_to(z, shape + (n,))
     b = jnp.broadcast_to(b.astype(work), shape + (n - 1,))
     b_n = jnp.broadcast_to(jnp.asarray(b_n, work), shape)
     perm = jnp.argsort(-z, axis=-1, stable=True)
     zeta = jnp.take_along_axis(z, perm, axis=-1)
-    y_sorted = _project_sorted(zeta, b, b_n)[0]
+    dzeta = _diff(zeta) * gain[..., None] + log_scale[..., None] * scale_tilt(n, work)
+    y_sorted = _project_sorted(dzeta, b, b_n)[0]
     y = unpermute(y_sorted, perm)  # a per-row scatter: keeps a sharded batch sharded
     return y.astype(dtype)
 
 
 __all__ = [
-    "esp_bounds", "esp_bounds_arithmetic", "penta_solve", "smooth_project", "work_dtype", "TAU", "TAU_M",
+    "esp_bounds", "esp_bounds_arithmetic", "penta_solve", "scale_tilt", "smooth_project", "work_dtype",
+    "TAU", "TAU_M",
 ]
