@@ -402,6 +402,96 @@ def test_float32_newton_resolves_extreme_cost_to_softness_ratio(mode):
         np.testing.assert_allclose(jnp.sum(plan, axis=0), 8 * nu, atol=1e-4)
 
 
+def test_cost_producer_fused_under_jit_is_rounded_like_the_solvers():
+    # Under an enclosing jit XLA fused (x - t)^2 into the final f + g - C and
+    # LLVM contracted it into a fused multiply-add: the plan saw unrounded
+    # costs, the solver rounded ones; at softness 1e-6 (z ~ 3e-8) the float32
+    # c0 log-plan columns summed to 1 +- 0.03 although the solver converged.
+    n = 33
+    x = jnp.asarray(np.random.default_rng(n).normal(size=n), jnp.float32)
+    t = jnp.linspace(0, n, n, dtype=jnp.float32) / n
+
+    def log_plan(x):
+        return transport_plan((squash(x)[:, None] - t) ** 2, jnp.ones(n) / n, jnp.ones(n) / n,
+                              1e-6, "c0", log=True)
+
+    plan = jnp.exp(jax.jit(log_plan)(x))
+    np.testing.assert_allclose(plan.sum(0), 1, atol=1e-4)
+    np.testing.assert_allclose(plan.sum(1), 1, atol=1e-4)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_float32_gradients_with_huge_cotangents(mode):
+    # Sorting 1e30-scale values sends cotangents of ~1e30 into the plan. They
+    # overflowed inside the backward pass: CG's squared norms (beyond 1.8e19
+    # in float32) and, for c1/c2, the cotangent divided by s^(q-1) before
+    # being multiplied by [z]_+^(q-2) (inf * 0 = NaN off the support). The
+    # gradient is linear in the cotangent: scaling it by 2^100 scales the
+    # gradient by 2^100.
+    cost, mu, nu = sort_problem(5, jnp.float32, seed=4)
+    tied = (0.5 - jnp.linspace(0, 5, 5, dtype=jnp.float32) / 5) ** 2  # a dense plan: CG works
+    cost = jnp.stack([cost, jnp.broadcast_to(tied, (5, 5))])
+    w = jax.random.normal(jax.random.key(4), cost.shape, jnp.float32)
+
+    def grad(w):
+        return jax.grad(lambda c: jnp.sum(w * transport_plan(c, mu, nu, 1e-5, mode)))(cost)
+
+    with warnings.catch_warnings():  # (float32 Sinkhorn stops at round-off at s = 1e-5)
+        warnings.simplefilter("ignore", OTConvergenceWarning)
+        g = jax.jit(jax.vmap(grad))(jnp.stack([w, w * 2.0**100]))
+    assert bool(jnp.all(jnp.isfinite(g)))
+    np.testing.assert_allclose(g[1], g[0] * 2.0**100, rtol=1e-5, atol=0)
+
+
+# ------------------------------------------------------------------ half precision
+
+
+def _half_precision_rows(n=33):
+    # Random, tied, constant and 1e30-scale rows, each at three softnesses.
+    r = np.random.default_rng(0)
+    rows = np.stack([r.normal(size=n), np.round(r.normal(size=n)), np.full(n, 0.7),
+                     r.uniform(-1, 1, n) * 1e30, np.where(np.arange(n) == 0, 1e30, 1.0)])
+    softness = np.array([1e-3, 0.1, 10.0])
+    x = jnp.asarray(np.repeat(rows, len(softness), 0), jnp.bfloat16)
+    return x, jnp.asarray(np.tile(softness, len(rows)), jnp.float32)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_bfloat16_soft_indices_stay_on_the_simplex(mode):
+    # Solved in bfloat16 (8 significant bits) the plans' columns, i.e. the
+    # SoftIndex rows of argmax / argsort, summed to 1 +- 0.02-0.07 (with an
+    # OTPrecisionWarning). Half-precision problems are now solved in float32,
+    # the rows renormalised there and cast once: on the simplex to one
+    # bfloat16 rounding, dtype kept, gradients finite.
+    import softjax as sj
+
+    x, s = _half_precision_rows()
+    keys = jax.random.split(jax.random.key(3))
+    w_max = jax.random.normal(keys[0], x.shape, jnp.float32)
+    w_sort = jax.random.normal(keys[1], x.shape + x.shape[-1:], jnp.float32)
+
+    def rows(x, s):
+        kw = dict(softness=s, mode=mode, method="ot")
+        return sj.argmax(x, **kw), sj.argsort(x, **kw)
+
+    def loss(x):
+        p_max, p_sort = jax.vmap(rows)(x, s)
+        value = (jnp.sum(w_max * p_max.astype(jnp.float32))
+                 + jnp.sum(w_sort * p_sort.astype(jnp.float32)))
+        return value, (p_max, p_sort)
+
+    with warnings.catch_warnings():  # (float32 Sinkhorn may stop short at softness 1e-3)
+        warnings.simplefilter("ignore", OTConvergenceWarning)
+        grad, (p_max, p_sort) = jax.jit(jax.grad(loss, has_aux=True))(x)
+        jax.effects_barrier()
+    assert p_max.dtype == p_sort.dtype == grad.dtype == jnp.bfloat16
+    assert bool(jnp.all(jnp.isfinite(grad)))
+    for p in (p_max, p_sort):
+        p = np.asarray(p.astype(jnp.float32))
+        assert p.min() >= 0
+        assert np.max(np.abs(p.sum(-1) - 1)) <= 2.0**-7  # one bfloat16 rounding: <= 2**-8
+
+
 def test_resolve_ot_options():
     assert resolve_ot_options(None) == OTOptions()
     opts = resolve_ot_options({"sinkhorn_tol": 1e-7, "lbfgs_max_iter": 50, "implicit_diff": False})

@@ -146,6 +146,23 @@ def _path_solve(e: jax.Array, r: jax.Array) -> jax.Array:
     return x - jnp.mean(x)
 
 
+def _normalise_rhs(b_rows, b_cols):
+    """``(b_rows / r, b_cols / r, unscale)``, ``r = 2^e`` the power of two at or above ``max |b|``.
+
+    ``r = 1`` for a zero or non-finite right-hand side (NaN / inf propagate);
+    ``e`` is clamped well inside the exponent range so that ``1 / r`` and
+    ``r`` are normal numbers (subnormals may be flushed to zero).
+    """
+    big = lax.stop_gradient(jnp.maximum(jnp.max(jnp.abs(b_rows)), jnp.max(jnp.abs(b_cols))))
+    usable = jnp.isfinite(big) & (big > 0)
+    _, e = jnp.frexp(jnp.where(usable, big, 1))
+    limit = -jnp.finfo(b_rows.dtype).minexp - 4
+    e = jnp.where(usable, jnp.clip(e, -limit, limit), 0)
+    one = jnp.ones((), b_rows.dtype)
+    down, up = jnp.ldexp(one, -e), jnp.ldexp(one, e)
+    return b_rows * down, b_cols * down, lambda x: x * up
+
+
 def solve(
     w: jax.Array,
     b_rows: jax.Array,
@@ -181,6 +198,13 @@ def solve(
     dtype = w.dtype
     delta = jnp.asarray(delta, dtype)
     gauge = delta == 0
+    # The system is linear in b: solve it for b / 2^e (|b| <= 1) and scale the
+    # solution back. CG's squared norms (||b||^2, r.z) would overflow for
+    # |b| beyond sqrt(max) (1.8e19 in float32: the cotangent of a sort of
+    # 1e30-scale values at a small softness), and inf / inf is NaN. Powers of
+    # two are exact: ordinary right-hand sides solve as before (CG's breakdown
+    # thresholds now apply to the normalised system).
+    b_rows, b_cols, unscale = _normalise_rhs(b_rows, b_cols)
     # Project b onto the range of H (the complement of the gauge direction).
     shift = jnp.where(gauge, (jnp.sum(b_rows) - jnp.sum(b_cols)) / (n + m), 0)
     b_rows = b_rows - shift
@@ -235,4 +259,4 @@ def solve(
     x_cols = info.x
     x_rows = inv_rows * (b_rows - w @ x_cols)
     shift = jnp.where(gauge, (jnp.sum(x_rows) - jnp.sum(x_cols)) / (n + m), 0)
-    return x_rows - shift, x_cols + shift, info
+    return unscale(x_rows - shift), unscale(x_cols + shift), info

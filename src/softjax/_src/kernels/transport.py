@@ -19,7 +19,8 @@ marginal conditions $H\,(\dot f, \dot g) = \dots$ with the dual Hessian $H$
 matrix-free (:mod:`.dual_hessian`, wrapped in ``lax.custom_linear_solve`` so
 the rule transposes). Forward mode, reverse mode and higher orders all work;
 each solve costs $O(nm)$ per CG iteration and $O(nm)$ memory, in float32 as in
-float64 (no upcasting). The plan is then an ordinary differentiable function
+float64 (no upcasting to float64; bfloat16 and float16 problems are solved in
+float32, see :func:`work_dtype`). The plan is then an ordinary differentiable function
 of the potentials. With ``implicit_diff=False`` (dual solver only) the
 solver's own iterations are differentiated: forward mode (``jvp``/``jacfwd``)
 only, reverse mode fails with JAX's ``while_loop`` error.
@@ -57,6 +58,7 @@ __all__ = [
     "OTPrecisionWarning",
     "resolve_ot_options",
     "transport_plan",
+    "work_dtype",
 ]
 
 _MARGINAL_FLOOR = 1e-12
@@ -66,6 +68,17 @@ _MARGINAL_FLOOR = 1e-12
 # grows like cost / softness; the Newton solver's double-word potentials
 # avoid it.)
 _PRECISION_WARN = 1e-2
+
+
+def work_dtype(dtype):
+    """The dtype a problem of ``dtype`` is solved in: float32 below single precision.
+
+    ``bfloat16``/``float16`` cannot resolve the dual gap ``f + g - C`` (8 or
+    11 significant bits): solved in those dtypes the plans' marginals were off
+    by 1-7 %. Costs, solver and implicit-differentiation solves then run in
+    float32 and only the result is cast back.
+    """
+    return jnp.float32 if jnp.finfo(dtype).bits < 32 else dtype
 
 
 class OTConvergenceWarning(RuntimeWarning):
@@ -301,6 +314,16 @@ def _batched_plan(cost, mu, nu, s, *, cfg: _Config, implicit: bool, log: bool):
     # Jitted at module level so that eager calls reuse the compiled solver
     # (the solvers' while loops are large: compiling them takes seconds).
     solver = _potentials if implicit else _solver_outputs
+    # Every use of the cost must see the same rounded values. Under an
+    # enclosing jit XLA fuses a cheap producer such as (x - t)^2 into the
+    # final f + g - C, where LLVM may contract the square and the subtraction
+    # into one fused multiply-add: the plan then sees the unrounded cost while
+    # the solver's loop saw the rounded one, and a sparse plan at a small
+    # softness (entries z ~ s / n) is that sensitive (float32, c0, n = 33,
+    # softness 1e-6: log-plan columns off by 3 %, or empty). A maximum cannot
+    # be contracted (an optimization barrier is removed before fusion on
+    # CPU); it changes no finite cost.
+    cost = jnp.maximum(cost, jnp.finfo(cost.dtype).min)
     f, g, f_lo, g_lo, ratio, violation, iters = jax.vmap(
         lambda c, a, b, e: solver(c, a, b, e, cfg)
     )(cost, mu, nu, s)
@@ -335,7 +358,9 @@ def transport_plan(
     r"""Regularised optimal transport plan, scaled by $n$ (spec part 2 §6.1).
 
     Args:
-        cost: ``(..., n, m)`` costs $C$ (float; the dtype is kept).
+        cost: ``(..., n, m)`` costs $C$ (float; the dtype is kept: ``bfloat16``
+            and ``float16`` problems are solved in float32, see :func:`work_dtype`,
+            and the plan is cast back).
         mu: ``(n,)`` source marginal (or broadcastable to ``(..., n)``).
         nu: ``(m,)`` target marginal (or broadcastable to ``(..., m)``). Both are
             floored at ``1e-12`` and renormalised.
@@ -372,7 +397,9 @@ u_j$),
     cost = ensure_float(cost)
     if cost.ndim < 2:
         raise ValueError(f"cost must have shape (..., n, m), got shape {cost.shape}")
-    dtype = cost.dtype
+    out_dtype = cost.dtype
+    dtype = work_dtype(out_dtype)
+    cost = cost.astype(dtype)
     *batch, n, m = cost.shape
     batch = tuple(batch)
     mu = _prepare_marginal(mu, n, batch, dtype)
@@ -403,7 +430,7 @@ u_j$),
     # NaN in, NaN out: a problem with a NaN cost or softness has no solution
     # (the sparse solvers would otherwise return a plausible-looking plan).
     poisoned = jnp.isnan(jnp.sum(cost, axis=(-2, -1)) + s.reshape(batch))
-    out = jnp.where(poisoned[..., None, None], jnp.nan, out)
+    out = jnp.where(poisoned[..., None, None], jnp.nan, out).astype(out_dtype)
     if not return_info:
         return out
     info = TransportInfo(

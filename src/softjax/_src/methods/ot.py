@@ -22,6 +22,13 @@ plan is returned in log space by the kernel ($(f+g-C)/s + \log n$ for Sinkhorn,
 $\log P$ with $-\infty$ at exact zeros for the sparse modes) and the same
 columns are read off.
 
+Half precision (``bfloat16``, ``float16``): the whole problem (costs, solver,
+implicit-differentiation solves) runs in float32; each SoftIndex row is
+renormalised to sum to 1 in float32 and only then cast to the input dtype, so
+its sum is 1 to one rounding of that dtype (``rank``: the float32 ranks are
+cast). Solved in bfloat16 itself the plan's columns (the SoftIndex rows) were
+off by 1-7 % (8 significant bits cannot resolve ``f + g - C``).
+
 ``options`` is the operator's ``ot_kwargs`` (validated by
 :func:`softjax._src.kernels.transport.resolve_ot_options`). ``softness`` must
 be a scalar or constant along the working axis (shape broadcastable to
@@ -30,11 +37,41 @@ be a scalar or constant along the working axis (shape broadcastable to
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
-from softjax._src.kernels.transport import transport_plan
+from softjax._src.kernels.transport import transport_plan, work_dtype
 
 STANDARDIZES = True
+# Transport costs are squared distances: on raw input they grow as x**2 / softness.
+RAW_POWER = 2
+
+
+def _upcast(xhat):
+    """``(x̂ in the working dtype, output dtype)``: float32 work below single precision."""
+    return xhat.astype(work_dtype(xhat.dtype)), xhat.dtype
+
+
+def _finish(rows, dtype, log: bool):
+    """SoftIndex rows (distribution on the last axis) in the output ``dtype``.
+
+    The solver meets its marginals to its tolerance (1e-5), not exactly, so
+    each row is renormalised to sum to one (in log space for ``log`` rows)
+    before the cast to ``dtype``: a SoftIndex row is then on the simplex to
+    round-off in every dtype. The renormalisation is smooth and changes the
+    derivative only at the order of the solver tolerance. A row with no mass
+    (the zero-mass column of an interpolating quantile at ``q = 1``,
+    weighted by 0 downstream) is left as it is.
+    """
+    if log:
+        total = jax.nn.logsumexp(rows, axis=-1, keepdims=True)
+        finite = jnp.isfinite(total)
+        rows = rows - jnp.where(finite, total, 0)
+    else:
+        total = jnp.sum(rows, axis=-1, keepdims=True)
+        positive = total > 0
+        rows = rows / jnp.where(positive, total, 1)
+    return rows.astype(dtype)
 
 
 def _row_softness(softness, xhat):
@@ -71,21 +108,23 @@ def _sort_anchors(n: int, descending: bool, dtype):
 
 def argmax(xhat, *, softness, mode, log, options):
     r"""Distribution over the $n$ elements for the largest one: column of anchor 1, ``(..., n)``."""
+    xhat, dtype = _upcast(xhat)
     n = xhat.shape[-1]
     plan = _plan(
         xhat, (0.0, 1.0), (n - 1, 1), softness=softness, mode=mode, log=log, options=options
     )
-    return plan[..., 1]
+    return _finish(plan[..., 1], dtype, log)
 
 
 def argsort(xhat, *, softness, mode, descending, log, options):
     r"""Row $r$ = distribution over elements for sorted position $r$, ``(..., n, n)``."""
+    xhat, dtype = _upcast(xhat)
     n = xhat.shape[-1]
     anchors = _sort_anchors(n, descending, xhat.dtype)
     plan = _plan(
         xhat, anchors, jnp.ones((n,)), softness=softness, mode=mode, log=log, options=options
     )
-    return jnp.swapaxes(plan, -1, -2)
+    return _finish(jnp.swapaxes(plan, -1, -2), dtype, log)
 
 
 def top_k(xhat, k: int, *, softness, mode, log, options):
@@ -93,10 +132,11 @@ def top_k(xhat, k: int, *, softness, mode, log, options):
     n = xhat.shape[-1]
     if k >= n:
         return argsort(xhat, softness=softness, mode=mode, descending=True, log=log, options=options)
+    xhat, dtype = _upcast(xhat)
     anchors = jnp.arange(k, -1, -1, dtype=xhat.dtype) / k  # (1, (k-1)/k, ..., 0)
     masses = jnp.concatenate([jnp.ones((k,)), jnp.full((1,), n - k)])
     plan = _plan(xhat, anchors, masses, softness=softness, mode=mode, log=log, options=options)
-    return jnp.swapaxes(plan[..., :k], -1, -2)
+    return _finish(jnp.swapaxes(plan[..., :k], -1, -2), dtype, log)
 
 
 def quantile_rows(xhat, k, k_next, *, softness, mode, log, interpolating, options):
@@ -105,6 +145,7 @@ def quantile_rows(xhat, k, k_next, *, softness, mode, log, interpolating, option
     ``k``/``k_next`` are int32 scalars (possibly traced); the anchors' masses
     depend on them, so one compiled function serves every quantile.
     """
+    xhat, dtype = _upcast(xhat)
     n = xhat.shape[-1]
     k = jnp.asarray(k).astype(xhat.dtype)
     kwargs = dict(softness=softness, mode=mode, log=log, options=options)
@@ -112,22 +153,23 @@ def quantile_rows(xhat, k, k_next, *, softness, mode, log, interpolating, option
         k_next = jnp.asarray(k_next).astype(xhat.dtype)
         masses = jnp.stack([k, jnp.ones_like(k), k_next - k, n - k_next - 1])
         plan = _plan(xhat, (0.0, 1 / 3, 2 / 3, 1.0), masses, **kwargs)
-        return plan[..., 1], plan[..., 2]
+        return _finish(plan[..., 1], dtype, log), _finish(plan[..., 2], dtype, log)
     masses = jnp.stack([k, jnp.ones_like(k), n - k - 1])
-    row = _plan(xhat, (0.0, 0.5, 1.0), masses, **kwargs)[..., 1]
+    row = _finish(_plan(xhat, (0.0, 0.5, 1.0), masses, **kwargs)[..., 1], dtype, log)
     return row, row
 
 
 def rank(x, xhat, *, softness, mode, descending, options):
     r"""Soft ranks in $[1, n]$ (rank 1 = largest when ``descending``), ``(..., n)``."""
     del x
+    xhat, dtype = _upcast(xhat)
     n = xhat.shape[-1]
     anchors = _sort_anchors(n, descending, xhat.dtype)
     plan = _plan(
         xhat, anchors, jnp.ones((n,)), softness=softness, mode=mode, log=False, options=options
     )
     plan = plan / jnp.maximum(jnp.sum(plan, axis=-1, keepdims=True), 1e-10)
-    return plan @ jnp.arange(1, n + 1, dtype=xhat.dtype)
+    return (plan @ jnp.arange(1, n + 1, dtype=xhat.dtype)).astype(dtype)
 
 
-__all__ = ["STANDARDIZES", "argmax", "argsort", "quantile_rows", "rank", "top_k"]
+__all__ = ["RAW_POWER", "STANDARDIZES", "argmax", "argsort", "quantile_rows", "rank", "top_k"]
