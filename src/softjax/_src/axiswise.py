@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from softjax._src.kernels.squash import standardize_and_squash, unsquash
+from softjax._src.kernels.squash import rescale, standardize_and_squash, unsquash
 from softjax._src.methods import registry
 from softjax._src.validation import (
     MODES,
@@ -41,6 +41,11 @@ class Working:
         unsquash: maps squashed values back to raw space (identity if none).
         axis: canonical axis of the original array, or ``None`` (flattened).
         ndim: ``ndim`` of the original array.
+        unit: the power of two ``r`` per row (shape ``batch + (1,)``) by
+            which ``xhat`` was scaled down and its tangent exceeds the true
+            one (see :func:`~softjax._src.kernels.squash.standardize_and_squash`
+            and :func:`prepare`); ``None`` when ``xhat`` is ``x``. Every output derived from ``xhat`` passes
+            through :meth:`true_tangent` or :func:`contract` with this unit.
     """
 
     x: jax.Array
@@ -48,10 +53,21 @@ class Working:
     unsquash: Callable[[jax.Array], jax.Array]
     axis: int | None
     ndim: int
+    unit: jax.Array | None = None
 
     @property
     def n(self) -> int:
         return self.x.shape[-1]
+
+    def _unit_for(self, out: jax.Array) -> jax.Array:
+        assert self.unit is not None
+        return self.unit.reshape(self.unit.shape[:-1] + (1,) * (out.ndim - self.unit.ndim + 1))
+
+    def true_tangent(self, out: jax.Array) -> jax.Array:
+        """A method output computed from ``xhat`` (SoftIndex, log-SoftIndex, ranks) with its true tangent."""
+        if self.unit is None:
+            return out
+        return rescale(out, jnp.ones((), out.dtype), 1.0 / self._unit_for(out))
 
     def reduced(self, value: jax.Array, keepdims: bool) -> jax.Array:
         """Place a reduced result (shape ``batch + trailing``) where JAX would."""
@@ -110,15 +126,60 @@ def layout(x: jax.Array, axis: Any) -> Working:
     return Working(x, x, lambda y: y, canonical, ndim)
 
 
-def prepare(x: Any, axis: Any, standardize: bool, method: ModuleType | None = None) -> Working:
-    """Steps 1–4 of spec part 2 §9.2: float input, working axis last, ``x̂``."""
+def prepare(
+    x: Any, axis: Any, standardize: bool, method: ModuleType | None = None, softness: Any = None
+) -> Working:
+    """Steps 1–4 of spec part 2 §9.2: float input, working axis last, ``x̂``.
+
+    Raw (unstandardized) rows whose ``max |x| / softness`` passes
+    ``2 / eps`` (``2**24`` in float32) are scaled by a power of two so that
+    it does not: the methods form ``x / softness``, which overflows for rows
+    near the dtype's maximum and, beyond ``1 / eps``, rounds by more than one
+    unit, enough for ``exp`` of a rounding difference to overflow. The
+    relaxation then treats differences below ``eps max |x|`` as ties, the
+    dtype's own resolution at the row's scale. Methods whose relaxation is
+    quadratic in ``x`` (``RAW_POWER = 2``: transport costs) bound
+    ``max |x|**2 / softness`` by ``4 / eps`` instead. Other rows are untouched.
+    """
     w = layout(ensure_float(x), axis)
-    if not (standardize and (method is None or registry.standardizes(method))):
+    if method is not None and not registry.standardizes(method):
         return w
+    if not standardize:
+        power = 1 if method is None else registry.raw_power(method)
+        return w if softness is None else _bounded_raw(w, softness, power)
     squashed = standardize_and_squash(w.x)
-    return dataclasses.replace(
-        w, xhat=squashed.values, unsquash=lambda y: unsquash(y, squashed.mean, squashed.scale)
-    )
+
+    def to_raw(y: jax.Array) -> jax.Array:
+        return unsquash(y, squashed.mean, squashed.scale, squashed.unit)
+
+    return dataclasses.replace(w, xhat=squashed.values, unsquash=to_raw, unit=squashed.unit)
+
+
+def _bounded_raw(w: Working, softness: Any, power: int) -> Working:
+    """``xhat = x / unit``, ``unit >= 1`` a power of two per row bounding ``|xhat|**power / softness``."""
+    x = w.x
+    info = jnp.finfo(x.dtype)
+    work = jnp.float32 if x.dtype.itemsize < 4 else x.dtype
+    m = jax.lax.stop_gradient(jnp.max(jnp.abs(x), axis=-1, keepdims=True))
+    usable = jnp.isfinite(m) & (m > 0)
+    s = jax.lax.stop_gradient(jnp.asarray(softness, work))
+    _, e_x = jnp.frexp(jnp.where(usable, m, 1.0))
+    _, e_s = jnp.frexp(jnp.where(s > 0, s, 1.0))
+    # One rounding step of x / s (or of a transport cost over s) must stay
+    # below a few units: XLA may recompute x / s inside a fused softmax with
+    # a different rounding than the max it subtracts, and exp of a stray
+    # difference of many units overflows (NaN in jit, not in eager).
+    bound = jnp.finfo(work).nmant + power
+    # |xhat| < 2**(e_x - shift) and softness >= 2**(e_s - 1), so
+    # |xhat|**power / softness < 2**bound; 2**shift is kept a normal number.
+    shift = jnp.clip(e_x - (bound + e_s - 1) // power, 0, info.maxexp - 2)
+    unit = jnp.where(usable, jnp.ldexp(jnp.ones_like(m), shift.astype(jnp.int32)), 1.0)
+    one = jnp.ones((), x.dtype)
+
+    def to_raw(y: jax.Array) -> jax.Array:
+        return rescale(y, unit, one)
+
+    return dataclasses.replace(w, xhat=rescale(x, 1.0 / unit, one), unsquash=to_raw, unit=unit)
 
 
 def reduce_axis_length(x: Any, axis: Any) -> tuple[jax.Array, int]:
@@ -163,11 +224,23 @@ def index_output(
     return finish_probs(compute(False), return_log_probs, log_prob_eps)
 
 
-def contract(weights: jax.Array, values: jax.Array, gated: bool) -> jax.Array:
-    """``Σ_j P_j x_j`` over the last axis; ``P`` detached when not ``gated``."""
+def contract(weights: jax.Array, values: jax.Array, gated: bool, unit: jax.Array | None) -> jax.Array:
+    """``Σ_j P_j x_j`` over the last axis; ``P`` detached when not ``gated``.
+
+    ``unit`` is :attr:`Working.unit`: the weights, derived from ``xhat``,
+    carry ``unit`` times their true tangent, so they are contracted with
+    ``x / unit`` and the result scaled back by ``unit`` in value only. The
+    cotangent reaching the weights is then ``ct * x / unit``, of order one,
+    instead of ``ct * x``, which the softness and the scale of the row would
+    blow up past the dtype's maximum on the way back to ``x``.
+    """
     if not gated:
         weights = jax.lax.stop_gradient(weights)
-    return jnp.einsum("...kn,...n->...k", weights, values)
+    if unit is None:
+        return jnp.einsum("...kn,...n->...k", weights, values)
+    one = jnp.ones((), values.dtype)
+    scaled = jnp.einsum("...kn,...n->...k", weights, rescale(values, 1.0 / unit, one))
+    return rescale(scaled, unit, one)
 
 
 def method_kwargs(softness: Any, mode: str, ot_kwargs: dict | None) -> dict[str, Any]:
@@ -187,7 +260,20 @@ def sorted_values(
 ) -> jax.Array:
     """Soft-sorted values ``batch + (n,)`` by the method's ``sort``, or ``P x``."""
     sort_fn = getattr(module, "sort", None)
-    if sort_fn is not None:
+    if sort_fn is None:
+        argsort_fn = registry.function(module, "argsort", method)
+        return contract(argsort_fn(w.xhat, descending=descending, log=False, **kw), w.x, gated, w.unit)
+    if w.unit is None:
         return sort_fn(w.x, w.xhat, descending=descending, gated=gated, unsquash=w.unsquash, **kw)
-    argsort_fn = registry.function(module, "argsort", method)
-    return contract(argsort_fn(w.xhat, descending=descending, log=False, **kw), w.x, gated)
+    # As in contract: a method that contracts its weights with x gets x / unit,
+    # one that maps sorted xhat back through unsquash gets that result / unit,
+    # and the output is scaled back by unit in value only.
+    one = jnp.ones((), w.x.dtype)
+    inv = 1.0 / w.unit
+
+    def unsquash_scaled(y: jax.Array) -> jax.Array:
+        return rescale(w.unsquash(y), inv, one)
+
+    out = sort_fn(rescale(w.x, inv, one), w.xhat, descending=descending, gated=gated,
+                  unsquash=unsquash_scaled, **kw)
+    return rescale(out, w.unit, one)

@@ -62,10 +62,10 @@ def argmax(
         return aw.finish_probs(p, return_log_probs, log_prob_eps)
     module = registry.load(method, registry.INDEX_METHODS)
     argmax_fn = registry.function(module, "argmax", method)
-    w = aw.prepare(x, axis, standardize, module)
+    w = aw.prepare(x, axis, standardize, module, softness)
     kw = aw.method_kwargs(softness, mode, ot_kwargs)
     p = aw.index_output(lambda log: argmax_fn(w.xhat, log=log, **kw), return_log_probs, log_prob_eps)
-    return w.reduced(p, keepdims)
+    return w.reduced(w.true_tangent(p), keepdims)
 
 
 def max(
@@ -108,14 +108,14 @@ def max(
     if mode == "hard":
         return jnp.max(jnp.asarray(x), axis=axis, keepdims=keepdims)
     module = registry.load(method, registry.ALL_METHODS)
-    w = aw.prepare(x, axis, standardize, module)
+    w = aw.prepare(x, axis, standardize, module, softness)
     kw = aw.method_kwargs(softness, mode, ot_kwargs)
     gated = aw.static_bool("gated_grad", gated_grad)
     if method in registry.SORTED_VALUE_METHODS:
         value = aw.sorted_values(w, module, method, kw, descending=True, gated=gated)[..., 0]
     else:
         p = registry.function(module, "argmax", method)(w.xhat, log=False, **kw)
-        value = aw.contract(p[..., None, :], w.x, gated)[..., 0]
+        value = aw.contract(p[..., None, :], w.x, gated, w.unit)[..., 0]
     return w.reduced(value, keepdims)
 
 

@@ -141,7 +141,7 @@ def _argquantile(x, q, axis, keepdims, softness, mode, method, quantile_method, 
         return _over_q(hard, q)
     module = registry.load(method, registry.INDEX_METHODS)
     rows_fn = registry.function(module, "quantile_rows", method)
-    w = aw.prepare(x, axis, standardize, module)
+    w = aw.prepare(x, axis, standardize, module, softness)
     kw = aw.method_kwargs(softness, mode, ot_kwargs)
 
     def soft(qs):
@@ -151,7 +151,7 @@ def _argquantile(x, q, axis, keepdims, softness, mode, method, quantile_method, 
             rows = rows_fn(w.xhat, k, k_next, log=log, interpolating=interpolating, **kw)
             return _mix(*rows, a, interpolating, log)
 
-        return w.reduced(aw.index_output(compute, return_log_probs, log_prob_eps), keepdims)
+        return w.reduced(w.true_tangent(aw.index_output(compute, return_log_probs, log_prob_eps)), keepdims)
 
     return _over_q(soft, q)
 
@@ -209,7 +209,7 @@ def _quantile(x, q, axis, keepdims, softness, mode, method, quantile_method, sta
     gated = aw.static_bool("gated_grad", gated_grad)
     interpolating = quantile_method in _INTERPOLATING
     module = registry.load(method, registry.ALL_METHODS)
-    w = aw.prepare(x, axis, standardize, module)
+    w = aw.prepare(x, axis, standardize, module, softness)
     kw = aw.method_kwargs(softness, mode, ot_kwargs)
     if method in registry.SORTED_VALUE_METHODS:
         ascending = aw.sorted_values(w, module, method, kw, descending=False, gated=gated)
@@ -227,7 +227,7 @@ def _quantile(x, q, axis, keepdims, softness, mode, method, quantile_method, sta
         k, k_next, a = _order_statistic(qs.astype(w.x.dtype), w.n, quantile_method)
         rows = rows_fn(w.xhat, k, k_next, log=False, interpolating=interpolating, **kw)
         p = _mix(*rows, a, interpolating, log=False)
-        return w.reduced(aw.contract(p[..., None, :], w.x, gated)[..., 0], keepdims)
+        return w.reduced(aw.contract(p[..., None, :], w.x, gated, w.unit)[..., 0], keepdims)
 
     return _over_q(from_rows, q)
 

@@ -64,14 +64,14 @@ def argsort(
         return aw.finish_probs(p, return_log_probs, log_prob_eps)
     module = registry.load(method, registry.INDEX_METHODS)
     argsort_fn = registry.function(module, "argsort", method)
-    w = aw.prepare(x, axis, standardize, module)
+    w = aw.prepare(x, axis, standardize, module, softness)
     kw = aw.method_kwargs(softness, mode, ot_kwargs)
     p = aw.index_output(
         lambda log: argsort_fn(w.xhat, descending=descending, log=log, **kw),
         return_log_probs,
         log_prob_eps,
     )
-    return w.along_axis(p, trailing=1)
+    return w.along_axis(w.true_tangent(p), trailing=1)
 
 
 def sort(
@@ -118,7 +118,7 @@ def sort(
     if mode == "hard":
         return jnp.sort(jnp.asarray(x), axis=axis, descending=descending)
     module = registry.load(method, registry.ALL_METHODS)
-    w = aw.prepare(x, axis, standardize, module)
+    w = aw.prepare(x, axis, standardize, module, softness)
     kw = aw.method_kwargs(softness, mode, ot_kwargs)
     gated = aw.static_bool("gated_grad", gated_grad)
     return w.along_axis(aw.sorted_values(w, module, method, kw, descending, gated))
@@ -173,6 +173,6 @@ def rank(
         return (jnp.argsort(order, axis=None if axis is None else axis) + 1).astype(x.dtype)
     module = registry.load(method, registry.ALL_METHODS)
     rank_fn = registry.function(module, "rank", method)
-    w = aw.prepare(x, axis, standardize, module)
+    w = aw.prepare(x, axis, standardize, module, softness)
     kw = aw.method_kwargs(softness, mode, ot_kwargs)
-    return w.along_axis(rank_fn(w.x, w.xhat, descending=descending, **kw))
+    return w.along_axis(w.true_tangent(rank_fn(w.x, w.xhat, descending=descending, **kw)))

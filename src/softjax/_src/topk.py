@@ -88,7 +88,7 @@ def top_k(
         return w.along_axis(values), w.along_axis(p, trailing=1)
     gated = aw.static_bool("gated_grad", gated_grad)
     module = registry.load(method, registry.ALL_METHODS)
-    w = aw.prepare(x, axis, standardize, module)
+    w = aw.prepare(x, axis, standardize, module, softness)
     kw = aw.method_kwargs(softness, mode, ot_kwargs)
     if method in registry.SORTED_VALUE_METHODS:
         values = aw.sorted_values(w, module, method, kw, descending=True, gated=gated)[..., :k]
@@ -100,5 +100,5 @@ def top_k(
     else:
         p = top_k_fn(w.xhat, k, log=False, **kw)
         index = aw.finish_probs(p, return_log_probs, log_prob_eps)
-    values = aw.contract(p, w.x, gated)
-    return w.along_axis(values), w.along_axis(index, trailing=1)
+    values = aw.contract(p, w.x, gated, w.unit)
+    return w.along_axis(values), w.along_axis(w.true_tangent(index), trailing=1)

@@ -30,7 +30,8 @@ operator asks for a method that does not provide what it needs.
     Soft ranks in ``[1, n]`` (rank 1 = largest when ``descending``).
 
 Conventions: ``xhat`` is the standardized-and-squashed input (or the raw
-input when ``standardize=False``, or for methods with
+input, scaled by a power of two where ``x / softness`` would overflow,
+when ``standardize=False``, or for methods with
 ``STANDARDIZES = False``); ``x`` is the raw input; ``softness`` has already
 been validated and ``mode`` is one of ``"smooth"``, ``"c0"``, ``"c1"``,
 ``"c2"``. With ``log=True`` index outputs must be log-probabilities (use the
@@ -40,5 +41,8 @@ the probabilities, ``-inf`` at exact zeros, with no NaN gradients).
 other than ``ot`` ignore it.
 
 Module-level flags: ``STANDARDIZES`` (default True) — False means the method
-always receives raw values as ``xhat``.
+always receives raw values as ``xhat``; ``RAW_POWER`` (default 1) — the power
+of ``x`` that the method divides by ``softness`` when it receives raw
+values, so that rows near the dtype's maximum are scaled down enough
+(``axiswise.prepare``).
 """

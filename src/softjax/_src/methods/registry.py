@@ -45,3 +45,8 @@ def function(module: ModuleType, name: str, method: str) -> Callable[..., Any]:
 def standardizes(module: ModuleType) -> bool:
     """Whether the method works on standardized-and-squashed values."""
     return getattr(module, "STANDARDIZES", True)
+
+
+def raw_power(module: ModuleType) -> int:
+    """The power of ``x`` the method divides by softness on raw (unstandardized) input."""
+    return getattr(module, "RAW_POWER", 1)
