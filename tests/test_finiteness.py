@@ -1,0 +1,130 @@
+"""Numerical guarantees: finite values and gradients from finite inputs.
+
+Regression tests for the places that used to return NaN/inf, then the hostile
+sweep of ``finiteness_cases``: a small seeded sample in the default tier, every
+operator x method x mode x dtype x row length in the full tier (--run-slow).
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import softjax as sj
+from finiteness_cases import DTYPES, all_cases, applicable, run
+
+F32_MAX = float(jnp.finfo(jnp.float32).max)
+
+
+def _finite_value_and_grad(f, x):
+    value, grad = jax.value_and_grad(lambda v: jnp.sum(f(v)).astype(jnp.float32))(x)
+    return bool(jnp.all(jnp.isfinite(f(x)))), bool(jnp.all(jnp.isfinite(grad)))
+
+
+def test_relu_c2_far_outside_the_band():
+    x = jnp.array([1e10, -1e10], jnp.float32)
+    assert _finite_value_and_grad(lambda v: sj.relu(v, mode="c2"), x) == (True, True)
+    np.testing.assert_array_equal(jax.grad(lambda v: jnp.sum(sj.relu(v, mode="c2")))(x), [1.0, 0.0])
+
+
+@pytest.mark.parametrize("mode, d", [("c2", 1e6), ("c1", 1e20), ("c0", 1e37)])
+def test_comparison_with_tiny_softness(mode, d):
+    x = jnp.array([d, -d, 0.5 * d], jnp.float32)
+    f = lambda v: sj.greater(v, 0.0, softness=1e-6, mode=mode)  # noqa: E731
+    assert _finite_value_and_grad(f, x) == (True, True)
+    np.testing.assert_array_equal(f(x), [1.0, 0.0, 1.0])
+
+
+@pytest.mark.parametrize("mode", ["smooth", "c0", "c1", "c2"])
+def test_every_mode_near_float32_max(mode):
+    x = jnp.array([3e38, -3e38, 0.9 * F32_MAX, 1.0], jnp.float32)
+    ops = {
+        "relu": lambda v: sj.relu(v, mode=mode),
+        "relu_gated": lambda v: sj.relu(v, mode=mode, gated=True),
+        "abs": lambda v: sj.abs(v, mode=mode),
+        "sign": lambda v: sj.sign(v, mode=mode),
+        "round": lambda v: sj.round(v, mode=mode),
+        "clip": lambda v: sj.clip(v, -3e38, 3e38, mode=mode),
+        "greater": lambda v: sj.greater(v, -v, mode=mode),
+        "isclose": lambda v: sj.isclose(v, -v, mode=mode),
+    }
+    for name, f in ops.items():
+        assert _finite_value_and_grad(f, x) == (True, True), name
+    np.testing.assert_allclose(sj.relu(x, mode=mode), [3e38, 0.0, 0.9 * F32_MAX, 1.0], rtol=1e-6, atol=0.2)
+    np.testing.assert_array_equal(sj.round(x[:3], mode=mode), x[:3])
+    np.testing.assert_array_equal(sj.clip(x, -3e38, 3e38, mode="c0"), jnp.clip(x, -3e38, 3e38))
+
+
+def test_isclose_near_overflow():
+    x = jnp.array([3e38, -3e38], jnp.float32)
+    for mode in ("smooth", "c0", "c1", "c2"):
+        f = lambda v, m=mode: sj.isclose(v, v * 0.999, mode=m)  # noqa: E731
+        assert _finite_value_and_grad(f, x) == (True, True)
+
+
+def test_where_ignores_an_infinite_unselected_branch():
+    b = jnp.array([0.0, 2.0])
+    c = jnp.array([0.0, 1.0])
+    out = sj.where(c, jnp.log(b), 0.0)
+    np.testing.assert_array_equal(out, jnp.where(c == 1, jnp.log(b), 0.0))
+    # Gradients with respect to the condition and the selected branch are finite.
+    gc = jax.grad(lambda c: jnp.sum(sj.where(c, jnp.log(b), 0.0)))(c)
+    assert np.all(np.isfinite(gc))
+    np.testing.assert_allclose(gc, [0.0, np.log(2.0)])
+    gy = jax.grad(lambda y: jnp.sum(sj.where(c, jnp.inf, y)), argnums=0)(jnp.array([1.0, 1.0]))
+    np.testing.assert_array_equal(gy, [1.0, 0.0])
+    # NaN in the unselected branch is ignored as by jnp.where; in the blend it propagates.
+    np.testing.assert_array_equal(sj.where(jnp.array([1.0, 0.0]), 1.0, jnp.nan), [1.0, np.nan])
+    assert np.isnan(sj.where(0.5, 1.0, jnp.nan))
+    # Finite branches keep the blend's derivative with respect to c.
+    assert float(jax.grad(lambda c: sj.where(c, 2.0, 5.0))(0.0)) == -3.0
+
+
+def test_standardize_survives_extreme_rows():
+    rows = jnp.array([[3e38, -3e38, 1e38, 0.0], [1e20, -2e20, 3e20, 0.0], [1e-30, 2e-30, 0.0, -1e-30]],
+                     jnp.float32)
+    for method in ("softsort", "neuralsort", "sorting_network", "fast_soft_sort"):
+        f = lambda v, m=method: sj.sort(v, axis=-1, method=m)  # noqa: E731
+        value, grad = jax.value_and_grad(lambda v: jnp.sum(f(v) * jnp.arange(4.0)))(rows)
+        assert np.all(np.isfinite(f(rows))) and np.all(np.isfinite(grad)), method
+        assert np.all(np.abs(f(rows)[0]) <= 3.0001e38)
+
+
+# ----------------------------------------------------------------------------- sweep
+_CASES = all_cases()
+
+
+def _sample(cases, k, seed=0):
+    """A deterministic sample: every family, spread over names, modes and methods."""
+    rng = np.random.default_rng(seed)
+    by_family = {}
+    for case in cases:
+        by_family.setdefault(case.family, []).append(case)
+    out = []
+    for family, members in sorted(by_family.items()):
+        take = min(len(members), max(2, k * len(members) // len(cases)))
+        out += [members[i] for i in sorted(rng.choice(len(members), take, replace=False))]
+    return out
+
+
+_SAMPLE = [(case, DTYPES[i % 3], (1, 2, 5, 33)[i % 4]) for i, case in enumerate(_sample(_CASES, 40))]
+
+
+def _check(case, dtype, n):
+    out = run(case, dtype, n)
+    assert out.cases_run > 0 or case.hard is not None
+    assert not out.failures, f"{case.label} {dtype} n={n}: {out.failures[:5]}"
+
+
+@pytest.mark.parametrize("case, dtype, n", _SAMPLE, ids=[f"{c.label}-{d}-{n}" for c, d, n in _SAMPLE])
+def test_hostile_sample(case, dtype, n):
+    _check(case, dtype, n)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", _CASES, ids=[c.label for c in _CASES])
+def test_hostile_sweep(case, dtype):
+    for n in (1, 2, 5, 33, 1024):
+        if applicable(case, dtype, n):
+            _check(case, dtype, n)
