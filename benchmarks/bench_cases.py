@@ -3,7 +3,7 @@
 A case is built by ``build(op, method, mode, n, batch, dtype)``, which returns the
 function to time and its inputs. The function's first input is the one we
 differentiate; the baseline (``method == "hard"``) is written directly with
-``jax.numpy`` / ``jax.lax``, following the spec's definition of each operator's
+``jax.numpy`` / ``jax.lax``, following the documented definition of each operator's
 hard mode (index outputs as one-hot arrays), so that ratios compare softjax with
 plain JAX rather than with softjax's own hard mode.
 """
@@ -29,7 +29,7 @@ INDEX_METHODS = ("ot", "softsort", "neuralsort", "sorting_network")
 ALL_METHODS = INDEX_METHODS + ("fast_soft_sort", "smooth_sort")
 METHOD_ORDER = ("softsort", "neuralsort", "sorting_network", "fast_soft_sort", "smooth_sort", "ot")
 
-# Allowed methods per axis-wise operator (spec part 2, §9.1).
+# Allowed methods per axis-wise operator.
 AXISWISE_METHODS: dict[str, tuple[str, ...]] = {
     "argmax": INDEX_METHODS,
     "max": ALL_METHODS,
@@ -60,7 +60,7 @@ CLIP = (-1.0, 1.0)
 
 
 def default_method(op: str) -> str:
-    """The operator's default ``method`` (spec part 2, §9.1)."""
+    """The operator's default ``method``."""
     return "softsort" if op in ("argmax", "argmin", "max", "min") else "neuralsort"
 
 
@@ -97,7 +97,7 @@ def _inputs(shape: tuple[int, ...], dtype: Any, count: int, seed: int = 0) -> tu
 
 
 def _quantile_params(q: float, n: int, quantile_method: str) -> tuple[int, int, float]:
-    """Order statistic ``k``, ``k+`` and interpolation weight ``a`` (spec part 2, §9.7)."""
+    """Order statistic ``k``, ``k+`` and interpolation weight ``a`` (``jnp.quantile``'s convention)."""
     h = q * (n - 1)
     k = math.floor(h)
     if quantile_method == "linear":

@@ -13,7 +13,7 @@ Prints, each time as the median of ``--repeats`` calls after one warm-up call
    the forward time of hard ``jnp.sort`` measured in the same run;
 2. the gradient of ``sum(w * sort(x, method="ot", mode="c0"))`` at n = 1024
    (batch 1 and batch 8) - the prior implementation took 8-10 s per call
-   because of a dense SVD of the dual Hessian (pitfall 3);
+   because of a dense SVD of the dual Hessian;
 3. c0 forward + backward at n = 2048 (prior: tried to allocate 137 GB), with
    XLA's compiled memory estimate.
 """

@@ -1,4 +1,4 @@
-"""SoftJAX quick examples (spec part 1 §9), runnable end to end.
+"""SoftJAX quick examples, runnable end to end.
 
 Run with ``python examples/quickstart.py``. float64 is enabled first: the
 printed numbers are the documented float64 results (in float32 they differ).

@@ -17,7 +17,7 @@ INDEX_OPS = {
     "argquantile": (lambda x, **kw: sj.argquantile(x, 0.3, **kw), INDEX_METHODS),
     "argmedian": (lambda x, **kw: sj.argmedian(x, **kw), INDEX_METHODS),
     "argpercentile": (lambda x, **kw: sj.argpercentile(x, 75.0, **kw), INDEX_METHODS),
-    # sorting_network's top_k returns None as the index (spec §9.8).
+    # sorting_network's top_k returns None as the index.
     "top_k_index": (
         lambda x, **kw: sj.top_k(x, min(2, x.shape[-1]), **kw)[1],
         ("softsort", "neuralsort", "ot"),
@@ -63,7 +63,7 @@ def supports(method: str, mode: str) -> bool:
 
 
 def combos(ops, methods=ALL_METHODS, modes=MODES):
-    """(op name, method, mode) triples that the spec allows."""
+    """(op name, method, mode) triples that the operators allow."""
     out = []
     for name, (_, allowed) in ops.items():
         for method in allowed:

@@ -56,7 +56,7 @@ if shard_map is None:  # pragma: no cover - older JAX
     from jax.experimental.shard_map import shard_map
 
 BATCH, N = 8, 6
-RANDOM_METHODS = ("softsort", "neuralsort", "sorting_network", "ot")  # spec 03 §1
+RANDOM_METHODS = ("softsort", "neuralsort", "sorting_network", "ot")  # softjax.random's methods
 SOFTNESS = 0.5  # keeps the soft paths away from their hard limit at n = 6
 
 

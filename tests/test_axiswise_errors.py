@@ -1,4 +1,4 @@
-"""Bad arguments to axis-wise operators raise clear errors (spec part 2 §8–§9)."""
+"""Bad arguments to axis-wise operators raise clear errors."""
 
 import jax
 import jax.numpy as jnp

@@ -1,4 +1,4 @@
-"""mode="hard" equals the jax.numpy / jax.lax twin exactly (spec part 2 §9)."""
+"""mode="hard" equals the jax.numpy / jax.lax twin exactly."""
 
 import jax
 import jax.numpy as jnp

@@ -95,7 +95,7 @@ def test_top_k_values_independent_of_log_probs():
 
 
 def test_neuralsort_rank_never_zero():
-    # pitfall 7: columns that receive no mass used to give rank 0
+    # columns that receive no mass get their hard rank, never 0
     x = jax.random.normal(jax.random.key(0), (300,), dtype=jnp.float32)
     for mode in ("c0", "smooth"):
         r = sj.rank(x, mode=mode)
@@ -104,7 +104,7 @@ def test_neuralsort_rank_never_zero():
 
 @pytest.mark.parametrize("method", METHODS)
 def test_fused_sort_memory_is_linear(method):
-    # value+grad of sort never materialises n x n (spec part 2 §10)
+    # value+grad of sort never materialises n x n (rows are chunked)
     n = 4096
     f = jax.jit(jax.value_and_grad(lambda x: sj.sort(x, method=method).sum()))
     compiled = f.lower(jnp.zeros((n,), jnp.float32)).compile()

@@ -1,4 +1,4 @@
-"""Float64 reference values of spec part 2 §3.3 and §12 (to 1e-6, the printed precision)."""
+"""Float64 reference values of every method (to 1e-6, the precision they are given to)."""
 
 import jax.numpy as jnp
 import numpy as np

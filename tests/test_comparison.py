@@ -1,4 +1,4 @@
-"""Tests for the soft comparison operators (spec part 1 §4)."""
+"""Tests for the soft comparison operators."""
 
 import inspect
 
@@ -19,12 +19,12 @@ X = np.array([-1.0, 0.5, 0.0, 0.8, 0.15])
 Y = np.array([0.1, 0.2, 0.0, 0.9, 0.1])
 
 
-# --- §10 reference vectors (float64) ------------------------------------------------
+# --- reference vectors (float64) ---------------------------------------------------
 
 REFERENCE = {
     "greater": [1.670142183139e-05, 0.952574126777, 0.49999999975, 0.268941421173, 0.622459330967],
     "less_equal": [0.999983298578, 0.047425873223, 0.50000000025, 0.731058578827, 0.377540669033],
-    # equal / isclose are clipped to [0, 1] (P1/P2); the entries inside are unchanged
+    # equal / isclose are clipped to [0, 1]; the entries inside are unchanged
     "equal": [3.341511902932e-05, 0.124136248412, 1.0000000005, 0.772967391757, 0.938846738463],
     "isclose": [3.341527678558e-05, 0.124138033536, 1.0000000505, 0.773010109612, 0.938849090221],
 }
@@ -103,12 +103,12 @@ def test_hard_ignores_softness_and_epsilon():
         assert float(out) == float(op in ("greater_equal", "less_equal", "equal", "isclose"))
 
 
-# --- pitfalls P1 / P2 ---------------------------------------------------------------
+# --- equal / not_equal / isclose stay in [0, 1] --------------------------------------
 
 
 @pytest.mark.parametrize("softness", [0.1, 1e-10, 1e-12])
 def test_equal_not_equal_stay_in_unit_interval(softness):
-    # P1: prior values were 1.0000000005 / -5e-10, up to 2 / -1 near the hard limit.
+    # Unclipped: 1.0000000005 / -5e-10, up to 2 / -1 near the hard limit.
     for mode in SOFT_MODES:
         assert float(sj.equal(1.0, 1.0, softness, mode)) == 1.0
         assert float(sj.not_equal(1.0, 1.0, softness, mode)) == 0.0
@@ -117,7 +117,7 @@ def test_equal_not_equal_stay_in_unit_interval(softness):
 
 
 def test_isclose_stays_in_unit_interval():
-    # P2: prior values 1.005, 1.462, 1.413 and 2.0.
+    # Unclipped: 1.005, 1.462, 1.413 and 2.0.
     assert float(sj.isclose(100.0, 100.0)) == 1.0
     assert float(sj.isclose(1e4, 1e4)) == 1.0
     assert float(sj.isclose(1e4, 1e4, mode="c0")) == 1.0

@@ -1,4 +1,4 @@
-"""Tests for the soft elementwise operators (spec part 1 §3)."""
+"""Tests for the soft elementwise operators."""
 
 import jax
 import jax.numpy as jnp
@@ -16,7 +16,7 @@ X = np.array([-0.3, -0.1, 0.0, 0.05, 0.2])
 R = np.array([-0.7, 0.3, 1.5, -1.2, 2.5, 0.45])
 
 
-# --- §10 reference vectors (float64, softness 0.1) -------------------------------
+# --- reference vectors (float64, softness 0.1) ----------------------------------
 
 REFERENCE = [
     (lambda: sj.sign(X), [-0.905148253645, -0.46211715726, 0, 0.244918662404, 0.761594155956]),
@@ -102,7 +102,7 @@ def test_hard_dtypes_per_spec():
 
 
 def test_hard_heaviside_propagates_nan():
-    # P12: prior code returned 0.5 for NaN.
+    # NaN propagates; it is not mapped to 0.5.
     out = sj.heaviside(jnp.array([jnp.nan, -1.0, 0.0, 2.0]), mode="hard")
     assert np.isnan(out[0])
     np.testing.assert_array_equal(out[1:], [0.0, 0.5, 1.0])

@@ -1,11 +1,11 @@
-"""Acceptance test: ``examples/quickstart.py`` prints the numbers of spec part 1 §9.
+"""Acceptance test: ``examples/quickstart.py`` prints its documented float64 numbers.
 
 The script runs once in a subprocess (it enables float64 itself). Its output is
 split into records: a record starts at a line that does not begin with
 whitespace and continues over indented lines (NumPy wraps long arrays). The
-expected records of every example present in the script are matched in spec
+expected records of every example present in the script are matched in
 order (header or blank lines in between are ignored), the printed numbers are
-parsed and compared with the spec's full-precision values:
+parsed and compared with full-precision reference values:
 
 * scalars (printed with ``repr`` precision): relative 1e-9, absolute 1e-12;
 * array entries (NumPy prints 8 decimals): additionally half a unit of the
@@ -13,7 +13,7 @@ parsed and compared with the spec's full-precision values:
 * integers: exactly.
 
 To add an example: define its function in ``examples/quickstart.py`` (called
-from ``main()`` in spec order) and list its records in ``EXPECTED`` below.
+from ``main()`` in the order of ``EXPECTED``) and list its records in ``EXPECTED`` below.
 """
 
 import math
@@ -30,15 +30,13 @@ pytestmark = pytest.mark.xdist_group("examples")
 
 SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "quickstart.py"
 
-# example function -> [(record prefix, full-precision numbers in print order)], in spec order.
+# example function -> [(record prefix, full-precision numbers in print order)], in run order.
 EXPECTED = {
-    # §9.1
     "robust_median_regression": [
         ("Hard grad:", [-0.5108380866625906, 0.432083904775904, -0.012175530717731647]),
         ("Soft grad:", [-0.8061135328109571, 0.5254332694722335, 0.098950165104301]),
         ("Learned w:", [0.9999999999010641, -1.9999999994652036, 0.4999999987957427, 1.0, -2.0, 0.5]),
     ],
-    # §9.2
     "top_k_feature_selection": [
         ("Hard grad:", [0.0] * 10),
         (
@@ -49,13 +47,11 @@ EXPECTED = {
         ),
         ("Selected features:", [7, 1, 3]),
     ],
-    # §9.3
     "threshold_filtering": [
         ("Hard grad:", [0.0]),
         ("Soft grad:", [-0.6600359275215457]),
         ("Learned threshold:", [0.6211048323197621]),
     ],
-    # §9.4
     "rule_based_classifier": [
         ("Hard grad:", [0.0, 0.0]),
         ("Soft grad:", [-4.2777020549582465, 1.4152325250121145]),

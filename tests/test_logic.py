@@ -1,4 +1,4 @@
-"""Tests for the fuzzy logical operators (spec part 1 §5)."""
+"""Tests for the fuzzy logical operators."""
 
 import jax
 import jax.numpy as jnp
@@ -16,7 +16,7 @@ B = np.array([0.9, 0.2, 0.4])
 M = np.stack([A, B])
 
 
-# --- §10 reference vectors (float64) --------------------------------------------------
+# --- reference vectors (float64) -----------------------------------------------------
 
 REFERENCE = [
     (lambda: sj.logical_and(A, B), [0.09, 0.1, 0.36]),
@@ -66,13 +66,13 @@ def test_geometric_epsilon():
     assert float(sj.all(jnp.array([0.0, 1.0]), epsilon=0.5)) == 0.0
 
 
-# --- shapes, axes, broadcasting (P3), dtypes (P15) ------------------------------------
+# --- shapes, axes, broadcasting, dtypes ----------------------------------------------
 
 
 @pytest.mark.parametrize("op", ["logical_and", "logical_or", "logical_xor"])
 @pytest.mark.parametrize("geo", [False, True])
 def test_binary_ops_broadcast(op, geo):
-    # P3: prior implementations stacked the operands and failed on these shapes.
+    # Operands broadcast (they are not stacked, which fails on these shapes).
     f = getattr(sj, op)
     x = jnp.linspace(0, 1, 6).reshape(3, 2)
     for y in (jnp.array([0.25, 0.75]), 0.3, jnp.array([[0.25, 0.75]])):
@@ -90,7 +90,7 @@ def test_binary_shape_error(op):
 
 
 def test_boolean_inputs_give_floats():
-    # P15: all() of bools used to return an integer.
+    # all() and friends of bools return floats, not integers.
     b = jnp.array([[True, False], [True, True]])
     for out in (
         sj.all(b), sj.any(b), sj.logical_not(b), sj.logical_and(b, b), sj.logical_or(b, b),

@@ -1,4 +1,4 @@
-"""Permutahedron projection and ``method="fast_soft_sort"`` (spec part 2 §4, §12; issue 4)."""
+"""Permutahedron projection and ``method="fast_soft_sort"`` (issue 4)."""
 
 import functools
 
@@ -75,7 +75,7 @@ def test_projection_reference_values(mode):
     z = jnp.array([0.3, -0.2, 0.25, 0.1]) / 0.3
     w = jnp.array([0.9, 0.1, 0.5, 0.3])
     y = np.asarray(_proj(mode)(z, w))
-    np.testing.assert_allclose(y, SPEC_PROJ[mode], atol=1e-6)  # spec prints 6 decimals
+    np.testing.assert_allclose(y, SPEC_PROJ[mode], atol=1e-6)  # references have 6 decimals
     np.testing.assert_allclose(y, _reference(np.asarray(z), np.asarray(w), mode), atol=1e-9)
     if mode == "c0":  # exact fractions: 47/60 and 37/60
         np.testing.assert_allclose(y, [47 / 60, 0.1, 37 / 60, 0.3], atol=1e-12)
@@ -97,7 +97,7 @@ def test_projection_matches_sequential_reference(mode):
         np.testing.assert_allclose(y, ref, atol=1e-9, rtol=1e-9)
 
 
-FSS_TABLE = {  # spec §12, softness 0.3
+FSS_TABLE = {  # reference ranks, softness 0.3
     "smooth": [3.743411, 1, 5, 2, 3.307031],
     "c0": [3.718190, 1, 5, 2, 3.281810],
     "c1": [3.907501, 1, 5, 2, 3.092499],
@@ -171,7 +171,7 @@ def test_rank_in_range_and_sort_sorted(dtype):
 
 
 def test_rank_is_soft_where_sort_is_hard():
-    # Pitfall 15: at softness 0.1 and n = 100, sort is exactly the hard sort while rank is soft.
+    # Softness scales differ: at softness 0.1 and n = 100, sort is exactly the hard sort while rank is soft.
     x = jax.random.normal(jax.random.key(3), (100,))
     kw = dict(softness=0.1, method="fast_soft_sort")
     np.testing.assert_allclose(sj.sort(x, **kw), jnp.sort(x), atol=1e-9)

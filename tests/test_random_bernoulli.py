@@ -1,4 +1,5 @@
-"""softjax.random.bernoulli / rademacher / binomial: parity, soft contracts, pitfalls 3, 4, 11."""
+"""softjax.random.bernoulli / rademacher / binomial: parity, soft contracts, JAX's comparison
+order and draw dtype, documented soft bias."""
 
 import jax
 import jax.numpy as jnp
@@ -32,7 +33,7 @@ def test_bernoulli_hard_and_underscore_hard_match_jax(rng_mode, dtype):
 
 
 def test_bernoulli_high_uses_jax_comparison_order():
-    # pitfall 3: with p one ulp above u1, "u1 + δ < p" and JAX's "δ < p − u1" disagree.
+    # With p one ulp above u1, "u1 + δ < p" and JAX's "δ < p − u1" disagree.
     key = KEYS[0]
     u1, u2 = jax.random.uniform(key, (2, 2000), jnp.float32)
     p = jnp.nextafter(u1, jnp.float32(2))
@@ -90,7 +91,7 @@ def test_bernoulli_gradients():
 
 
 def test_bernoulli_soft_bias_is_as_documented():
-    # pitfall 11 (documented, not changed): E[soft] = s [softplus(p/s) - softplus((p-1)/s)].
+    # Documented bias of the uniform-threshold relaxation: E[soft] = s [softplus(p/s) - softplus((p-1)/s)].
     s, n = 0.1, 20000
     for p in [0.02, 0.0, 0.5]:
         samples = bern(KEYS[0], jnp.float64(p), (n,), softness=s)
@@ -130,7 +131,7 @@ def test_bernoulli_jit_vmap_over_keys_and_p():
 
 
 def test_rademacher_underscore_hard_matches_jax_for_every_dtype():
-    # pitfall 4: JAX draws the uniform in the default float whatever ``dtype`` is.
+    # JAX draws the uniform in the default float whatever ``dtype`` is.
     for key in KEYS:
         ref = jax.random.rademacher(key, (64,))
         np.testing.assert_array_equal(sj.random.rademacher(key, (64,), mode="hard"), ref)

@@ -1,4 +1,5 @@
-"""softjax.random.categorical: JAX parity, soft contracts, log-probs, pitfalls 1, 7, 8."""
+"""softjax.random.categorical: JAX parity, soft contracts, log-probs, non-finite logits,
+empty samples and broadcasting."""
 
 import functools
 
@@ -100,7 +101,7 @@ def test_soft_samples_are_random_not_softmax_of_logits():
     assert float(jnp.abs(outs[0] - jax.nn.softmax(logits / 0.5)).max()) > 0.05
 
 
-# --- non-finite logits (pitfall 1) -------------------------------------------------------------
+# --- non-finite logits ------------------------------------------------------------------------
 
 
 _DRAW_KEYS = jax.random.split(jax.random.key(3), 400)
@@ -217,11 +218,11 @@ def test_log_prob_gradients_finite():
         assert bool(jnp.all(jnp.isfinite(g))), (mode, g)
 
 
-# --- shapes, empty samples, broadcasting (pitfalls 7, 8) ---------------------------------------
+# --- shapes, empty samples, broadcasting -------------------------------------------------------
 
 
 def test_empty_sample_without_replacement():
-    # pitfall 7: JAX returns an empty array; the prior soft path raised "k must be positive".
+    # JAX returns an empty array; so does every soft mode.
     logits = _logits((2, 3))
     ref = jax.random.categorical(KEYS[0], logits, shape=(0, 2), replace=False)
     for mode in ["hard", "_hard", "smooth", "c0"]:
@@ -231,7 +232,7 @@ def test_empty_sample_without_replacement():
 
 @pytest.mark.parametrize("mode", ["hard", "_hard", "smooth"])
 def test_without_replacement_broadcast_batch(mode):
-    # pitfall 8: logits (1, 3) with shape (2, 2): each broadcast row drawn independently.
+    # logits (1, 3) with shape (2, 2): each broadcast row drawn independently.
     logits = _logits((1, 3))
     outs = [cat(k, logits, shape=(2, 2), replace=False, mode=mode, softness=1e-3) for k in KEYS]
     for out in outs:

@@ -1,4 +1,5 @@
-"""softjax.random.choice / permutation: parity, soft contracts, pitfalls 2, 6, 9."""
+"""softjax.random.choice / permutation: parity, soft contracts, zero probabilities,
+integer gathers, zero draws."""
 
 import jax
 import jax.numpy as jnp
@@ -74,7 +75,7 @@ def test_soft_choice_is_a_random_pick_not_the_expectation():
 
 
 def test_choice_integer_gather_keeps_inf_and_large_integers():
-    # pitfall 6: a one-hot contraction gives NaN everywhere with an inf in the population and
+    # A one-hot contraction gives NaN everywhere with an inf in the population and
     # rounds 2**24 + 1 in float32; "_hard" gathers by index.
     a = jnp.array([1.5, jnp.inf, -2.0, -jnp.inf, 7.0])
     big = jnp.array([2**24 + 1, 2**24 + 3, 5], jnp.int32)
@@ -94,7 +95,7 @@ def test_choice_integer_gather_keeps_inf_and_large_integers():
 
 
 def test_zero_draws_have_one_layout_in_every_mode():
-    # pitfall 9 (deliberate deviation): JAX returns zeros(shape) for zero draws, inconsistent
+    # Deliberate deviation: JAX returns zeros(shape) for zero draws, inconsistent
     # with its own a.shape[:axis] + shape + a.shape[axis+1:] layout; every mode uses the latter.
     for mode in ["hard", "_hard", "smooth"]:
         out = choice(KEYS[0], A2, (0,), axis=1, mode=mode)
@@ -106,7 +107,7 @@ def test_zero_draws_have_one_layout_in_every_mode():
 
 @pytest.mark.parametrize("mode", SOFT_MODES)
 def test_choice_gradient_finite_at_zero_probability(mode):
-    # pitfall 2: log(0) would give a NaN gradient for p_i = 0.
+    # log(0) would give a NaN gradient for p_i = 0.
     a = jnp.array([1.0, 2.0, 3.0, 4.0], jnp.float32)
     replace = mode in ("smooth", "c1")
 
@@ -173,7 +174,7 @@ def test_permutation_hard_is_jax_permutation():
 
 
 def test_permutation_underscore_hard_is_an_exact_permutation():
-    xi = jnp.array([2**24 + 1, 3, 2**24 + 3, -7], jnp.int32)  # pitfall 6: exact integer gather
+    xi = jnp.array([2**24 + 1, 3, 2**24 + 3, -7], jnp.int32)  # exact integer gather
     xf = jnp.array([0.5, jnp.inf, -1.0, 2.0])
     for key in KEYS:
         out = perm(key, xi, mode="_hard")

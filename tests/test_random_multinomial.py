@@ -1,4 +1,5 @@
-"""softjax.random.multinomial: hard pass-through, soft contracts, pitfall 2, count rules."""
+"""softjax.random.multinomial: hard pass-through, soft contracts, zero probabilities,
+count rules."""
 
 import jax
 import jax.numpy as jnp
@@ -44,7 +45,7 @@ def test_soft_counts_sum_to_n_and_converge_to_underscore_hard(mode):
 
 @pytest.mark.parametrize("mode", SOFT_MODES)
 def test_gradient_finite_at_zero_probability(mode):
-    # pitfall 2: log(p) at p = 0 gave NaN gradients; a safe log gives 0 there.
+    # log(p) at p = 0 would give NaN gradients; a safe log gives 0 there.
     p32 = P.astype(jnp.float32)
     w = jnp.arange(4.0, dtype=jnp.float32)
 

@@ -1,4 +1,4 @@
-"""softjax.random *_st: forward == "_hard" bit for bit, gradient == soft (pitfalls 5, 10)."""
+"""softjax.random *_st: forward == "_hard" bit for bit, gradient == soft, positional arguments in place."""
 
 import inspect
 
@@ -14,7 +14,7 @@ KEY = jax.random.key(2)
 F32 = jnp.float32
 LOGITS = jax.random.normal(jax.random.key(1), (2, 5), F32).at[0, 3].set(-jnp.inf)
 PROBS = jnp.array([[0.2, 0.0, 0.5, 0.3], [0.1, 0.2, 0.3, 0.4]], F32)
-VALUES = jax.random.normal(jax.random.key(4), (4, 3), F32)  # non-integer data (pitfall 5)
+VALUES = jax.random.normal(jax.random.key(4), (4, 3), F32)  # non-integer data: sg(fw - bw) + bw would round
 
 # name -> (args before the differentiable parameter, parameter, args after, keyword args)
 CASES = {
@@ -82,7 +82,7 @@ def test_forward_equals_jax_sample_for_categorical_bernoulli_rademacher():
 
 
 def test_value_splice_is_bit_exact_for_real_values():
-    # pitfall 5: sg(fw - bw) + bw rounds; the splice returns fw itself.
+    # sg(fw - bw) + bw rounds; the splice returns fw itself.
     for fn, args in [(R.choice, (VALUES, (4, 3))), (R.permutation, (VALUES, 1))]:
         fw = fn(KEY, *args, mode="_hard")
         bw = fn(KEY, *args, softness=0.5)
@@ -93,7 +93,7 @@ def test_value_splice_is_bit_exact_for_real_values():
 
 
 def test_positional_arguments_after_mode():
-    # pitfall 10: every later positional argument keeps its place.
+    # Every later positional argument keeps its place.
     out = R.categorical_st(KEY, LOGITS, -1, (3, 2), True, None, 0.3, "c0", "softsort", "gumbel",
                            False, None, False, None)  # fmt: skip
     np.testing.assert_array_equal(out, R.categorical(KEY, LOGITS, -1, (3, 2), mode="_hard"))

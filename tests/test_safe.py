@@ -1,4 +1,4 @@
-"""Tests for the autograd-safe operators (spec part 1 §7)."""
+"""Tests for the autograd-safe operators."""
 
 import jax
 import jax.numpy as jnp
@@ -77,7 +77,7 @@ def test_check_grads_in_domain():
 
 @pytest.mark.parametrize("name", ["sqrt", "log", "arcsin", "arccos"])
 def test_nan_propagates(name):
-    # P13: NaN is not silently mapped to the boundary value.
+    # NaN is not silently mapped to the boundary value.
     out = getattr(sj, name)(jnp.array([NAN, 0.5]))
     assert np.isnan(out[0]) and np.isfinite(out[1])
 

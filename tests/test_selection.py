@@ -1,4 +1,4 @@
-"""Tests for the soft selection operators (spec part 1 §6)."""
+"""Tests for the soft selection operators."""
 
 import itertools
 
@@ -188,16 +188,16 @@ def test_dynamic_index_in_dim_example_and_errors():
     x = jnp.array([[10.0, 20.0], [30.0, 40.0]])
     np.testing.assert_array_equal(sj.dynamic_index_in_dim(x, one_hot(1, 2)), [[30.0, 40.0]])
     with pytest.raises(ValueError, match=r"soft_index must be 1-D of length n = x\.shape\[axis\] = 2.*\(2, 2\)"):
-        sj.dynamic_index_in_dim(x, jnp.eye(2))  # P19: clear message for a 2-D index
+        sj.dynamic_index_in_dim(x, jnp.eye(2))  # clear message for a 2-D index
     with pytest.raises(ValueError, match="got soft_index.shape=\\(3,\\)"):
         sj.dynamic_index_in_dim(x, jnp.ones(3), axis=1)
 
 
-# --- dynamic_slice_in_dim / dynamic_slice (P5) ----------------------------------------
+# --- dynamic_slice_in_dim / dynamic_slice ---------------------------------------------
 
 
 def test_dynamic_slice_in_dim_clamps_like_jax():
-    # P5: prior implementations wrapped around and returned [4, 0, 1].
+    # Out-of-range starts are clamped, not wrapped around (which gives [4, 0, 1]).
     x = jnp.arange(5.0)
     np.testing.assert_array_equal(sj.dynamic_slice_in_dim(x, one_hot(4, 5), 3), [2.0, 3.0, 4.0])
 
@@ -225,7 +225,7 @@ def test_dynamic_slice_matches_lax():
     x = jnp.arange(12.0).reshape(3, 4)
     starts = [one_hot(1, 3), one_hot(2, 4)]
     np.testing.assert_array_equal(sj.dynamic_slice(x, starts, (2, 2)), [[6.0, 7.0], [10.0, 11.0]])
-    # P5 2-D example: start (2, 3) is clamped to (1, 2) as in JAX
+    # 2-D example: start (2, 3) is clamped to (1, 2) as in JAX
     got = sj.dynamic_slice(x, [one_hot(2, 3), one_hot(3, 4)], (2, 2))
     np.testing.assert_array_equal(got, jax.lax.dynamic_slice(x, (2, 3), (2, 2)))
     np.testing.assert_array_equal(got, [[6.0, 7.0], [10.0, 11.0]])

@@ -1,4 +1,4 @@
-"""Tests for the simplex projection kernel (spec part 2 §2, pitfall 6)."""
+"""Tests for the simplex projection kernel, including finite second derivatives."""
 
 import jax
 import jax.numpy as jnp
@@ -16,7 +16,7 @@ MODES = ("smooth", "c0", "c1", "c2")
 SPARSE = ("c0", "c1", "c2")
 ALPHA = {"c0": 1, "c1": 2, "c2": 3}
 
-# Spec §2.7: x = [0.3, -0.2, 0.25, 0.1, -1.0], s = 0.2.
+# Reference point: x = [0.3, -0.2, 0.25, 0.1, -1.0], s = 0.2.
 REF_Z = np.array([0.3, -0.2, 0.25, 0.1, -1.0]) / 0.2
 REFERENCE = {
     "smooth": [0.448376, 0.036805, 0.349196, 0.164948, 0.000674],
@@ -90,7 +90,7 @@ def test_matches_generic_solver_batched(mode):
 def test_float32_matches_float64_large_n(mode):
     # n = 4096 takes the partial-sort path (top 256, then 1024 entries); a batch
     # with any larger support falls back to the full sort. Near-tied long rows
-    # are also where prefix sums lose float32 digits (§2.3/§2.4).
+    # are also where prefix sums lose float32 digits.
     rng = np.random.default_rng(2)
     n = 4096
     sparse = [rng.standard_normal(n), np.linspace(0.0, -30.0, n), 3 * rng.standard_normal(n) + 1000.0]
@@ -147,7 +147,7 @@ def test_dtypes_and_empty_axis():
 
 @pytest.mark.parametrize("mode", MODES)
 def test_two_element_matches_sigmoidal(mode):
-    # Part 1 §2.1/§2.3: sigmoidal(x, s) is component 2 of the projection of
+    # sigmoidal(x, s) is component 2 of the projection of
     # [0, x] at softness s (smooth) or 5s (c0, and the p-norm steps for c1/c2).
     s = 0.1
     x = jnp.linspace(-0.7, 0.7, 57)
@@ -209,10 +209,11 @@ def test_check_grads(mode):
 
 @pytest.mark.parametrize("mode", SPARSE)
 def test_second_order_finite_and_consistent(mode):
-    # Pitfall 6: f(x) = Σ_i i·y_i (plus the same on log y) at the spec's x
-    # (extended to length 7). Row 0 (softness 0.5) has a one-element support,
-    # the reverse-over-reverse NaN case of the prior implementation; row 1
-    # (softness 3) a multi-element one.
+    # No root is differentiated, so second derivatives stay finite:
+    # f(x) = Σ_i i·y_i (plus the same on log y) at the reference x (extended to
+    # length 7). Row 0 (softness 0.5) has a one-element support, where
+    # reverse-over-reverse through a root gives NaN; row 1 (softness 3) a
+    # multi-element one.
     x = jnp.array([0.2, 1.7, -0.5, 0.9, 0.3, -0.9, 1.1])
     xs = jnp.stack([x / 0.5, x / 3.0])
     idx = jnp.arange(1.0, 8.0)

@@ -1,4 +1,4 @@
-"""``method="smooth_sort"`` (spec part 2 §5; issue 4): bounds, reference values,
+"""``method="smooth_sort"`` (issue 4): bounds, reference values,
 converged solves, higher-order derivatives and the mode restriction."""
 
 import math
@@ -16,9 +16,8 @@ from softjax._src.kernels.esp_saddle import NEG, saddle_log_esp, truncated_log_e
 from softjax._src.kernels.smooth_sort import esp_bounds, esp_bounds_arithmetic
 
 X = jnp.array([0.2, 1.7, -0.5, 0.9, 0.3])
-# Spec §5.6 at softness 0.3. The spec's numbers come from L-BFGS stopped at
-# rtol 1e-5 (pitfall 13); ours are converged to the dual gradient, and differ
-# from the printed values by at most 1.1e-5.
+# Reference values at softness 0.3, converged to the dual gradient (an L-BFGS
+# solve stopped at rtol 1e-5 differs from them by up to 1.1e-5).
 SORT_REF = [-0.311661, 0.128286, 0.483037, 0.883665, 1.416662]
 RANK_REF = [3.816834, 0.517289, 5.318405, 2.160543, 3.186930]
 
@@ -83,8 +82,8 @@ def test_second_derivatives_agree():
 
 @pytest.mark.slow
 def test_check_grads_second_order():
-    # Pitfall 13: prior gradients were off by 4-27 %; ours match finite
-    # differences to 1e-4 relative, also at second order.
+    # Gradients match finite differences to 1e-4 relative, also at second order
+    # (this needs the dual solved to convergence).
     f = jax.jit(lambda x: jnp.cos(jnp.arange(5.0)) @ sj.sort(x, method="smooth_sort", softness=0.3))
     g = jax.jit(lambda x: jnp.cos(jnp.arange(5.0)) @ sj.rank(x, method="smooth_sort", softness=0.3))
     for fn in (f, g):
@@ -99,7 +98,7 @@ N_KERNEL = 1024  # the kernels themselves work for any n > 2 FAST_BAND + 1 (chea
 
 
 def _log_esp_reference(u):
-    """Plain log-space recurrence of spec §5.1 (numpy, float64), degrees 0..n."""
+    """Plain log-space recurrence of log e_k (numpy, float64), degrees 0..n."""
     out = np.full(u.shape[:-1] + (u.shape[-1] + 1,), -np.inf)
     out[..., 0] = 0.0
     for j in range(u.shape[-1]):

@@ -35,7 +35,7 @@ def kw(softness=0.3, mode="smooth"):
 
 
 def standardize(x):
-    """Spec §1.1 and its §1.2 inverse (local copy; only the numbers matter here)."""
+    """Standardize-and-squash and its inverse (local copy; only the numbers matter here)."""
     mu = x.mean(-1, keepdims=True)
     sd = jnp.sqrt(((x - mu) ** 2).mean(-1, keepdims=True) + 1e-6)
 
@@ -48,7 +48,7 @@ def standardize(x):
 
 
 def reference_network(x, softness, n):
-    """Literal spec §7.2/§7.3 in NumPy, one position at a time with its own
+    """Literal bitonic network in NumPy, one position at a time with its own
     sigma; slots >= n are +inf padding (hard comparators)."""
     size = len(x)
     v, P, pad = x.astype(float).copy(), np.eye(size), np.arange(size) >= n
@@ -161,7 +161,7 @@ def test_rows_equal_full_matrix_rows_and_flat_checkpointing(monkeypatch):
     np.testing.assert_allclose(grad_flat, grad, atol=1e-12)
 
 
-# --- padding fix (pitfall 8) and the reference values --------------------------------
+# --- padding as exact +inf and the reference values -----------------------------------
 
 
 def test_no_padding_leak():
@@ -176,7 +176,7 @@ def test_no_padding_leak():
 
 
 def test_prior_leaky_padding_emulation_reproduces_spec_values():
-    """Pad with 1.0 in squashed space and renormalise rows (the prior §7.4)."""
+    """Pad with 1.0 in squashed space and renormalise rows (the prior, leaky padding)."""
     x = jnp.asarray(X5)
     xh, unsquash = standardize(x)
     values, P = _soft(jnp.broadcast_to(jnp.concatenate([xh, jnp.ones(3)]), (2, 3, 8)), 0.3)
@@ -386,7 +386,7 @@ def test_invariants(x):
     np.testing.assert_allclose(argmax.sum(), 1, atol=1e-12)
 
 
-# --- memory (pitfall 11) ----------------------------------------------------------------
+# --- memory: rows without the N x N matrix ----------------------------------------------
 
 
 def test_argmax_reverse_memory_is_small():

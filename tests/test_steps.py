@@ -1,4 +1,4 @@
-"""Tests for the scalar relaxations ``sigmoidal`` and ``softrelu`` (spec part 1 §2)."""
+"""Tests for the scalar relaxations ``sigmoidal`` and ``softrelu``."""
 
 import jax
 import jax.numpy as jnp
@@ -13,7 +13,7 @@ import softjax as sj
 MODES = ["smooth", "c0", "c1", "c2", "_c1_pnorm", "_c2_pnorm"]
 X = np.array([-0.3, -0.1, 0.0, 0.05, 0.2])
 
-# §10 reference vectors (float64, softness 0.1).
+# Reference vectors (float64, softness 0.1).
 SIGMOIDAL_REF = {
     "smooth": [0.047425873178, 0.26894142137, 0.5, 0.622459331202, 0.880797077978],
     "c0": [0.2, 0.4, 0.5, 0.55, 0.7],
@@ -61,7 +61,7 @@ def _pnorm_c1_reference(u):
 
 
 def _pnorm_c2_reference(u):
-    # The spec's hyperbolic Cardano form (§2.3), evaluated in NumPy.
+    # The hyperbolic Cardano form, evaluated in NumPy.
     a = 0.75 * u**2
     big = a > 1e-12
     a_safe = np.where(big, a, 1.0)
@@ -84,7 +84,7 @@ def test_private_pnorm_modes_match_closed_forms():
 
 
 def test_private_pnorm_last_ulp_clipped():
-    # P17: values are clipped to [0, 1].
+    # Values are clipped to [0, 1] (the last ulp can overshoot).
     for mode in ("_c1_pnorm", "_c2_pnorm"):
         y = sj.sigmoidal(jnp.linspace(-0.6, 0.6, 1001), mode=mode)
         assert float(jnp.min(y)) >= 0.0 and float(jnp.max(y)) <= 1.0
@@ -237,7 +237,7 @@ def test_softness_type_error():
 
 
 def test_array_softness_eager_equals_jit():
-    # P11: per-element softness works outside jit (was a TypeError) and matches jit.
+    # Per-element softness works outside jit and matches jit.
     x = jnp.array([-0.3, 0.1, 0.2])
     s = jnp.array([0.1, 0.5, 1.0])
     eager = sj.sigmoidal(x, softness=s, mode="c1")
@@ -251,7 +251,7 @@ def test_array_softness_eager_equals_jit():
 
 
 def test_traced_softness_is_not_validated():
-    # Documented (P11): a traced softness cannot be checked; 0 gives NaN at x = 0.
+    # Documented: a traced softness cannot be checked; 0 gives NaN at x = 0.
     out = jax.jit(lambda s: sj.sigmoidal(0.0, softness=s))(0.0)
     assert np.isnan(out)
 

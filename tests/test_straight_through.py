@@ -1,8 +1,7 @@
 """Straight-through estimation: splice, grad_replace, st and the *_st operators.
 
-Spec part 1 §8, §9.4 and pitfalls P6–P10. Forward values are compared bit for
-bit (``view`` as integers, so ``-0.0`` vs ``+0.0`` counts); gradients against
-the soft operator's gradient in float64.
+Forward values are compared bit for bit (``view`` as integers, so ``-0.0`` vs
+``+0.0`` counts); gradients against the soft operator's gradient in float64.
 """
 
 import inspect
@@ -37,7 +36,7 @@ def assert_bits_equal(actual, expected):
 
 
 def relu_like(x, softness=0.1, mode="smooth", gated=False):
-    """A user-level operator with the spec's (x, softness, mode, ...) layout."""
+    """A user-level operator with the operators' (x, softness, mode, ...) layout."""
     if mode == "hard":
         return jax.nn.relu(x)
     return softrelu(x, softness, mode, gated)
@@ -57,7 +56,7 @@ X64 = jnp.array([-1.3, -0.2, -0.0, 0.0, 0.04, 0.5, 2.0])
 
 @pytest.mark.parametrize("use_jit", [False, True])
 def test_p10_relu_float32_bit_exact(use_jit):
-    """P10: relu at softness 10 on 100 000 float32 normals, zero mismatches."""
+    """relu at softness 10 on 100 000 float32 normals, zero mismatches (no rounding)."""
     x = jax.random.normal(jax.random.PRNGKey(0), (100_000,), jnp.float32)
 
     def spliced(x):
@@ -481,7 +480,7 @@ def test_st_operator_forward_hard_backward_soft(name):
     assert any(np.abs(np.asarray(g)).max() > 1e-3 for g in out["g_soft"]), f"trivial gradient ({soft_mode})"
 
 def test_spec_examples_of_st_operators():
-    # §8.3: heaviside_st([-1, 0.5, 0, 0.8]) -> [0, 1, 0.5, 1], smooth gradient.
+    # heaviside_st([-1, 0.5, 0, 0.8]) -> [0, 1, 0.5, 1], smooth gradient.
     assert sj.heaviside_st([-1, 0.5, 0, 0.8]).tolist() == [0.0, 1.0, 0.5, 1.0]
     x, y = jnp.asarray(_EW), jnp.asarray(_EW_Y)
 
@@ -489,7 +488,7 @@ def test_spec_examples_of_st_operators():
     def grads(x):
         pairs = {
             "heaviside": (lambda x: sj.heaviside_st(x), lambda x: sj.heaviside(x)),
-            # P6: greater_st(x, y, 0.1, "c1", 1e-10) with everything positional.
+            # greater_st(x, y, 0.1, "c1", 1e-10) with everything positional.
             "greater": (
                 lambda x: sj.greater_st(x, y, 0.1, "c1", 1e-10),
                 lambda x: sj.greater(x, y, 0.1, "c1", 1e-10),
@@ -545,7 +544,7 @@ def test_st_operators_under_vmap_and_jvp():
     np.testing.assert_allclose(out["jvp_st"][1], out["jvp_soft"], atol=1e-12)
 
 
-# ----------------------------------------------------------------------------- §9.4 rule-based classifier
+# ----------------------------------------------------------------------------- rule-based classifier example
 
 RULE_X = jnp.array(
     [[0.2, 0.8], [0.5, 0.3], [0.9, 0.1], [0.4, 0.7], [0.1, 0.4], [0.2, 0.7], [0.4, 0.1], [0.4, 0.7],
@@ -634,3 +633,15 @@ def test_top_k_st_without_soft_index_returns_hard_index_without_gradient():
     np.testing.assert_allclose(g_st, g_soft, rtol=1e-12, atol=1e-12)
     assert np.abs(np.asarray(g_soft)).max() > 0.1
     assert not np.asarray(g_index).any()
+
+
+def test_public_straight_through_module():
+    # Code written against the reference API imports from this path.
+    import softjax.straight_through as public
+    from softjax.straight_through import st, sort_st
+
+    assert st is sj.st and sort_st is sj.sort_st
+    assert set(public.__all__) == {n for n in sj.__all__ if n.endswith("_st")} | {"st", "grad_replace"}
+    for name in public.__all__:
+        assert getattr(public, name) is getattr(sj, name)
+    assert sj.straight_through is public

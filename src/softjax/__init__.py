@@ -79,7 +79,7 @@ from softjax._src.straight_through import (
 )
 
 # --- submodules -------------------------------------------------------------------
-from softjax import random
+from softjax import random, straight_through
 
 try:
     __version__ = _version("softjax")
@@ -164,6 +164,7 @@ __all__ = [
     "sort_st",
     "sqrt",
     "st",
+    "straight_through",
     "take",
     "take_along_axis",
     "top_k",

@@ -1,4 +1,4 @@
-"""Plumbing shared by the axis-wise operators (spec part 2 §8, §9.2).
+"""Plumbing shared by the axis-wise operators.
 
 Every public axis-wise operator follows the same steps: validate, handle
 ``"hard"`` with the ``jax.numpy`` twin, otherwise ``ensure_float``, flatten for
@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from softjax._src.kernels.logspace import log_or_neg_inf
 from softjax._src.kernels.squash import rescale, standardize_and_squash, unsquash
 from softjax._src.methods import registry
 from softjax._src.validation import (
@@ -97,7 +98,7 @@ def check_mode_and_softness(mode: Any, softness: Any) -> None:
 
 
 def check_log_args(return_log_probs: bool, log_prob_eps: Any) -> None:
-    """Validation of spec part 2 §8, done first in every mode."""
+    """Validate ``return_log_probs`` / ``log_prob_eps``, done first in every mode."""
     if log_prob_eps is None:
         return
     if not return_log_probs:
@@ -129,7 +130,7 @@ def layout(x: jax.Array, axis: Any) -> Working:
 def prepare(
     x: Any, axis: Any, standardize: bool, method: ModuleType | None = None, softness: Any = None
 ) -> Working:
-    """Steps 1–4 of spec part 2 §9.2: float input, working axis last, ``x̂``.
+    """Common preparation: float input, working axis last, ``x̂``.
 
     Raw (unstandardized) rows whose ``max |x| / softness`` passes
     ``2 / eps`` (``2**24`` in float32) are scaled by a power of two so that
@@ -200,25 +201,20 @@ def float_dtype(x: jax.Array) -> Any:
     return x.dtype if jnp.issubdtype(x.dtype, jnp.inexact) else jnp.result_type(float)
 
 
-def _safe_log(p: jax.Array) -> jax.Array:
-    positive = p > 0
-    return jnp.where(positive, jnp.log(jnp.where(positive, p, 1.0)), -jnp.inf)
-
-
 def finish_probs(p: jax.Array, return_log_probs: bool, log_prob_eps: Any) -> jax.Array:
-    """Probability-space result -> requested output (spec part 2 §8 step 3)."""
+    """Probability-space result -> requested output (probabilities or clipped logs)."""
     if not return_log_probs:
         return p
     if log_prob_eps is not None:
         p = jnp.clip(p, log_prob_eps, 1.0)
         p = p / jnp.sum(p, axis=-1, keepdims=True)
-    return _safe_log(p)
+    return log_or_neg_inf(p)
 
 
 def index_output(
     compute: Callable[[bool], jax.Array], return_log_probs: bool, log_prob_eps: Any
 ) -> jax.Array:
-    """Run ``compute(log)`` on the log path when possible (spec part 2 §8)."""
+    """Run ``compute(log)`` on the log path when possible (no ``log_prob_eps`` clip)."""
     if return_log_probs and log_prob_eps is None:
         return compute(True)
     return finish_probs(compute(False), return_log_probs, log_prob_eps)

@@ -1,4 +1,4 @@
-r"""Soft comparison operators returning SoftBools (spec part 1 §4).
+r"""Soft comparison operators returning SoftBools.
 
 All take ``(x, y, softness=0.1, mode="smooth", epsilon=1e-10)`` (``isclose``
 has ``rtol``, ``atol`` *before* ``mode``). ``x`` is promoted with
@@ -11,7 +11,7 @@ $|v|_S = v\,(2S(v) - 1)$ the soft absolute value (same ``softness``/``mode``).
 than 1/2 and non-strict ones slightly more, so that for ``softness -> 0`` they
 tend to the hard results.
 
-Deliberate deviation from prior implementations (pitfalls P1/P2): ``equal``,
+Deliberate deviation from prior implementations: ``equal``,
 ``not_equal`` and ``isclose`` are clipped to ``[0, 1]``; without the clip they
 exceed 1 (or go below 0) at or near equality, up to 2 (-1) in the near-hard
 limit. Values that were already inside ``[0, 1]`` are unchanged.
@@ -181,7 +181,7 @@ def equal(
 ) -> SoftBool:
     r"""Soft $x = y$: hard ``jnp.equal``; soft $\mathrm{clip}(2(1 - S(D - \varepsilon)), 0, 1)$, $D = |x - y|_S$.
 
-    At ``x == y`` the soft value is 1 (clipped, P1), it decays to 0 as
+    At ``x == y`` the soft value is 1 (clipped), it decays to 0 as
     $|x - y|$ grows beyond a few ``softness``.
 
     Args:
@@ -219,7 +219,7 @@ def not_equal(
 ) -> SoftBool:
     r"""Soft $x \ne y$: hard ``jnp.not_equal``; soft $\mathrm{clip}(2S(D - \varepsilon) - 1, 0, 1)$, $D = |x - y|_S$.
 
-    At ``x == y`` the soft value is 0 (clipped, P1).
+    At ``x == y`` the soft value is 0 (clipped).
 
     Args:
         x: first operand (ints/bools are promoted to the default float).
@@ -265,7 +265,7 @@ def isclose(
       $D = |x - y|_S$ and tolerance $T = \mathrm{atol} + \mathrm{rtol}\,|y|_S$
       (asymmetric in ``x``, ``y`` like NumPy).
 
-    The clip to ``[0, 1]`` is a deliberate fix (P2): unclipped, the value
+    The clip to ``[0, 1]`` is a deliberate fix: unclipped, the value
     exceeds 1 whenever $D < T$ (up to 2 in the near-hard limit). Inside the
     tolerance the result is therefore exactly 1 (with zero gradient).
 

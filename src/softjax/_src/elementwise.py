@@ -1,4 +1,4 @@
-"""Soft elementwise operators (spec part 1 §3).
+"""Soft elementwise operators.
 
 Each operator takes ``(x, softness=0.1, mode="smooth", ...)``. ``mode="hard"``
 is the exact ``jax.numpy`` operator and never looks at ``softness``; every other

@@ -1,4 +1,4 @@
-"""Soft ``argmax``, ``max``, ``argmin``, ``min`` (spec part 2 §9.4–§9.5)."""
+"""Soft ``argmax``, ``max``, ``argmin``, ``min``."""
 
 from __future__ import annotations
 

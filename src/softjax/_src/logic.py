@@ -1,4 +1,4 @@
-"""Fuzzy logic on SoftBools (spec part 1 §5).
+"""Fuzzy logic on SoftBools.
 
 Probabilistic semantics: entries are probabilities of independent events, so
 ``and`` multiplies, ``or`` is ``1 - (1-x)(1-y)``. With
@@ -6,9 +6,9 @@ Probabilistic semantics: entries are probabilities of independent events, so
 (``exp(mean(log(max(x, eps))))``), which keeps long conjunctions from
 vanishing. None of these take ``softness`` or ``mode``.
 
-Fixes over prior implementations: binary operators broadcast their operands
-(P3), and every input goes through ``ensure_float`` so boolean inputs give
-float results (P15).
+Fixes over prior implementations: binary operators broadcast their operands,
+and every input goes through ``ensure_float`` so boolean inputs give float
+results.
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ def all(  # noqa: A001
       (so e.g. ``all([0, 1])`` is $10^{-5}$, not 0).
 
     Args:
-        x: SoftBool (bools/ints are promoted to the default float, P15).
+        x: SoftBool (bools/ints are promoted to the default float).
         axis: axis (or tuple of axes) to reduce; default ``-1`` (unlike NumPy);
             ``None`` reduces over all axes.
         epsilon: lower clip $\epsilon$ inside the logarithm (geometric mode).

@@ -1,7 +1,7 @@
 """Soft quantiles: ``argquantile``, ``quantile`` and their median/percentile
-variants (spec part 2 §9.7).
+variants.
 
-Deliberate deviation (pitfall 12): a concrete ``q`` outside ``[0, 1]`` (or
+Deliberate deviation: a concrete ``q`` outside ``[0, 1]`` (or
 ``p`` outside ``[0, 100]``, or NaN) raises ``ValueError`` in every mode and
 for every method, instead of clipping on some paths and returning NaN or a
 wrong value on others. A traced ``q`` is clipped to ``[0, 1]``.
@@ -39,7 +39,7 @@ def _check_q(q: Any, name: str, upper: float) -> jax.Array:
 
 
 def _order_statistic(q: jax.Array, n: int, quantile_method: str):
-    """``(k, k_next, a)`` of the table in spec part 2 §9.7 (``k`` int32)."""
+    """Order statistics ``(k, k_next)`` and weight ``a`` of ``jnp.quantile``'s ``method``."""
     h = q * (n - 1)
     lo, hi = jnp.floor(h), jnp.ceil(h)
     zero = jnp.zeros_like(h)

@@ -1,4 +1,4 @@
-"""Autograd-safe versions of functions with singular points (spec part 1 §7).
+"""Autograd-safe versions of functions with singular points.
 
 Every function uses the *double-where* pattern: an inner ``where`` replaces
 inputs outside the domain by a harmless constant before the primitive is
@@ -6,7 +6,7 @@ called (so neither the value nor the derivative of the discarded branch is
 ever inf/NaN), and an outer ``where`` selects the boundary value. The
 derivative there is 0, the derivative of the constant branch.
 
-Deliberate deviation from prior implementations (pitfall P13): NaN inputs
+Deliberate deviation from prior implementations: NaN inputs
 propagate (``sqrt(nan)``, ``log(nan)``, ``arccos(nan)`` are NaN) instead of
 being silently mapped to the boundary value.
 """

@@ -1,4 +1,4 @@
-"""Soft selection: indexing with SoftBools and SoftIndices (spec part 1 §6).
+"""Soft selection: indexing with SoftBools and SoftIndices.
 
 Every operator is a plain linear contraction ("expected value of the selected
 element"); with a one-hot SoftIndex it reproduces the ``jax.numpy`` /
@@ -153,7 +153,7 @@ def take(x: ArrayLike, soft_index: SoftIndex, axis: int | None = None) -> jax.Ar
 
     Args:
         x: array; ``axis=None`` flattens it first.
-        soft_index: SoftIndex $p$ of shape ``(k, n)`` (the spec's form) or, as
+        soft_index: SoftIndex $p$ of shape ``(k, n)`` (the basic form) or, as
             an extension, any ``(*idx_shape, n)`` with ``n = x.shape[axis]``
             (``x.size`` for ``axis=None``) — like ``jnp.take`` with an integer
             index array of shape ``idx_shape``.
@@ -270,7 +270,7 @@ def _slice_weights(p: jax.Array, n: int, size: int, name: str, size_name: str) -
     if size > n:
         raise ValueError(f"{size_name} must satisfy 0 < {size_name} <= {n}, got {size}.")
     m = n - size + 1  # valid starts 0..n-size
-    # Clamp like JAX (P5): all mass of starts > n - size moves onto n - size.
+    # Clamp like JAX: all mass of starts > n - size moves onto n - size.
     q = jnp.concatenate([p[: m - 1], jnp.sum(p[m - 1 :], keepdims=True)])
     d = jnp.arange(n)[None, :] - jnp.arange(size)[:, None]
     valid = (d >= 0) & (d < m)
@@ -285,7 +285,7 @@ def dynamic_slice_in_dim(
     $q$ is the start distribution $p$ with the mass of every start
     $i > n - L$ moved onto $n - L$ ($L$ = ``slice_size``), i.e. out-of-range
     starts are **clamped** exactly like JAX does. (Deliberate deviation from
-    prior implementations, which wrapped around circularly (P5); identical for
+    prior implementations, which wrapped around circularly; identical for
     in-range starts.) Cost: $O(L n)$ for the weights plus the contraction.
 
     Args:
@@ -319,7 +319,7 @@ def dynamic_slice(
 ) -> jax.Array:
     r"""Soft ``jax.lax.dynamic_slice``: :func:`dynamic_slice_in_dim` on every axis in turn.
 
-    Out-of-range starts are clamped as in JAX (P5, see
+    Out-of-range starts are clamped as in JAX (see
     :func:`dynamic_slice_in_dim`).
 
     Args:

@@ -1,4 +1,4 @@
-"""Soft ``argsort``, ``sort`` and ``rank`` (spec part 2 §9.6, §9.9)."""
+"""Soft ``argsort``, ``sort`` and ``rank``."""
 
 from __future__ import annotations
 

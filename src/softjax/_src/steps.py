@@ -1,16 +1,16 @@
 """The two scalar relaxations every elementwise operator is built from.
 
-* :func:`sigmoidal` — a soft Heaviside step ``S`` (spec part 1 §2.1);
+* :func:`sigmoidal` — a soft Heaviside step ``S``;
 * :func:`softrelu` — a soft ReLU ``R``, either the antiderivative of ``S``
-  (``gated=False``) or ``x·S(x)`` (``gated=True``) (§2.2).
+  (``gated=False``) or ``x·S(x)`` (``gated=True``).
 
 The piecewise modes are polynomials of ``u = (x / s) / 5`` on ``[-1, 1)``; the
 factor 1/5 makes their transition band ``[-5s, 5s]`` comparable to the
-logistic one. The order of floating-point operations follows the spec so that
-float64 results reproduce the reference values to the last bit.
+logistic one. The order of floating-point operations is fixed so that
+float64 results reproduce the tested reference values to the last bit.
 
-The private p-norm modes (§2.3) use algebraically identical but numerically
-safer forms of the spec's closed formulas (agreeing to ~3e-15 in float64):
+The private p-norm modes use algebraically identical but numerically
+safer forms of their direct closed formulas (agreeing to ~3e-15 in float64):
 ``P(u) - 1/2`` is computed as an odd function of ``u`` (exact symmetry, so soft
 ``abs`` stays ``>= 0``), and ``_c2_pnorm`` uses a branch-free Cardano root whose
 float32 Hessians stay finite. NaN inputs propagate in every mode.
@@ -54,8 +54,8 @@ def _pnorm_c2_step(u: jax.Array) -> jax.Array:
     # P = b^3 where b^3 + (b - u)^3 = 1; with b = t + u/2 this is the depressed
     # cubic t^3 + A t + B = 0, A = 0.75 u^2, B = -0.5. Its single real root is
     # written in the cancellation-free Cardano form t = c - p/c with p = A/3,
-    # c = cbrt(1/4 + sqrt(1/16 + p^3)) >= cbrt(1/2). This equals the spec's
-    # hyperbolic form (to ~3e-15 in float64) but has no branch at A = 0 and no
+    # c = cbrt(1/4 + sqrt(1/16 + p^3)) >= cbrt(1/2). This equals the
+    # hyperbolic Cardano form (to ~3e-15 in float64) but has no branch at A = 0 and no
     # u^-3 intermediates, whose derivatives overflowed float32 Hessians.
     p = u * u / 4.0
     c = jnp.cbrt(0.25 + jnp.sqrt(0.0625 + p * p * p))

@@ -1,4 +1,4 @@
-r"""Straight-through estimation (spec part 1 §8): hard values, soft gradients.
+r"""Straight-through estimation (Bengio et al. 2013): hard values, soft gradients.
 
 A straight-through (ST) function returns the value of a *forward* computation
 (the exact, non-differentiable operator) with the derivative of a *backward*
@@ -11,9 +11,9 @@ computation (its soft relaxation). Three layers:
   ``*_st`` operators are ``st`` applied to the soft operators.
 
 The splice is a ``jax.custom_jvp`` whose primal output *is* the forward array
-and whose tangent is the backward tangent. The prior formula
-$\mathrm{sg}(f - b) + b$ rounds (it differed from ``jax.nn.relu`` in 43 % of
-float32 entries, P10), and even $\mathrm{sg}(f) + (b - \mathrm{sg}(b))$ turns
+and whose tangent is the backward tangent. The usual formula
+$\mathrm{sg}(f - b) + b$ rounds (it differs from ``jax.nn.relu`` in 43 % of
+float32 entries), and even $\mathrm{sg}(f) + (b - \mathrm{sg}(b))$ turns
 ``-0.0`` into ``+0.0``; the custom rule is bit-exact by construction, keeps
 forward mode (``jvp``/``jacfwd``) working and is soft at every order of
 differentiation.
@@ -64,7 +64,7 @@ def _splice_array_jvp(primals, tangents):
     # primal output straight-through when this rule is itself differentiated.
     out = _splice_array(forward, backward)
     # A non-finite soft value has no meaningful derivative: the leaf then acts
-    # as sg(forward) (spec §8.1 step 3), without NaN.
+    # as sg(forward), without NaN.
     out_dot = jnp.where(jnp.isfinite(backward), backward_dot, jnp.zeros_like(backward_dot))
     return out, out_dot
 
@@ -102,7 +102,7 @@ def splice(forward: Any, backward: Any) -> Any:
     * $\partial y = \partial b$ in forward and reverse mode, at every order,
       i.e. $y$ behaves like $\mathrm{sg}(f) + (b - \mathrm{sg}(b))$.
 
-    Special cases (spec §8.1): if $f$ or $b$ is ``None`` the leaf is $f$
+    Special cases: if $f$ or $b$ is ``None`` the leaf is $f$
     unchanged (the hard value, with whatever derivative it has); integer and
     boolean leaf pairs are returned as $f$; where $b$ is not finite (e.g. $f$
     and $b$ are the same infinity) the derivative is $0$, never NaN.
@@ -155,7 +155,7 @@ def _var_keyword(sig: inspect.Signature) -> str | None:
 
 
 def _require_keyword(fn: Callable, sig: inspect.Signature | None, name: str, caller: str) -> None:
-    """Fail at decoration time (P8) if ``fn`` cannot take ``name`` as a keyword."""
+    """Fail when decorating, not at the first call, if ``fn`` cannot take ``name`` as a keyword."""
     if sig is None:
         return
     param = sig.parameters.get(name)
@@ -233,9 +233,9 @@ def _mode_binder(fn: Callable, sig: inspect.Signature | None) -> Callable:
     """Return ``bind(args, kwargs) -> (mode_or_None, call)`` for ``fn``.
 
     ``call(m)`` runs ``fn`` with the caller's arguments and mode ``m``. Binding
-    with the signature puts every argument where Python would (P6, P7).
+    with the signature puts every argument where Python would.
     """
-    if sig is None:  # no introspection possible: spec's keyword convention
+    if sig is None:  # no introspection possible: pass ``mode`` as a keyword
 
         def bind_kwargs(args, kwargs):
             kwargs = dict(kwargs)
@@ -267,7 +267,7 @@ def _mode_binder(fn: Callable, sig: inspect.Signature | None) -> Callable:
         if not required:
             bound = sig.bind(*args, **kwargs)
             mode = bound.arguments.get("mode")
-        else:  # P9: a missing required mode is allowed; bind again to check the rest
+        else:  # a missing required mode is allowed; bind again to check the rest
             bound = sig.bind_partial(*args, **kwargs)
             mode = bound.arguments.setdefault("mode", None)
             bound = sig.bind(*bound.args, **bound.kwargs)
@@ -297,7 +297,7 @@ def make_st(fn: Callable[..., Any], hard_mode: str = "hard") -> Callable[..., An
     default_mode = "smooth"
     if sig is not None and "mode" in sig.parameters:
         declared = sig.parameters["mode"].default
-        if declared is not inspect.Parameter.empty:  # P9: required mode -> "smooth"
+        if declared is not inspect.Parameter.empty:  # a required mode defaults to "smooth"
             default_mode = declared
     bind = _mode_binder(fn, sig)
 

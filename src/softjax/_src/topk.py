@@ -1,4 +1,4 @@
-"""Soft ``top_k`` (spec part 2 §9.8)."""
+"""Soft ``top_k``."""
 
 from __future__ import annotations
 

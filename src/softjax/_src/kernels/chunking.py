@@ -1,4 +1,4 @@
-"""Memory-bounded evaluation of row-generating functions (spec part 2 §10.2).
+"""Memory-bounded evaluation of row-generating functions.
 
 Soft sorting builds an ``n x n`` matrix one row per sorted position; value
 outputs (``sort``, ``rank``, ...) only need each row contracted with a vector.

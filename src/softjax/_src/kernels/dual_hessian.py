@@ -49,6 +49,20 @@ from jax import lax
 from softjax._src.kernels.vma import vary_like
 
 
+class _CGState(NamedTuple):
+    """Preconditioned conjugate-gradient state, with the best iterate so far."""
+
+    x: jax.Array
+    r: jax.Array  # residual b - A x
+    p: jax.Array  # search direction
+    rz: jax.Array  # <r, M^-1 r>
+    k: jax.Array  # iterations so far
+    rr: jax.Array  # |r|^2
+    broke: jax.Array  # breakdown (non-positive curvature through round-off)
+    x_best: jax.Array
+    rr_best: jax.Array
+
+
 class CGResult(NamedTuple):
     x: jax.Array
     iterations: jax.Array
@@ -80,11 +94,10 @@ def conjugate_gradient(
     bnorm2 = jnp.vdot(b, b).real
     stop2 = (jnp.asarray(rtol, b.dtype) ** 2) * bnorm2
 
-    def cond(state):
-        k, rr, broke = state[4], state[5], state[6]
-        return (k < maxiter) & (rr > stop2) & jnp.isfinite(rr) & ~broke
+    def cond(state: _CGState):
+        return (state.k < maxiter) & (state.rr > stop2) & jnp.isfinite(state.rr) & ~state.broke
 
-    def body(state):
+    def body(state: _CGState) -> _CGState:
         x, r, p, rz, k, rr, _, x_best, rr_best = state
         ap = matvec(p)
         pap = jnp.vdot(p, ap).real
@@ -101,16 +114,16 @@ def conjugate_gradient(
         better = rr < rr_best
         x_best = jnp.where(better, x, x_best)
         rr_best = jnp.where(better, rr, rr_best)
-        return x, r, z + beta * p, rz_new, k + 1, rr, broke, x_best, rr_best
+        return _CGState(x, r, z + beta * p, rz_new, k + 1, rr, broke, x_best, rr_best)
 
     z0 = precond(b)
     zero = jnp.zeros((), jnp.int32)
     x0 = jnp.zeros_like(b)
-    init = (x0, b, z0, jnp.vdot(b, z0).real, zero, bnorm2, jnp.zeros((), bool), x0, bnorm2)
-    init = vary_like(init, b, z0, *like)
-    *_, k, _, _, x, rr = lax.while_loop(cond, body, init)
-    rel = jnp.sqrt(rr / jnp.where(bnorm2 > 0, bnorm2, 1))
-    return CGResult(x, k, rel)
+    init = _CGState(x=x0, r=b, p=z0, rz=jnp.vdot(b, z0).real, k=zero, rr=bnorm2,
+                    broke=jnp.zeros((), bool), x_best=x0, rr_best=bnorm2)
+    out = lax.while_loop(cond, body, vary_like(init, b, z0, *like))
+    rel = jnp.sqrt(out.rr_best / jnp.where(bnorm2 > 0, bnorm2, 1))
+    return CGResult(out.x_best, out.k, rel)
 
 
 def _path_weights(w: jax.Array, d_rows: jax.Array, inv_d_rows: jax.Array) -> jax.Array:

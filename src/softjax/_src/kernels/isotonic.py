@@ -1,4 +1,4 @@
-r"""Non-increasing isotonic regression by pool-adjacent-violators (spec part 2 §4.2–§4.4).
+r"""Non-increasing isotonic regression by pool-adjacent-violators (Blondel et al. 2020).
 
 Given scores $\zeta$ and targets $\omega$, both sorted **descending** along the
 last axis, every mode solves
@@ -25,17 +25,17 @@ The work is split in two:
   row-parallel: under ``jit`` with a sharded batch each device runs it on its
   own rows (nothing is gathered). Each merge is O(1) for ``c0``, ``smooth``
   and ``c2`` (sufficient statistics) and O(log n) for ``c1`` (binary search
-  for the split inside the block, fixing pitfall 14), so the pass is
+  for the split inside the block, never a quadratic rescan), so the pass is
   O(n log n) at worst.
 * :func:`isotonic_offsets` recomputes every block's $\gamma$ from its members
   with per-row segment sums (O(n); batched scatters and gathers, so a sharded
   batch stays sharded), relative to the block's first score so that
   singleton blocks reproduce $\omega$ exactly. ``c0`` and ``smooth`` are plain
-  differentiable JAX (their derivative is the block averaging of §4.4);
+  differentiable JAX (their derivative is the block-wise Jacobian of Blondel et al. 2020);
   ``c1``/``c2`` use a ``custom_jvp`` whose rule is implicit differentiation of
   the block equation written with segment sums. Every rule is itself
   differentiable, so ``jvp``, ``jacfwd``, ``jacrev``, ``hessian`` and
-  ``jacrev(grad)`` all work (pitfall 5).
+  ``jacrev(grad)`` all work.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def _quadratic_root(a: jax.Array, b: jax.Array, c: jax.Array) -> jax.Array:
 
 
 def _cardano(p: jax.Array, q: jax.Array) -> jax.Array:
-    """Real root of $v^3 + p v + q = 0$ for $p \\ge 0$ (hyperbolic Cardano, §2.4)."""
+    """Real root of $v^3 + p v + q = 0$ for $p \\ge 0$ (hyperbolic Cardano form)."""
     dt = p.dtype
     tiny, eps = jnp.finfo(dt).tiny, jnp.finfo(dt).eps
     r = jnp.sqrt(jnp.maximum(p / 3.0, 0.0))

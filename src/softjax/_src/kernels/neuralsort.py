@@ -1,4 +1,4 @@
-"""NeuralSort rows (spec part 2 §3.2; Grover et al., "Stochastic Optimization of
+"""NeuralSort rows (Grover et al. 2019, "Stochastic Optimization of
 Sorting Networks via Continuous Relaxations").
 
 The row for the ``r``-th largest element is the simplex projection of

@@ -1,4 +1,4 @@
-r"""Projection onto the permutahedron (spec part 2 §4.1–§4.2), ``fast_soft_sort``'s kernel.
+r"""Projection onto the permutahedron (Blondel et al. 2020), ``fast_soft_sort``'s kernel.
 
 For rows $z, w \in \mathbb{R}^n$ (``z`` already divided by the softness) and
 $p = 2, 3/2, 4/3$ for ``c0``, ``c1``, ``c2``:
@@ -26,7 +26,7 @@ from softjax._src.validation import validate_mode
 
 def _working_dtype(dtype, mode: str):
     # c1/c2 solve piecewise polynomial equations: run them in the default float
-    # (float64 under x64) as the spec prescribes; c0/smooth keep the input dtype.
+    # (float64 under x64); c0/smooth keep the input dtype.
     if mode in ("c1", "c2"):
         return jnp.promote_types(dtype, jnp.result_type(float))
     return dtype

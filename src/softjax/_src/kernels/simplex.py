@@ -1,4 +1,4 @@
-r"""Projection onto the unit simplex for every soft mode (spec part 2 §2).
+r"""Projection onto the unit simplex for every soft mode.
 
 A pure math kernel: it knows nothing of ``softness``, axes or the public API.
 The caller divides by the softness (and validates it) and moves the working
@@ -7,13 +7,15 @@ axis last. For $z \in \mathbb{R}^n$ (last axis) it returns
 $$y^\star = \operatorname*{argmax}_{y \ge 0,\ \sum_i y_i = 1}\ \langle z, y\rangle - \Omega(y),$$
 
 whose sparse solutions have the form $y_i \propto (z_i - \theta)_+^{\alpha}$
-with $\alpha = 1, 2, 3$ for ``c0``, ``c1``, ``c2``.
+with $\alpha = 1, 2, 3$ for ``c0``, ``c1``, ``c2``: sparsemax (Martins &
+Astudillo 2016) and, up to a rescaling of $z$, 1.5- and 4/3-entmax (Peters,
+Niculae & Martins 2019).
 
 Design:
 
 * The sparse modes sort each row once (O(n log n) time, O(n) memory, no
   n x n intermediates) and find the threshold from prefix sums in closed
-  form (§2.2–§2.4), counting the support size ``K`` (never an argmax).
+  form, counting the support size ``K`` (never an argmax).
   Everything is computed in coordinates shifted by the row maximum, so the
   largest entry has gap exactly ``-θ' > 0`` and float32 stays accurate for
   huge inputs; one cheap refinement pass (same recipe, re-centred at the
@@ -36,10 +38,10 @@ Design:
   $w = t^{\alpha-1}$ on the support, $\dot t = m \odot (\dot z - \dot\theta)$.
   The rule uses only products and one guarded division, so it is itself
   differentiable: ``jacfwd``, ``jacrev``, ``hessian`` and
-  ``jacrev(grad(f))`` are finite (spec §11 pitfall 6: no square root or
-  cube root is ever differentiated).
+  ``jacrev(grad(f))`` are finite (no square root or cube root is ever
+  differentiated).
 * $y = t^\alpha / \sum t^\alpha$ is formed by ordinary JAX ops, which yields
-  the spec's quotient rule (§2.5) and the symmetric Jacobian
+  the quotient rule and the symmetric Jacobian
   $\alpha(\operatorname{diag}(w) - w w^\top / \sum w)$.
 
 Deliberate deviations from the prior recipe (same result in exact arithmetic,
@@ -60,9 +62,10 @@ from jax.custom_batching import custom_vmap
 from jax.typing import ArrayLike
 
 from softjax._src.kernels import row_top_k
+from softjax._src.kernels.logspace import log_or_neg_inf
 from softjax._src.validation import SOFT_MODES, ensure_float, validate_mode
 
-# Exponent alpha of y ∝ (z - θ)_+^alpha for each sparse mode (q - 1 in spec §0).
+# Exponent alpha of y ∝ (z - θ)_+^alpha for each sparse mode (q - 1, q = p/(p-1)).
 _ALPHA = {"c0": 1, "c1": 2, "c2": 3}
 
 
@@ -226,12 +229,6 @@ def _gaps_jvp(mode: str, primals: tuple[jax.Array], tangents: tuple[jax.Array]):
     return t, jnp.where(support, dz - dtheta, 0.0)
 
 
-def _log_positive(t: jax.Array) -> jax.Array:
-    """``log t`` with ``-inf`` (and zero gradient) at ``t == 0``; NaN propagates."""
-    ok = (t > 0) | jnp.isnan(t)
-    return jnp.where(ok, jnp.log(jnp.where(ok, t, 1.0)), -jnp.inf)
-
-
 def project_simplex(z: ArrayLike, mode: str, *, log: bool = False) -> jax.Array:
     r"""Project each row of ``z`` (last axis) onto the probability simplex.
 
@@ -282,5 +279,5 @@ def project_simplex(z: ArrayLike, mode: str, *, log: bool = False) -> jax.Array:
     t_pow = t if alpha == 1 else t * t if alpha == 2 else t * t * t
     total = jnp.sum(t_pow, axis=-1, keepdims=True)  # = 1 up to rounding; keep the division
     if log:
-        return alpha * _log_positive(t) - jnp.log(total)
+        return alpha * log_or_neg_inf(t) - jnp.log(total)
     return t_pow / total

@@ -1,4 +1,4 @@
-r"""Log-domain Sinkhorn iterations for entropic optimal transport (spec part 2 §6.2).
+r"""Log-domain Sinkhorn iterations for entropic optimal transport (Cuturi 2013).
 
 Gauss-Seidel updates with absolute regularisation $\varepsilon = s$, zero
 initial potentials, order $g$ then $f$:
@@ -10,7 +10,7 @@ After each $f$ update the row marginals are exact; convergence is tested
 every 10 iterations on the column marginals with the criterion of
 :func:`softjax._src.kernels.sparse_transport.violation_ratio`.
 
-$\varepsilon$-scaling (pitfall 4 of §11): the number of Sinkhorn iterations
+$\varepsilon$-scaling: the number of Sinkhorn iterations
 grows like $1/\varepsilon$. When $s$ is small compared with the spread of the
 cost, the first iterations use $\varepsilon_k = \max(s, \varepsilon_0 \cdot 0.8^k)$
 with $\varepsilon_0$ a quarter of the cost range, warm-starting each level
@@ -21,6 +21,8 @@ $\varepsilon_k = s$.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -30,6 +32,16 @@ from softjax._src.kernels.vma import vary_like
 
 _CHECK_EVERY = 10
 _DECAY = 0.8
+
+
+class _SinkhornState(NamedTuple):
+    """Log-domain Sinkhorn state: potentials, blocks of updates done, convergence measures."""
+
+    f: jax.Array
+    g: jax.Array
+    blocks: jax.Array  # blocks of _CHECK_EVERY updates done
+    ratio: jax.Array  # violation / tolerance at the last check
+    viol: jax.Array
 
 
 def sinkhorn_potentials(cost, mu, nu, s, *, tol, max_iter: int) -> SolverResult:
@@ -59,12 +71,11 @@ def sinkhorn_potentials(cost, mu, nu, s, *, tol, max_iter: int) -> SolverResult:
         plan = jnp.exp(z / s)
         return violation_ratio(marginals(plan, plan / s, f, g, cost), mu, nu, tol)
 
-    def cond(st):
-        _, _, blk, ratio, _ = st
-        return (blk < n_blocks) & (ratio > 1)
+    def cond(st: _SinkhornState):
+        return (st.blocks < n_blocks) & (st.ratio > 1)
 
-    def body(st):
-        f, g, blk, _, _ = st
+    def body(st: _SinkhornState) -> _SinkhornState:
+        f, g, blk = st.f, st.g, st.blocks
         start = blk * _CHECK_EVERY
         f, g = lax.fori_loop(0, _CHECK_EVERY, lambda i, fg: update(start + i, fg), (f, g))
         annealed = eps0 * decay ** (start + _CHECK_EVERY - 1).astype(dtype) <= s
@@ -72,19 +83,14 @@ def sinkhorn_potentials(cost, mu, nu, s, *, tol, max_iter: int) -> SolverResult:
         # Before the schedule reaches s the test is meaningless: keep going.
         inf = jnp.asarray(jnp.inf, dtype)
         ratio = jnp.where(annealed | jnp.isnan(ratio), ratio, inf)
-        return f, g, blk + 1, ratio, viol
+        return _SinkhornState(f, g, blk + 1, ratio, viol)
 
     n, m = cost.shape
-    zero = jnp.zeros((), dtype)
+    init = _SinkhornState(f=jnp.zeros((n,), dtype), g=jnp.zeros((m,), dtype),
+                          blocks=jnp.zeros((), jnp.int32), ratio=jnp.asarray(jnp.inf, dtype),
+                          viol=jnp.zeros((), dtype))
     # vary_like: inside shard_map the constant seeds must vary like the data.
-    init = vary_like((
-        jnp.zeros((n,), dtype),
-        jnp.zeros((m,), dtype),
-        jnp.zeros((), jnp.int32),
-        jnp.asarray(jnp.inf, dtype),
-        zero,
-    ), cost, mu, nu, s)
-    f, g, blk, ratio, viol = lax.while_loop(cond, body, init)
+    f, g, blk, ratio, viol = lax.while_loop(cond, body, vary_like(init, cost, mu, nu, s))
     # One last sweep at eps = s: the rows are then exact even if the loop hit
     # its cap mid-schedule (the result is still reported as unconverged).
     f, g = update(jnp.asarray(1 << 20, jnp.int32), (f, g))

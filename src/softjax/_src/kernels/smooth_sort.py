@@ -1,12 +1,12 @@
-r"""``smooth_sort``: a C∞ relaxation of the permutahedron projection (spec part 2 §5).
+r"""``smooth_sort``: a C∞ relaxation of the permutahedron projection.
 
 Pipeline for rows $z$ (already divided by the softness) and $w$:
 
-1. **Smooth majorization bounds** (§5.1): $b_k = \tau_b \log e_k(e^{w/\tau_b})$,
+1. **Smooth majorization bounds**: $b_k = \tau_b \log e_k(e^{w/\tau_b})$,
    $k < n$, with $e_k$ the elementary symmetric polynomials, and $b_n = \sum w$.
    :func:`esp_bounds` runs the recurrence $e_k \leftarrow e_k + x_j e_{k-1}$ over
    the sorted $w$ in *linear* space with a per-degree log-scale that is
-   renormalised every few steps (exactly the log-space recurrence of the spec,
+   renormalised every few steps (exactly the plain log-space recurrence,
    without its per-entry ``logaddexp``); reverse mode recomputes it in
    checkpointed chunks, so its memory is $O(n\sqrt n)$ instead of $O(n^2)$.
    The log-scales are kept relative to the top-$k$ sums, and
@@ -19,26 +19,26 @@ Pipeline for rows $z$ (already divided by the softness) and $w$:
    (falling back to the recurrence where that is not accurate).
    Equally spaced $w$ (the rank anchors) use the closed form
    :func:`esp_bounds_arithmetic` (Gaussian binomials, O(n)).
-2. **Dual** (§5.3): $g(\beta) = \alpha^\top b + \nu b_n + \tau\sum e^{-\alpha/\tau}
+2. **Dual**: $g(\beta) = \alpha^\top b + \nu b_n + \tau\sum e^{-\alpha/\tau}
    + \tau_m \sum e^{-\beta/\tau_m}$ with $\alpha = D\zeta + L\beta$, $L = DD^\top$.
-   Instead of L-BFGS with a loose step-size test (pitfall 13) it is minimised by
-   damped Newton: the Hessian $L\,\mathrm{diag}(\rho/\tau)L + \mathrm{diag}(\delta/\tau_m)$
+   Instead of L-BFGS with a loose step-size test (whose gradients then disagree
+   with finite differences) it is minimised by damped Newton: the Hessian $L\,\mathrm{diag}(\rho/\tau)L + \mathrm{diag}(\delta/\tau_m)$
    is pentadiagonal and solved exactly in O(n); iterations stop once the dual
    gradient norm (the primal infeasibility) is small and no longer halving.
    The dual sees the scores only through their gaps $D\zeta$, which
    :func:`smooth_project` forms with an optional gain and a tilt that
    expresses bounds given in other units (:func:`scale_tilt`), so callers can
    solve every row in a well-scaled frame.
-3. **Primal** (§5.4): least-squares reconstruction of $y$ from the slacks
+3. **Primal**: least-squares reconstruction of $y$ from the slacks
    $\rho = e^{-\alpha/\tau}$ and gaps $\delta = e^{-\beta/\tau_m}$.
-4. **Derivatives** (§5.5) by implicit differentiation in a ``custom_jvp``:
+4. **Derivatives** by implicit differentiation in a ``custom_jvp``:
    $\dot y = \tfrac{\dot b_n}{n}\mathbf 1 + D^\top \eta$ with
    $M\eta = D\dot\zeta + \tau(\dot b - \tfrac{\dot b_n}{n}k)/\rho$ and the pentadiagonal
    $M = \tau\,\mathrm{diag}(1/\rho) + \tau_m L\,\mathrm{diag}(1/\delta)L$, solved exactly
    (``lax.custom_linear_solve``, so the rule transposes for reverse mode and
    differentiates again for second order).
 
-Known limitation (documented, pitfall 13): the smooth bounds enlarge the
+Known limitation (documented): the smooth bounds enlarge the
 polytope ($b_k \ge$ top-$k$ sum), so outputs may leave the hard range (sorted
 values outside $[\min x, \max x]$, ranks outside $[1, n]$), increasingly so for
 large softness. This is a property of the relaxation, not of the solver.
@@ -56,7 +56,7 @@ from softjax._src.kernels.esp_saddle import saddle_log_esp, truncated_log_esp
 from softjax._src.kernels.permutahedron import unpermute
 from softjax._src.kernels.vma import vary_like
 
-TAU = 1.0  # weight of the majorization-slack entropy (fixed by the spec)
+TAU = 1.0  # weight of the majorization-slack entropy (a fixed design constant)
 TAU_M = 1.0  # weight of the monotonicity-gap entropy
 FAST_MIN_N = 2048  # float32 rows at least this long may use the saddle-point bounds
 FAST_BAND = 32  # degrees k <= K and k >= n - K are always exact
@@ -430,7 +430,7 @@ def _solve_dual(dzeta, b, b_n):
 
 
 def _reconstruct(rho, delta, b, b_n):
-    """Least-squares $y$ from slacks and gaps (spec §5.4)."""
+    """Least-squares $y$ from slacks and gaps."""
     n = rho.shape[-1] + 1
     dt = rho.dtype
     zero = jnp.zeros_like(delta[..., :1])

@@ -1,4 +1,4 @@
-"""SoftSort rows (spec part 2 §3.1; Prillo & Eisenschlos, "SoftSort").
+"""SoftSort rows (Prillo & Eisenschlos 2020, "SoftSort").
 
 The row for an anchor ``a`` (a hard order statistic of the input) is the
 simplex projection of the negative distances ``-|a - x̂|``: mass concentrates

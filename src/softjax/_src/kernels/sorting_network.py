@@ -1,4 +1,4 @@
-r"""Soft bitonic sorting network (spec part 2 §7), on the last axis.
+r"""Soft bitonic sorting network (Petersen et al. 2021/2022), on the last axis.
 
 A bitonic network on $N = 2^m$ wires has $L = m(m+1)/2$ layers; in each layer
 every position $i$ is paired with $p(i) = i \oplus d$ and receives the soft
@@ -14,7 +14,7 @@ $S(-t) = 1 - S(t)$; computing $w$ once per pair makes mass conservation exact.
 
 Implementation notes (why the code looks the way it does):
 
-* **Padding** (spec §7.4, pitfall 8 fixed): a length ``n`` that is not a power
+* **Padding**: a length ``n`` that is not a power
   of two is padded to $N$ with slots that act as exact $+\infty$: every
   comparator touching a padded slot is *hard* (the padding always becomes the
   maximum), so padding never mixes with real elements, ends in the tail
@@ -28,7 +28,7 @@ Implementation notes (why the code looks the way it does):
   and higher orders all work; the rule is differentiable plain JAX. Values
   closed over by ``step`` (e.g. a traced softness) are hoisted with
   ``jax.closure_convert`` so their derivatives are exact as well.
-* **Rows without the N x N matrix** (pitfall 11): a row of $P$ is
+* **Rows without the N x N matrix**: a row of $P$ is
   $e_r^\top M_L \cdots M_1$; since each $M_l$ is symmetric this is the same
   pair mixing applied to row vectors, in reverse layer order, with the weights
   recorded by the values pass. ``k`` rows cost $O(k N \log^2 N)$ time and memory.
@@ -38,13 +38,13 @@ Implementation notes (why the code looks the way it does):
   evaluation per comparator); re-pairing between layers is a static
   permutation chosen by ``lax.switch``, which has no residuals under autodiff.
 
-Not permutation-equivariant (pitfall 9): the network compares fixed wire
+Not permutation-equivariant: the network compares fixed wire
 positions, so permuting the input changes the soft outputs beyond reordering
 them (e.g. the soft argmax of ``[0.2, 1.7, -0.5, 0.9, 0.3]`` and of its
 reverse differ by up to 0.21 at softness 0.3, standardized). Inherent to
 sorting networks.
 
-Over-smoothing with depth (pitfall 10): every value passes through
+Over-smoothing with depth: every value passes through
 $L = \log_2 N(\log_2 N + 1)/2$ soft comparators, so at a fixed softness the
 output contracts towards the mean as $n$ grows (standardized standard-normal
 data, n = 1024, in [-3.1, 3.4]: softness 0.1 sorts it into [-0.038, -0.009],
@@ -98,7 +98,7 @@ class _Schedule(NamedTuple):
 
 
 def network_size(n: int) -> int:
-    """$N = 2^{\\lceil \\log_2 n \\rceil}$, at least 2 (spec §7.4)."""
+    """$N = 2^{\\lceil \\log_2 n \\rceil}$, at least 2 (the padded network size)."""
     if n < 1:
         raise ValueError(f"sorting networks need at least one element, got n={n}")
     return max(2, 1 << (n - 1).bit_length())

@@ -6,7 +6,7 @@ $\min_{\Gamma 1 = \mu,\ \Gamma^\top 1 = \nu,\ \Gamma \ge 0} \langle C, \Gamma\ra
 $$\max_{f, g}\ \langle \mu, f\rangle + \langle \nu, g\rangle - \sum_{ij} \phi(f_i + g_j - C_{ij}),
 \qquad \Gamma_{ij} = \phi'(f_i + g_j - C_{ij}),$$
 
-with (spec part 2 §6.3-§6.4, $q = p/(p-1)$)
+with ($q = p/(p-1)$; Blondel, Seguy & Rolet 2018)
 
 * ``smooth`` (entropy): $\phi(z) = s\,e^{z/s}$, $\Gamma = e^{z/s}$;
 * ``c0``/``c1``/``c2`` (p-norm, $q = 2, 3, 4$):
@@ -19,7 +19,8 @@ $W = \phi''(z)$. :func:`newton_potentials` maximises the dual with damped
 matrix-free by conjugate gradients, and an exact line search on the concave
 one-dimensional restriction (a sign search on its derivative, which unlike the
 objective itself is accurate in float32). It stops on the marginal violation
-itself (pitfall 2 of §11), never on the relative change of the iterates.
+itself (a small step does not imply small violations), never on the
+relative change of the iterates.
 
 Below float64 the potentials are double words ``(hi, lo)``
 (:mod:`.compensated`): a sparse plan's entries $z_{ij}$ are $O(s/n)$ while
@@ -188,6 +189,37 @@ def _initial_potentials(cost, mu, s, mode):
     return f, jnp.zeros((m,), cost.dtype)
 
 
+class _Bracket(NamedTuple):
+    """Illinois regula falsi state on the sign of the dual's slope along a direction."""
+
+    a: jax.Array  # step with slope >= 0 (accepted side)
+    fa: jax.Array  # slope at a (possibly halved by Illinois)
+    b: jax.Array  # step with slope < 0
+    fb: jax.Array
+    k: jax.Array  # evaluations so far
+    side: jax.Array  # +1 / -1: which end moved last
+    row_a: jax.Array  # the plan's marginals at a
+    col_a: jax.Array
+
+
+class _NewtonState(NamedTuple):
+    """Damped Newton-CG state of :func:`newton_potentials`."""
+
+    f: jax.Array  # potentials (high words)
+    g: jax.Array
+    f_lo: jax.Array  # low words (zero unless compensated)
+    g_lo: jax.Array
+    it: jax.Array
+    w: jax.Array  # Newton weights at (f, g)
+    row: jax.Array  # the plan's marginals at (f, g)
+    col: jax.Array
+    level: jax.Array  # continuation level (0: the requested softness)
+    s_k: jax.Array  # softness of the last step
+    ratio: jax.Array  # violation / tolerance (converged when <= 1)
+    viol: jax.Array
+    stall: jax.Array  # consecutive steps without progress
+
+
 def _line_search(cost, mu, nu, s, mode, f, g, pf, pg, slope0, row0, col0, f_lo=None, g_lo=None):
     r"""Step $t \in [0, 1]$ with $\psi'(t) \ge 0$ for $\psi(t) = D(f + t p_f, g + t p_g)$.
 
@@ -217,11 +249,10 @@ def _line_search(cost, mu, nu, s, mode, f, g, pf, pg, slope0, row0, col0, f_lo=N
     slope1, row1, col1 = slope(one)
     good = slope1 >= 0
 
-    def cond(st):
-        fa, k = st[1], st[4]
-        return (k < 12) & (fa > 0.25 * slope0)
+    def cond(st: _Bracket):
+        return (st.k < 12) & (st.fa > 0.25 * slope0)
 
-    def body(st):
+    def body(st: _Bracket) -> _Bracket:
         a, fa, b, fb, k, side, row_a, col_a = st
         secant = a + (b - a) * fa / (fa - fb)
         t = jnp.where(jnp.isfinite(fb) & (fa - fb > 0), secant, 0.5 * (a + b))
@@ -233,15 +264,17 @@ def _line_search(cost, mu, nu, s, mode, f, g, pf, pg, slope0, row0, col0, f_lo=N
         fa_new = jnp.where(up, ft, jnp.where(side == -1, 0.5 * fa, fa))
         side = jnp.where(up, 1, -1).astype(jnp.int32)
         row_a, col_a = jnp.where(up, row_t, row_a), jnp.where(up, col_t, col_a)
-        return jnp.where(up, t, a), fa_new, jnp.where(up, b, t), fb_new, k + 1, side, row_a, col_a
+        return _Bracket(jnp.where(up, t, a), fa_new, jnp.where(up, b, t), fb_new, k + 1, side,
+                        row_a, col_a)
 
     k0 = jnp.where(good, 12, 0).astype(jnp.int32)
-    init = vary_like((zero, slope0, one, slope1, k0, jnp.zeros((), jnp.int32), row0, col0), cost, f, pf)
-    a, _, _, _, _, _, row_a, col_a = lax.while_loop(cond, body, init)
+    init = _Bracket(a=zero, fa=slope0, b=one, fb=slope1, k=k0, side=jnp.zeros((), jnp.int32),
+                    row_a=row0, col_a=col0)
+    out = lax.while_loop(cond, body, vary_like(init, cost, f, pf))
     return (
-        jnp.where(good, one, a),
-        jnp.where(good, row1, row_a),
-        jnp.where(good, col1, col_a),
+        jnp.where(good, one, out.a),
+        jnp.where(good, row1, out.row_a),
+        jnp.where(good, col1, out.col_a),
     )
 
 
@@ -297,11 +330,10 @@ def newton_potentials(cost, mu, nu, s, mode: str, *, tol, max_iter: int) -> Solv
         ratio = jnp.where(level > 0, jnp.where(jnp.isnan(ratio), ratio, inf), ratio)
         return w, marg.row, marg.col, ratio, viol
 
-    def cond(st):
-        it, ratio, stall = st[4], st[10], st[12]
-        return (it < max_iter) & (ratio > 1) & (stall < 6)
+    def cond(st: _NewtonState):
+        return (st.it < max_iter) & (st.ratio > 1) & (st.stall < 6)
 
-    def body(st):
+    def body(st: _NewtonState) -> _NewtonState:
         f, g, f_lo, g_lo, it, w, row, col, level, _, ratio, viol, stall = st
         s_k = softness_at(level)
         grad_f, grad_g = mu - row, nu - col
@@ -343,15 +375,14 @@ def newton_potentials(cost, mu, nu, s, mode: str, *, tol, max_iter: int) -> Solv
         level = jnp.where(descend, level - 1, level)
         stall = jnp.where(descend, 0, stall).astype(jnp.int32)
         w, row, col, ratio, viol = evaluate(f, g, f_lo, g_lo, level)
-        return f, g, f_lo, g_lo, it + 1, w, row, col, level, s_k, ratio, viol, stall
+        return _NewtonState(f, g, f_lo, g_lo, it + 1, w, row, col, level, s_k, ratio, viol, stall)
 
     f0, g0 = _initial_potentials(cost, mu, softness_at(levels), mode)
     f0_lo, g0_lo = jnp.zeros_like(f0), jnp.zeros_like(g0)
     w0, row0, col0, ratio0, viol0 = evaluate(f0, g0, f0_lo, g0_lo, levels)
     zero = jnp.zeros((), jnp.int32)
     # vary_like: inside shard_map the constant seeds must vary like the data.
-    init = vary_like(
-        (f0, g0, f0_lo, g0_lo, zero, w0, row0, col0, levels, s, ratio0, viol0, zero), cost, mu, nu, s
-    )
-    f, g, f_lo, g_lo, it, *_, ratio, viol, _ = lax.while_loop(cond, body, init)
-    return SolverResult(f, g, ratio, viol, it, *lo_words(f_lo, g_lo))
+    init = _NewtonState(f=f0, g=g0, f_lo=f0_lo, g_lo=g0_lo, it=zero, w=w0, row=row0, col=col0,
+                        level=levels, s_k=s, ratio=ratio0, viol=viol0, stall=zero)
+    out = lax.while_loop(cond, body, vary_like(init, cost, mu, nu, s))
+    return SolverResult(out.f, out.g, out.ratio, out.viol, out.it, *lo_words(out.f_lo, out.g_lo))

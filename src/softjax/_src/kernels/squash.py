@@ -1,4 +1,4 @@
-"""Standardize-and-squash along the last axis, and its inverse (spec part 2 §1).
+"""Standardize-and-squash along the last axis, and its inverse.
 
 Soft sorting methods work on values in ``(0, 1)`` so that one softness means
 the same thing whatever the scale of the data: each row is standardized

@@ -1,4 +1,4 @@
-r"""Projection onto the transport polytope (spec part 2 §6): the kernel of ``method="ot"``.
+r"""Projection onto the transport polytope: the kernel of ``method="ot"``.
 
 For a batch of costs $C \in \mathbb{R}^{\dots \times n \times m}$ and marginals
 $\mu \in \Delta_n$, $\nu \in \Delta_m$ (shared across the batch),
@@ -8,10 +8,11 @@ $$\Gamma^\star = \operatorname*{argmin}_{\Gamma \ge 0,\ \Gamma 1 = \mu,\ \Gamma^
 \langle C, \Gamma\rangle + s\,\Omega(\Gamma),$$
 
 * ``smooth``: $\Omega = \sum \Gamma(\log\Gamma - 1)$, log-domain Sinkhorn
-  (:mod:`.sinkhorn`), or Newton on the smooth dual with
+  (Cuturi 2013; :mod:`.sinkhorn`), or Newton on the smooth dual with
   ``use_entropic_ot_sinkhorn_on_entropic=False``;
 * ``c0``/``c1``/``c2``: $\Omega = \frac1p\sum\Gamma^p$, $p = 2, 3/2, 4/3$, damped
-  Newton-CG on the smooth dual (:mod:`.sparse_transport`).
+  Newton-CG on the smooth dual (Blondel, Seguy & Rolet 2018;
+  :mod:`.sparse_transport`).
 
 Differentiation (``implicit_diff=True``, always for Sinkhorn): the dual
 potentials are a ``jax.custom_jvp`` whose tangent solves the linearised
@@ -25,7 +26,7 @@ of the potentials. With ``implicit_diff=False`` (dual solver only) the
 solver's own iterations are differentiated: forward mode (``jvp``/``jacfwd``)
 only, reverse mode fails with JAX's ``while_loop`` error.
 
-Non-convergence policy (pitfall 16 of §11, identical for every solver): if any
+Non-convergence policy (identical for every solver): if any
 problem's marginals miss the tolerance after the iteration cap, an
 :class:`OTConvergenceWarning` is emitted (and an :class:`OTPrecisionWarning`,
 a subclass, when a solver stopped at the round-off level with marginals off
@@ -104,7 +105,7 @@ class OTPrecisionWarning(OTConvergenceWarning):
 
 
 class OTOptions(NamedTuple):
-    """Validated ``ot_kwargs`` (spec part 2 §6.5); hashable, used as a static argument."""
+    """Validated ``ot_kwargs``; hashable, used as a static argument."""
 
     use_entropic_ot_sinkhorn_on_entropic: bool = True
     sinkhorn_tol: float = 1e-5
@@ -241,7 +242,7 @@ def _potentials_jvp(cfg, primals, tangents):
 
 
 def _prepare_marginal(p, size: int, batch: tuple[int, ...], dtype) -> jax.Array:
-    # Floor at 1e-12 and renormalise (spec §6.1): zero masses stay solvable.
+    # Floor at 1e-12 and renormalise: zero masses stay solvable.
     p = jnp.broadcast_to(jnp.asarray(p, dtype), batch + (size,))
     p = jnp.maximum(p, _MARGINAL_FLOOR)
     return p / jnp.sum(p, axis=-1, keepdims=True)
@@ -355,7 +356,7 @@ def transport_plan(
     options: dict | OTOptions | None = None,
     return_info: bool = False,
 ):
-    r"""Regularised optimal transport plan, scaled by $n$ (spec part 2 §6.1).
+    r"""Regularised optimal transport plan, scaled by $n$.
 
     Args:
         cost: ``(..., n, m)`` costs $C$ (float; the dtype is kept: ``bfloat16``

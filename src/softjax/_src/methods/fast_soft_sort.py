@@ -1,4 +1,4 @@
-r"""``method="fast_soft_sort"``: projections onto the permutahedron (spec part 2 §4.5).
+r"""``method="fast_soft_sort"``: projections onto the permutahedron (Blondel et al. 2020).
 
 Both operators solve one isotonic regression per row
 (:mod:`softjax._src.kernels.permutahedron`): O(n log n) time, O(n) memory, for
@@ -6,7 +6,7 @@ the value and every derivative (``jvp``, ``grad``, ``jacfwd``, ``hessian``, ...)
 Only ``sort`` and ``rank`` are provided; ``max``, ``min``, ``quantile``,
 ``median``, ``percentile`` and ``top_k`` read their values off ``sort``.
 
-**Softness scales differ between ``sort`` and ``rank``** (pitfall 15). In
+**Softness scales differ between ``sort`` and ``rank``**. In
 ``sort`` the anchors $\rho_j / s$ are spaced $1/((n-1)s)$ while the squashed data
 $\hat x$ lie in $(0, 1)$, so blocks pool only where neighbouring order
 statistics of $\hat x$ are closer than about $1/((n-1)s)$: for small ``n`` the

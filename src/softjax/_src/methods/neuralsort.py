@@ -1,10 +1,10 @@
-"""``method="neuralsort"``: rows ``Π_Δ((c_r x̂ - A) / s)`` (spec part 2 §3.2, §9).
+"""``method="neuralsort"``: rows ``Π_Δ((c_r x̂ - A) / s)`` (Grover et al. 2019).
 
 ``A`` (the soft pairwise distance sums) is computed once per row in column
 chunks; ``sort`` and ``rank`` generate rows 128 at a time and contract them
 immediately, so memory stays ``O(128 n)``.
 
-Deliberate deviation (pitfall 7): ``rank`` reads ``Σ_j (j+1) P_ji / Σ_j P_ji``,
+Deliberate deviation: ``rank`` reads ``Σ_j (j+1) P_ji / Σ_j P_ji``,
 a weighted average of positions that always lies in ``[1, n]``; where an
 element receives (numerically) no mass from any row (column sum ``<= 1e-10``,
 common in sparse modes at large ``n``) the prior code returned 0, we return

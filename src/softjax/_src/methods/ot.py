@@ -1,4 +1,4 @@
-r"""``method="ot"``: soft permutations from regularised optimal transport (spec part 2 §6.6).
+r"""``method="ot"``: soft permutations from regularised optimal transport (Cuturi et al. 2019).
 
 Each operator transports the $n$ (standardized) inputs $\hat x_i$, with uniform
 mass $\mu = 1/n$, onto a few anchors $t_j \in [0, 1]$ with target masses
@@ -102,7 +102,7 @@ def _plan(xhat, anchors, masses, *, softness, mode, log, options):
 
 
 def _sort_anchors(n: int, descending: bool, dtype):
-    t = jnp.linspace(0, n, n, dtype=dtype) / n  # = j / (n - 1), spec §6.6
+    t = jnp.linspace(0, n, n, dtype=dtype) / n  # = j / (n - 1): n evenly spaced anchors on [0, 1]
     return t[::-1] if descending else t
 
 

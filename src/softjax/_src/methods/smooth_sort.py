@@ -1,4 +1,4 @@
-r"""``method="smooth_sort"``: the C∞ permutahedron relaxation (spec part 2 §5.6).
+r"""``method="smooth_sort"``: the C∞ permutahedron relaxation.
 
 Works on the **raw** values (``STANDARDIZES = False``: the ``standardize``
 flag is ignored, since logit-unsquashing would amplify constraint
@@ -16,13 +16,13 @@ cast back.
 * ``rank``: scores $\mp x / s$ against the rank anchors $(j+1)/\max(n-1,1)$,
   whose bounds have a closed form, so ``rank`` is O(n log n) overall.
 
-**Softness scales differ between ``sort`` and ``rank``** (pitfall 15): in
+**Softness scales differ between ``sort`` and ``rank``**: in
 ``sort`` the anchors are spaced $1/((n-1)s)$ and the softness also sets the
 bound temperature $\tau_b = \min(s, 1)$ on the data's scale; in ``rank`` the data
 are divided by $s$ against anchors spaced $1/(n-1)$. The same softness is
 therefore much softer for ``rank`` at small ``n``.
 
-**Range** (pitfall 13, documented rather than fixed): the smooth bounds
+**Range** (documented rather than fixed): the smooth bounds
 enlarge the permutahedron ($b_k \ge$ sum of the top $k$), so sorted values can
 lie outside $[\min x, \max x]$ and ranks outside $[1, n]$, increasingly so for
 large softness (e.g. softness 1 on 5 elements gives ranks in about

@@ -1,4 +1,4 @@
-"""``method="softsort"``: rows ``Π_Δ(-|anchor - x̂| / s)`` (spec part 2 §3.1, §9).
+"""``method="softsort"``: rows ``Π_Δ(-|anchor - x̂| / s)`` (Prillo & Eisenschlos 2020).
 
 Anchors are hard order statistics of ``x̂`` (gradients flow through them as
 through ``jnp.sort``). Value outputs (``sort``, ``rank``) are fused: rows are

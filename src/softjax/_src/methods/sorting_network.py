@@ -1,4 +1,4 @@
-r"""``method="sorting_network"``: soft bitonic sorting network (spec part 2 §7).
+r"""``method="sorting_network"``: soft bitonic sorting network (Petersen et al. 2021/2022).
 
 Every operator reads from one soft permutation $P$ (ascending; rows = sorted
 positions, columns = input elements) produced by a bitonic network of soft
@@ -6,25 +6,24 @@ compare-and-swap units $\sigma = S(a - b)$, with $S$ the operator's
 ``sigmoidal(·, softness, mode)``. See :mod:`softjax._src.kernels.sorting_network`.
 
 * ``sort``: the values that come out of the network (not $P x$), mapped back
-  with ``unsquash``; ``gated`` is ignored (spec §9.3). ``max``, ``quantile``
-  and ``top_k`` values read off this sort; ``top_k``'s index is ``None``
-  (spec §9.8).
+  with ``unsquash``; ``gated`` is ignored. ``max``, ``quantile``
+  and ``top_k`` values read off this sort; ``top_k``'s index is ``None``.
 * ``argmax`` / ``quantile_rows``: only the needed rows of $P$,
   propagated backwards through the recorded layers: $O(k N \log^2 N)$ time and
-  memory instead of the $O(N^2 \log^2 N)$ of a materialised matrix (pitfall 11).
+  memory instead of the $O(N^2 \log^2 N)$ of a materialised matrix.
 * ``argsort``: the full matrix (rows propagated the same way).
 * ``rank``: $r_i = \sum_j (j+1) P_{ji}$, i.e. the single row combination
-  $(1, \dots, n)\,P$, so also without the matrix. The spec renormalises the
-  rows of $P^\top$ (floor $10^{-10}$); with the padding fix below the column
+  $(1, \dots, n)\,P$, so also without the matrix. Earlier implementations
+  renormalise the rows of $P^\top$ (floor $10^{-10}$); with the padding fix below the column
   sums of $P$ are exactly 1 (up to rounding), so that step is the identity and
   is skipped. Ranks lie in $[1, n]$ and sum to $n(n+1)/2$.
 
-Deliberate deviation from the prior implementation (spec §7.4, pitfall 8):
+Deliberate deviation from the prior implementation:
 lengths that are not a power of two are padded with slots that act as exact
 $+\infty$ (their comparators are hard), so the padding never leaks into the
 results: ``sort([42.])`` is exactly 42, ``max`` never exceeds the largest
 input, and $P_{[:n,:n]}$ is doubly stochastic without renormalisation. The
-§12 reference values for this method (n = 5) therefore change: for
+prior reference values for this method (n = 5) therefore change: for
 ``x = [0.2, 1.7, -0.5, 0.9, 0.3]`` (smooth, standardized) ``sort`` is
 ``[0.440371, 0.440579, 0.495519, 0.503976, 0.654254]`` at softness 0.3 (the
 prior, leaky ``[0.710683, ..., 1.361670]`` was pulled up by the padding) and
@@ -32,10 +31,10 @@ prior, leaky ``[0.710683, ..., 1.361670]`` was pulled up by the padding) and
 
 Caveats (inherent to sorting networks, documented rather than fixed):
 
-* Not permutation-equivariant (pitfall 9): the network compares fixed wire
+* Not permutation-equivariant: the network compares fixed wire
   positions, so permuting the input changes the soft outputs, not just their
   order.
-* Over-smoothing with depth (pitfall 10): each value passes through
+* Over-smoothing with depth: each value passes through
   $\log_2 N(\log_2 N + 1)/2$ soft comparators, so at a fixed softness the
   outputs contract towards the mean as n grows (n = 1024, softness 0.1 maps
   standard-normal data to a range of width ~0.03). Softness must shrink with
@@ -50,6 +49,7 @@ import jax
 import jax.numpy as jnp
 
 from softjax._src.kernels import sorting_network as kernel
+from softjax._src.kernels.logspace import log_or_neg_inf
 from softjax._src.steps import sigmoidal
 
 STANDARDIZES = True
@@ -77,8 +77,7 @@ def _maybe_log(p: jax.Array, log: bool) -> jax.Array:
     """``log p`` with ``-inf`` at exact zeros and no NaN gradients there."""
     if not log:
         return p
-    positive = p > 0
-    return jnp.where(positive, jnp.log(jnp.where(positive, p, 1)), -jnp.inf)
+    return log_or_neg_inf(p)
 
 
 def _rows(xhat, softness, mode, rows, log):

@@ -1,4 +1,4 @@
-"""Relaxed samplers behind :mod:`softjax.random` (spec part 3).
+"""Relaxed samplers behind :mod:`softjax.random`.
 
 One module per sampler family; ``_common`` holds validation, noise draws and
 shape helpers shared by all of them, ``straight_through`` the ``*_st``

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from softjax._src.kernels.logspace import log_or_neg_inf
 from softjax._src.methods.registry import INDEX_METHODS
 from softjax._src.validation import is_tracer, validate_choice, validate_mode
 
@@ -81,7 +82,8 @@ def check_broadcast(name: str, shape: tuple[int, ...], param_shape: tuple[int, .
 def finite_logits(logits: jax.Array, axis: int) -> jax.Array:
     """Make every distribution slice along ``axis`` finite before Gumbel noise is added.
 
-    Spec part 3 §1 floor, with pitfall 1 fixed. Per slice, with ``m`` / ``M`` the
+    Infinities are replaced relative to the slice's finite range, so soft modes
+    never meet an infinity. Per slice, with ``m`` / ``M`` the
     min / max of its finite entries (0 if none), $G = \\text{finfo.max}/4$ and
     ``gap(v) = min(max(|v|, min(1000, G)), G)``:
 
@@ -112,14 +114,12 @@ def finite_logits(logits: jax.Array, axis: int) -> jax.Array:
 
 
 def log_weights(p: jax.Array) -> jax.Array:
-    """``log(p)`` for unnormalised weights with a zero gradient where ``p <= 0`` (pitfall 2).
+    """``log(p)`` for unnormalised weights with a zero gradient where ``p <= 0``.
 
     ``p <= 0`` gives ``-inf`` (impossible outcome), NaN stays NaN. The inner
     ``where`` keeps ``log`` away from 0 so the gradient there is 0, not 0·∞.
     """
-    positive = p > 0
-    logs = jnp.log(jnp.where(positive, p, 1))
-    return jnp.where(positive | jnp.isnan(p), logs, -jnp.inf)
+    return log_or_neg_inf(p)
 
 
 def static_count(n: Any, name: str) -> int:

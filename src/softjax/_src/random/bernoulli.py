@@ -1,4 +1,4 @@
-r"""Relaxed ``bernoulli``, ``rademacher`` and ``binomial`` (spec part 3 §3, §6, §7).
+r"""Relaxed ``bernoulli``, ``rademacher`` and ``binomial``.
 
 All three threshold JAX's own uniform draw: the sample is "``u < p``" with
 ``u`` drawn exactly as ``jax.random.bernoulli`` draws it, and the soft modes
@@ -57,7 +57,7 @@ def bernoulli(
     * ``c0``/``c1``/``c2``: $1 - S(t)$, $t = (u - p + 10^{-10})/(5s)$ clipped to
       $[-1, 1]$, with $S$ the linear / cubic / quintic smoothstep.
 
-    Bias (pitfall 11, by design of the uniform-threshold relaxation): the soft
+    Bias (by design of the uniform-threshold relaxation): the soft
     sample is not unbiased. Its mean in smooth mode is
     $s\,[\operatorname{softplus}(p/s) - \operatorname{softplus}((p-1)/s)]$,
     e.g. ≈ 0.080 for $p = 0.02$, $s = 0.1$, and $p = 0$ still gives positive
@@ -99,7 +99,7 @@ def bernoulli(
         raise TypeError(f"bernoulli probability `p` must have a floating dtype, got {p.dtype}.")
     u1, delta = _uniform_draw(key, shape, p.dtype, rng_mode)
     if mode == "_hard":
-        below = u1 < p if delta is None else delta < p - u1  # JAX's comparisons (pitfall 3)
+        below = u1 < p if delta is None else delta < p - u1  # JAX's comparisons, bit for bit
         return below.astype(p.dtype)
     u = u1 if delta is None else u1 + delta
     return jnp.broadcast_to(less(u, p, softness=softness, mode=mode), shape).astype(p.dtype)
@@ -145,7 +145,7 @@ def rademacher(
     out_dtype = default_float() if dtype is None else jax.dtypes.canonicalize_dtype(dtype)
     if not jnp.issubdtype(out_dtype, jnp.floating):
         out_dtype = default_float()
-    # Pitfall 4: JAX draws in the default float whatever ``dtype`` is.
+    # Like JAX, draw in the default float whatever ``dtype`` is.
     half = jnp.full(shape, 0.5, dtype=default_float())
     b = bernoulli(key, half, shape, "low", softness=softness, mode=mode, noise=noise)
     return (2 * b - 1).astype(out_dtype)

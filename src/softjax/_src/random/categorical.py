@@ -1,10 +1,11 @@
-r"""Relaxed ``jax.random.categorical`` (spec part 3 §2): Gumbel-max / Gumbel-top-k.
+r"""Relaxed ``jax.random.categorical``: Gumbel-max / Gumbel-top-k (Kool et al. 2019).
 
 The draw replicates JAX's exactly — same key use, noise shape, dtype and
 summation order — so the ``"_hard"`` decision (``argmax`` / ``lax.top_k`` of
 the perturbed logits) is bit-identical to ``jax.random.categorical`` for
 finite logits and every ``rng_mode``. The soft modes replace that decision by
-the core soft ``argmax`` / soft arg-top-k of the same perturbed logits.
+the core soft ``argmax`` / soft arg-top-k of the same perturbed logits, as in
+Gumbel-softmax / Concrete (Jang et al. 2017; Maddison et al. 2017).
 """
 
 from __future__ import annotations
@@ -68,8 +69,8 @@ def _scores_without_replacement(key, logits, lay: _Layout, rng_mode) -> jax.Arra
             f"Number of samples without replacement ({lay.k}) cannot exceed number of "
             f"categories ({lay.n})."
         )
-    # Pitfall 8: broadcast batch dimensions first (JAX asserts; the prior code
-    # returned a wrongly shaped result), each broadcast row drawn independently.
+    # Broadcast batch dimensions first (JAX asserts otherwise), each broadcast
+    # row drawn independently.
     logits = jnp.broadcast_to(logits, lay.full_batch)
     z = finite_logits(logits, lay.axis) + jax.random.gumbel(
         key, logits.shape, logits.dtype, mode=rng_mode
@@ -90,13 +91,13 @@ def categorical_indices(key, logits, axis, shape, replace, rng_mode) -> jax.Arra
         z = _scores_with_replacement(key, logits, lay, rng_mode)
         return jnp.argmax(z, axis=lay.axis - logits.ndim)
     z = _scores_without_replacement(key, logits, lay, rng_mode)
-    if lay.k == 0:  # pitfall 7: an empty sample is an empty array, as in JAX
+    if lay.k == 0:  # an empty sample is an empty array, as in JAX
         return jnp.zeros(lay.shape, dtype=jnp.int32)
     return _rows_to_layout(row_top_k.top_k_indices(z, lay.k), lay)
 
 
 def _hard_categorical(key, logits, axis, shape, replace, rng_mode) -> jax.Array:
-    """``jax.random.categorical`` with pitfall 8 fixed (broadcast batch dims first)."""
+    """``jax.random.categorical`` with batch dims broadcast first (JAX asserts otherwise)."""
     if not replace and shape is not None:
         lay = _Layout(logits, axis, shape)
         logits = jnp.broadcast_to(logits, lay.full_batch)
@@ -209,7 +210,7 @@ def categorical(
         z = _scores_with_replacement(key, logits, lay, rng_mode)
         return argmax(z, axis=lay.axis - logits.ndim, **relax)
     z = _scores_without_replacement(key, logits, lay, rng_mode)
-    if lay.k == 0:  # pitfall 7
+    if lay.k == 0:  # an empty sample is an empty array, as in JAX
         return jnp.zeros(lay.shape + (lay.n,), dtype=logits.dtype)
     if method == "sorting_network":  # its top_k has no index: first k rows of the argsort
         rows = argsort(z, axis=-1, descending=True, **relax)[..., : lay.k, :]

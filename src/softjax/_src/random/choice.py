@@ -1,8 +1,8 @@
-r"""Relaxed ``choice`` and ``permutation`` (spec part 3 §4, §5).
+r"""Relaxed ``choice`` and ``permutation``.
 
 Both draw a (soft) index with Gumbel noise and read values through it. The
 ``"_hard"`` mode gathers by integer index (exact for any dtype, ``inf`` and
-large integers included; pitfall 6); the soft modes contract the values with
+large integers included); the soft modes contract the values with
 the soft index, treating non-finite values so that a zero weight never
 multiplies an infinity.
 """
@@ -90,7 +90,7 @@ def choice(
       random relaxed pick, not the expectation $\sum_i p_i a_i$.
 
     Zero draws return zeros of ``a.shape[:axis] + shape + a.shape[axis+1:]`` in
-    every mode (deliberate, pitfall 9: ``jax.random.choice`` returns zeros of
+    every mode (deliberate: ``jax.random.choice`` returns zeros of
     ``shape`` there, inconsistent with its non-empty layout; ``hard`` reshapes).
 
     Arguments ``softness``, ``mode``, ``method``, ``noise``, ``standardize`` and
@@ -129,7 +129,7 @@ def choice(
     draws = math.prod(shape)
     if mode == "hard":
         out = jax.random.choice(key, a, shape=shape, replace=replace, p=p, axis=axis, mode=rng_mode)
-        if draws == 0 and arr.ndim > 0:  # pitfall 9: keep the non-empty layout
+        if draws == 0 and arr.ndim > 0:  # keep the non-empty layout
             out = out.reshape(arr.shape[:axis] + shape + arr.shape[axis + 1 :])
         return out
 
@@ -158,7 +158,7 @@ def choice(
 
     if mode == "_hard":
         idx = categorical_indices(key, logits, -1, shape, replace, rng_mode)
-        return jnp.take(values, idx, axis=axis)  # integer gather (pitfall 6)
+        return jnp.take(values, idx, axis=axis)  # integer gather: exact for any dtype
 
     validate_index_method(method)
     index = categorical(
@@ -262,7 +262,7 @@ def permutation(
         order = jnp.argsort(scores, axis=score_axis, descending=True)
         if shared:
             return jnp.take(values, order, axis=axis)
-        return jnp.take_along_axis(values, order, axis=axis)  # integer gather (pitfall 6)
+        return jnp.take_along_axis(values, order, axis=axis)  # integer gather: exact
 
     validate_index_method(method)
     index = argsort(

@@ -1,4 +1,4 @@
-r"""Relaxed ``jax.random.multinomial`` (spec part 3 §8): a sum of relaxed one-hots."""
+r"""Relaxed ``jax.random.multinomial``: a sum of relaxed one-hots."""
 
 from __future__ import annotations
 

@@ -1,11 +1,11 @@
-r"""Straight-through samplers (spec part 3 §9): the ``"_hard"`` sample's value,
+r"""Straight-through samplers: the ``"_hard"`` sample's value,
 the soft sample's gradient.
 
 Each ``X_st`` has exactly ``X``'s signature (so positional arguments after
-``mode`` keep their places, pitfall 10) and evaluates ``X`` twice with every
+``mode`` keep their places) and evaluates ``X`` twice with every
 argument identical, key included, so both passes see the same noise:
 ``fw = X(..., mode="_hard")`` and ``bw = X(..., mode=mode)``. The result is
-``splice(fw, bw)``: bit for bit ``fw`` (pitfall 5: no ``sg(fw − bw) + bw``
+``splice(fw, bw)``: bit for bit ``fw`` (no ``sg(fw − bw) + bw``
 rounding) with the derivative of ``bw`` (zero where ``bw`` is not finite).
 ``mode="hard"`` gives the ``_hard`` value with the (zero or gather)
 derivative of the ``jax.random`` sample; ``mode="_hard"`` returns ``fw`` alone.
