@@ -128,3 +128,28 @@ def test_hostile_sweep(case, dtype):
     for n in (1, 2, 5, 33, 1024):
         if applicable(case, dtype, n):
             _check(case, dtype, n)
+
+
+# --------------------------------------------------------- derivative in softness
+@pytest.mark.parametrize("method", ["softsort", "neuralsort", "sorting_network", "fast_soft_sort", "ot"])
+def test_softness_derivative_is_exact_after_rescaling(method):
+    # Rows are scaled by powers of two internally (max |x| = 0.5 and 50 here:
+    # scales 1/2 and 32); the derivative with respect to softness must not
+    # pick up that scale.
+    base = jnp.array([0.3, -0.2, 0.5, 0.1])
+    index_method = "softsort" if method == "fast_soft_sort" else method
+    rtol = 5e-3 if method == "ot" else 1e-5  # ot: finite differences of a solver at tolerance 1e-5
+    for scale, standardize in ((1.0, True), (100.0, True), (100.0, False)):
+        x = base * scale
+        s0 = 0.3 if standardize else 0.3 * scale
+        ops = {
+            "sort": lambda s: sj.sort(x, softness=s, method=method, standardize=standardize),
+            "rank": lambda s: sj.rank(x, softness=s, method=method, standardize=standardize),
+            "argmax": lambda s: sj.argmax(x, softness=s, method=index_method, standardize=standardize),
+        }
+        for name, op in ops.items():
+            f = lambda s, op=op: op(s) @ jnp.arange(1.0, 5.0)  # noqa: E731
+            h = 1e-6 * s0
+            fd = (f(s0 + h) - f(s0 - h)) / (2 * h)
+            np.testing.assert_allclose(jax.grad(f)(s0), fd, rtol=rtol, atol=1e-9,
+                                       err_msg=f"{name} scale={scale} standardize={standardize}")

@@ -130,20 +130,11 @@ def _subprocess_report(method: str) -> dict[str, list[str]]:
     return _REPORTS[method]
 
 
-# The simplex-projection methods, where a trace-dependent answer was once
-# found, run in the default tier; the other methods with --run-slow.
-DEFAULT_TIER = ("softsort", "neuralsort")
-
-
-def _marks(method: str) -> list[pytest.MarkDecorator]:
-    marks = [pytest.mark.xdist_group(f"trace-{method}")]
-    return marks if method in DEFAULT_TIER else marks + [pytest.mark.slow]
-
-
 # One subprocess per method: its modes go to one xdist worker (pyproject sets
 # --dist loadgroup), methods may run in parallel.
 @pytest.mark.parametrize(
-    "method,mode", [pytest.param(m, mode, marks=_marks(m)) for m, mode in GROUPS]
+    "method,mode",
+    [pytest.param(m, mode, marks=pytest.mark.xdist_group(f"trace-{m}")) for m, mode in GROUPS],
 )
 def test_eager_jit_vmap_agree(method, mode):
     bad = _subprocess_report(method)[mode]

@@ -20,7 +20,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from softjax._src.kernels.logspace import log_or_neg_inf
-from softjax._src.kernels.squash import rescale, standardize_and_squash, unsquash
+from softjax._src.kernels.squash import (
+    carried_unit,
+    power_of_two_scale,
+    rescale,
+    standardize_and_squash,
+    unsquash,
+)
 from softjax._src.methods import registry
 from softjax._src.validation import (
     MODES,
@@ -42,10 +48,11 @@ class Working:
         unsquash: maps squashed values back to raw space (identity if none).
         axis: canonical axis of the original array, or ``None`` (flattened).
         ndim: ``ndim`` of the original array.
-        unit: the power of two ``r`` per row (shape ``batch + (1,)``) by
-            which ``xhat`` was scaled down and its tangent exceeds the true
-            one (see :func:`~softjax._src.kernels.squash.standardize_and_squash`
-            and :func:`prepare`); ``None`` when ``xhat`` is ``x``. Every output derived from ``xhat`` passes
+        unit: the factor per row (shape ``batch + (1,)``; 1 except for rows
+            beyond ``2**(maxexp / 2)``) by which the tangent of ``xhat``
+            exceeds the true one (see
+            :func:`~softjax._src.kernels.squash.carried_unit`); ``None`` when
+            ``xhat`` is ``x``. Every output derived from ``xhat`` passes
             through :meth:`true_tangent` or :func:`contract` with this unit.
     """
 
@@ -174,13 +181,15 @@ def _bounded_raw(w: Working, softness: Any, power: int) -> Working:
     # |xhat| < 2**(e_x - shift) and softness >= 2**(e_s - 1), so
     # |xhat|**power / softness < 2**bound; 2**shift is kept a normal number.
     shift = jnp.clip(e_x - (bound + e_s - 1) // power, 0, info.maxexp - 2)
-    unit = jnp.where(usable, jnp.ldexp(jnp.ones_like(m), shift.astype(jnp.int32)), 1.0)
-    one = jnp.ones((), x.dtype)
+    scale = jnp.where(usable, jnp.ldexp(jnp.ones_like(m), shift.astype(jnp.int32)), 1.0)
+    # Tangents are carried in units of the row's power of two only where
+    # |x| / softness could overflow in reverse mode (see squash.carried_unit).
+    unit = carried_unit(x, power_of_two_scale(x))
 
     def to_raw(y: jax.Array) -> jax.Array:
-        return rescale(y, unit, one)
+        return rescale(y, scale, scale / unit)
 
-    return dataclasses.replace(w, xhat=rescale(x, 1.0 / unit, one), unsquash=to_raw, unit=unit)
+    return dataclasses.replace(w, xhat=rescale(x, 1.0 / scale, unit / scale), unsquash=to_raw, unit=unit)
 
 
 def reduce_axis_length(x: Any, axis: Any) -> tuple[jax.Array, int]:

@@ -23,7 +23,9 @@ class Squashed(NamedTuple):
             :func:`standardize_and_squash`).
         mean: row means, shape ``(..., 1)``.
         scale: ``sqrt(var + 1e-6)``, shape ``(..., 1)``.
-        unit: the power of two at or below ``max |x|`` per row, shape ``(..., 1)``.
+        unit: the factor by which the tangent of ``values`` exceeds the true
+            one, shape ``(..., 1)``: 1, or the power of two at or below
+            ``max |x|`` for rows beyond :func:`carried_unit`'s threshold.
     """
 
     values: jax.Array
@@ -77,19 +79,20 @@ def standardize_and_squash(x: jax.Array) -> Squashed:
     Scaling by a power of two is exact, so ordinary rows get bit for bit the
     unscaled statistics.
 
-    The tangent of ``values`` is taken with respect to ``y`` (it is ``r``
-    times the true one); consumers multiply the tangents of whatever they
-    derive from ``values`` by ``1 / r`` at their end (:func:`rescale`). In
-    reverse mode that keeps every cotangent between the output and ``x`` of
-    the order of the result instead of ``|x| / softness``, which overflows
-    for rows near the dtype's maximum. ``mean`` and ``scale`` carry their
-    true tangents.
+    For rows beyond ``sqrt(max)`` the tangent of ``values`` is carried
+    ``unit = r`` times the true one (:func:`carried_unit`); consumers multiply
+    the tangents of whatever they derive from ``values`` by ``1 / unit`` at
+    their end (:func:`rescale`). In reverse mode that keeps every cotangent
+    between the output and ``x`` of the order of the result instead of
+    ``|x| / softness``, which overflows for such rows. Other rows have
+    ``unit = 1``. ``mean`` and ``scale`` carry their true tangents.
     """
     r = power_of_two_scale(x)
+    unit = carried_unit(x, r)
     mean_y, scale_y = _row_statistics(x / r, r)
-    y = rescale(x, 1.0 / r, jnp.ones_like(r))
+    y = rescale(x, 1.0 / r, unit / r)
     mean_v, scale_v = _row_statistics(y, r)
-    return Squashed(jax.nn.sigmoid((y - mean_v) / scale_v), mean_y * r, scale_y * r, r)
+    return Squashed(jax.nn.sigmoid((y - mean_v) / scale_v), mean_y * r, scale_y * r, unit)
 
 
 def unsquash(y: jax.Array, mean: jax.Array, scale: jax.Array, unit: jax.Array | None = None) -> jax.Array:
@@ -113,6 +116,22 @@ def unsquash(y: jax.Array, mean: jax.Array, scale: jax.Array, unit: jax.Array | 
     inv = 1.0 / unit
     scaled = jnp.log(y / (1 - y)) * rescale(scale, inv, one) + rescale(mean, inv, one)
     return rescale(scaled, unit, one)
+
+
+def carried_unit(x: jax.Array, r: jax.Array) -> jax.Array:
+    """``r`` for rows with ``max |x|`` beyond ``2**(maxexp / 2)`` (1.8e19 in float32), else 1.
+
+    Only such rows need their tangents carried in units of ``r``: below it
+    ``|x| / softness`` stays far from overflow for any softness down to
+    ``1e-6``. Elsewhere the unit is 1, so a softness that is differentiated
+    gets its exact derivative: its tangent enters the method unscaled, and a
+    unit other than 1 would divide it by ``r`` at the end. (For rows beyond
+    the threshold the derivative with respect to ``softness`` is divided by
+    ``r``.)
+    """
+    m = jax.lax.stop_gradient(jnp.max(jnp.abs(x), axis=-1, keepdims=True))
+    huge = m > 2.0 ** (jnp.finfo(x.dtype).maxexp // 2)
+    return jnp.where(huge, r, jnp.ones_like(r))
 
 
 def power_of_two_scale(x: jax.Array) -> jax.Array:
