@@ -156,6 +156,14 @@ def _axiswise() -> list[Case]:
                         lambda x, s, f=f, me=method, mo=mode: f(
                             x, softness=s, mode=mo, method=me, standardize=False),
                         kind, hard=lambda x, f=f: f(x, mode="hard")))
+    for method in ("fast_soft_sort", "threshold", "softsort", "neuralsort", "ot", "sorting_network"):
+        for mode in SOFT_MODES:
+            for suffix, standardize in (("", True), ("_raw", False)):
+                cases.append(Case(
+                    "axiswise", f"top_k_mask{suffix}", method, mode,
+                    lambda x, s, me=method, mo=mode, st=standardize: sj.top_k_mask(
+                        x, min(2, x.shape[-1]), softness=s, mode=mo, method=me, standardize=st),
+                    "bool", hard=lambda x: sj.top_k_mask(x, min(2, x.shape[-1]), mode="hard")))
     st_ops = {
         "sort_st": lambda x, **kw: sj.sort_st(x, **kw),
         "rank_st": lambda x, **kw: sj.rank_st(x, **kw),

@@ -422,6 +422,7 @@ ST_CASES = {
     "argsort": ((_AX,), (), {"axis": 1, "descending": True}),
     "sort": ((_AX,), (), {"axis": 1}),
     "top_k": ((_AX,), (3,), {}),
+    "top_k_mask": ((_AX,), (2,), {"axis": 1, "mode": "c1"}),
     "rank": ((_AX,), (), {"axis": 1}),
 }
 

@@ -41,6 +41,7 @@ from softjax._src.quantiles import (
 )
 from softjax._src.sorting import argsort, rank, sort
 from softjax._src.topk import top_k
+from softjax._src.topk_mask import top_k_mask
 
 # --- solver warnings (method="ot") ------------------------------------------------
 from softjax._src.kernels.transport import OTConvergenceWarning, OTPrecisionWarning
@@ -75,6 +76,7 @@ from softjax._src.straight_through import (
     sign_st,
     sort_st,
     st,
+    top_k_mask_st,
     top_k_st,
 )
 
@@ -168,6 +170,8 @@ __all__ = [
     "take",
     "take_along_axis",
     "top_k",
+    "top_k_mask",
+    "top_k_mask_st",
     "top_k_st",
     "where",
     "__version__",

@@ -37,6 +37,7 @@ from softjax._src.straight_through import (
     sign_st,
     sort_st,
     st,
+    top_k_mask_st,
     top_k_st,
 )
 
@@ -69,5 +70,6 @@ __all__ = [
     "sign_st",
     "sort_st",
     "st",
+    "top_k_mask_st",
     "top_k_st",
 ]

@@ -29,7 +29,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from softjax._src import comparison, elementwise, extrema, quantiles, sorting, topk
+from softjax._src import comparison, elementwise, extrema, quantiles, sorting, topk, topk_mask
 from softjax._src.kernels.vma import vary_like
 
 __all__ = [
@@ -39,7 +39,7 @@ __all__ = [
     "not_equal_st", "isclose_st",
     "argmax_st", "max_st", "argmin_st", "min_st", "argquantile_st", "quantile_st",
     "argmedian_st", "median_st", "argpercentile_st", "percentile_st", "argsort_st",
-    "sort_st", "top_k_st", "rank_st",
+    "sort_st", "top_k_st", "rank_st", "top_k_mask_st",
 ]
 
 _POSITIONAL_ONLY = inspect.Parameter.POSITIONAL_ONLY
@@ -482,4 +482,7 @@ top_k_st = _st_twin(
 Both outputs are spliced. Methods whose soft path returns no index
 (``fast_soft_sort``, ``smooth_sort``, ``sorting_network``) return the hard
 one-hot index unchanged (it carries no gradient).""",
+)
+top_k_mask_st = _st_twin(
+    topk_mask.top_k_mask, "x, k=2", "Array([0., 0., 1., 1.], dtype=float32)"
 )

@@ -22,6 +22,9 @@ operator asks for a method that does not provide what it needs.
     0-based order statistics ``k`` and ``k_next = min(k + 1, n - 1)`` (int32
     scalars, possibly traced). ``row_k_next`` is ignored when
     ``interpolating`` is False.
+``top_k_mask(xhat, k, *, softness, mode, options) -> (..., n)``
+    Each element's soft membership of the top ``k`` (static int), summing
+    to ``k``; ``sj.top_k_mask`` projects it onto the capped simplex.
 ``sort(x, xhat, *, softness, mode, descending, gated, unsquash, options) -> (..., n)``
     Soft-sorted values in raw space. ``unsquash`` maps squashed values back
     to raw space (identity when not standardized). Methods without ``sort``

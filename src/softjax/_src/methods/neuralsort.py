@@ -58,6 +58,11 @@ def top_k(xhat, k, *, softness, mode, log, options):
     return neuralsort_rows(coef, xhat, a, softness, mode, log)
 
 
+def top_k_mask(xhat, k: int, *, softness, mode, options):
+    """The sum of the top ``k`` rows of the soft permutation, ``(..., n)``."""
+    return jnp.sum(top_k(xhat, k, softness=softness, mode=mode, log=False, options=options), axis=-2)
+
+
 def quantile_rows(xhat, k, k_next, *, softness, mode, log, interpolating, options):
     n = xhat.shape[-1]
     a = _pairwise(xhat, softness, mode)

@@ -139,6 +139,21 @@ def top_k(xhat, k: int, *, softness, mode, log, options):
     return _finish(jnp.swapaxes(plan[..., :k], -1, -2), dtype, log)
 
 
+def top_k_mask(xhat, k: int, *, softness, mode, options):
+    r"""Each element's share of the top ``k``, ``(..., n)``, summing to ``k`` up to the solver tolerance.
+
+    A transport to the two anchors (0, 1) with masses $(n - k, k)$ (Xie et al.
+    2020, "Differentiable Top-k with Optimal Transport"): the mask is the
+    share of each element sent to anchor 1.
+    """
+    xhat, dtype = _upcast(xhat)
+    n = xhat.shape[-1]
+    plan = _plan(xhat, (0.0, 1.0), (n - k, k), softness=softness, mode=mode, log=False,
+                 options=options)
+    total = jnp.sum(plan, axis=-1)
+    return (plan[..., 1] / jnp.where(total > 0, total, 1.0)).astype(dtype)
+
+
 def quantile_rows(xhat, k, k_next, *, softness, mode, log, interpolating, options):
     r"""Rows for the ascending order statistics ``k`` and ``k_next`` (each ``(..., n)``).
 
@@ -172,4 +187,6 @@ def rank(x, xhat, *, softness, mode, descending, options):
     return (plan @ jnp.arange(1, n + 1, dtype=xhat.dtype)).astype(dtype)
 
 
-__all__ = ["RAW_POWER", "STANDARDIZES", "argmax", "argsort", "quantile_rows", "rank", "top_k"]
+__all__ = [
+    "RAW_POWER", "STANDARDIZES", "argmax", "argsort", "quantile_rows", "rank", "top_k", "top_k_mask",
+]

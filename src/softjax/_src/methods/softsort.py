@@ -34,6 +34,11 @@ def top_k(xhat, k, *, softness, mode, log, options):
     return softsort_rows(anchors, xhat, softness, mode, log)
 
 
+def top_k_mask(xhat, k: int, *, softness, mode, options):
+    """The sum of the top ``k`` rows of the soft permutation, ``(..., n)``."""
+    return jnp.sum(top_k(xhat, k, softness=softness, mode=mode, log=False, options=options), axis=-2)
+
+
 def quantile_rows(xhat, k, k_next, *, softness, mode, log, interpolating, options):
     ordered = jnp.sort(xhat, axis=-1)
     anchors = jnp.stack([jnp.take(ordered, k, axis=-1), jnp.take(ordered, k_next, axis=-1)], -1)

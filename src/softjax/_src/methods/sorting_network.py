@@ -99,6 +99,14 @@ def argsort(xhat, *, softness, mode, descending, log, options):
     return _rows(xhat, softness, mode, order[::-1] if descending else order, log)
 
 
+def top_k_mask(xhat, k: int, *, softness, mode, options):
+    """The sum of the top ``k`` rows of the soft permutation, ``(..., n)``, in one combined pass."""
+    del options
+    n = xhat.shape[-1]
+    coeffs = (jnp.arange(n) >= n - k).astype(xhat.dtype)[None]  # ascending rows n-k .. n-1
+    return _combine(xhat, softness, coeffs, mode)[..., 0, :]
+
+
 def quantile_rows(xhat, k, k_next, *, softness, mode, log, interpolating, options):
     """Ascending rows ``k`` and ``k_next`` (int32, possibly traced), each (..., n).
 
