@@ -11,9 +11,9 @@ import pytest
 from jax.test_util import check_grads
 
 import softjax as sj
-from softjax._src.kernels import smooth_sort as kernel
+from softjax._src.kernels import esp_bounds as bounds_kernel
+from softjax._src.kernels.esp_bounds import esp_bounds, esp_bounds_arithmetic
 from softjax._src.kernels.esp_saddle import NEG, saddle_log_esp, truncated_log_esp
-from softjax._src.kernels.smooth_sort import esp_bounds, esp_bounds_arithmetic
 
 X = jnp.array([0.2, 1.7, -0.5, 0.9, 0.3])
 # Reference values at softness 0.3, converged to the dual gradient (an L-BFGS
@@ -93,7 +93,7 @@ def test_check_grads_second_order():
 # --------------------------------------------------------------------------- #
 # Large-n float32 bounds: exact end bands + saddle-point middle.
 # --------------------------------------------------------------------------- #
-N_FAST = kernel.FAST_MIN_N  # where esp_bounds switches
+N_FAST = bounds_kernel.FAST_MIN_N  # where esp_bounds switches
 N_KERNEL = 1024  # the kernels themselves work for any n > 2 FAST_BAND + 1 (cheaper references)
 
 
@@ -123,16 +123,16 @@ def fast_case():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((2, N_KERNEL))
     tau = np.array([[1.0], [0.1]])
-    exact = np.asarray(kernel._log_esp_exact(jnp.asarray(x / tau)))
+    exact = np.asarray(bounds_kernel._log_esp_exact(jnp.asarray(x / tau)))
     return x, tau, exact
 
 
 def test_saddle_expansion_accuracy(fast_case):
     # float64: the expansion itself is within 5e-5 of log e_k wherever kappa_2 >= 5
     x, tau, exact = fast_case
-    log_e, kappa2, ok = jax.jit(saddle_log_esp, static_argnums=1)(jnp.asarray(x / tau), kernel.FAST_GRID)
+    log_e, kappa2, ok = jax.jit(saddle_log_esp, static_argnums=1)(jnp.asarray(x / tau), bounds_kernel.FAST_GRID)
     assert np.all(ok)
-    used = np.asarray(kappa2) >= kernel.FAST_MIN_VARIANCE
+    used = np.asarray(kappa2) >= bounds_kernel.FAST_MIN_VARIANCE
     assert used.mean() > 0.9
     assert np.abs(np.asarray(log_e) - exact)[used].max() < 5e-5
 
@@ -140,7 +140,7 @@ def test_saddle_expansion_accuracy(fast_case):
 def _fast_loss(x, tau):
     """A float32 loss of the fast bounds (and its float64 exact twin)."""
     weights = jnp.cos(jnp.arange(x.shape[-1] - 1.0, dtype=x.dtype))
-    fn = kernel._log_esp_exact if x.dtype == jnp.float64 else lambda u: kernel._log_esp_fast(u)[0]
+    fn = bounds_kernel._log_esp_exact if x.dtype == jnp.float64 else lambda u: bounds_kernel._log_esp_fast(u)[0]
     t = jnp.asarray(tau, x.dtype).reshape(-1, 1)
     return jnp.sum(weights * jnp.sin(t * fn(x / t)))
 
@@ -152,10 +152,10 @@ def test_fast_bounds_float32(fast_case):
     # agrees with reverse mode.
     x, tau, exact = fast_case
     u32 = jnp.asarray(x / tau, jnp.float32)
-    fast, ok = jax.jit(kernel._log_esp_fast)(u32)
+    fast, ok = jax.jit(bounds_kernel._log_esp_fast)(u32)
     assert bool(ok)
     err_fast = np.abs(np.asarray(fast, np.float64) - exact).max(-1)
-    err_exact = np.abs(np.asarray(jax.jit(kernel._log_esp_exact)(u32), np.float64) - exact).max(-1)
+    err_exact = np.abs(np.asarray(jax.jit(bounds_kernel._log_esp_exact)(u32), np.float64) - exact).max(-1)
     scale = np.abs(exact).max(-1)
     assert np.all(err_fast <= np.maximum(8 * err_exact, 4e-6 * scale)), (err_fast, err_exact)
 
@@ -205,11 +205,11 @@ def test_fast_bounds_fall_back_to_exact():
         "range": rng.standard_normal(n) * 1e6,  # does not fit the grid
         "nan": np.where(np.arange(n) == 7, np.nan, normal),
     }
-    fast = jax.jit(kernel._log_esp_fast)
+    fast = jax.jit(bounds_kernel._log_esp_fast)
     for name, w in bad.items():
         assert not bool(fast(jnp.asarray(np.stack([normal, w]) / 0.1, jnp.float32))[1]), name
     w32 = jnp.asarray(np.stack([normal, gap]), jnp.float32)
-    exact = 0.1 * np.asarray(kernel._log_esp_exact(jnp.asarray(w32, jnp.float64) / 0.1))
+    exact = 0.1 * np.asarray(bounds_kernel._log_esp_exact(jnp.asarray(w32, jnp.float64) / 0.1))
     wrong = 0.1 * np.asarray(fast(w32 / 0.1)[0], np.float64)
     assert np.abs(wrong - exact)[1].max() > 0.03  # what the expansion would give at the gap
     const = jnp.asarray(np.stack([np.full(n, 0.3), normal]), jnp.float32)

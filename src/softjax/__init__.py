@@ -47,38 +47,8 @@ from softjax._src.topk_mask import top_k_mask
 from softjax._src.kernels.transport import OTConvergenceWarning, OTPrecisionWarning
 
 # --- straight-through -------------------------------------------------------------
-from softjax._src.straight_through import (
-    abs_st,
-    argmax_st,
-    argmedian_st,
-    argmin_st,
-    argpercentile_st,
-    argquantile_st,
-    argsort_st,
-    clip_st,
-    equal_st,
-    grad_replace,
-    greater_equal_st,
-    greater_st,
-    heaviside_st,
-    isclose_st,
-    less_equal_st,
-    less_st,
-    max_st,
-    median_st,
-    min_st,
-    not_equal_st,
-    percentile_st,
-    quantile_st,
-    rank_st,
-    relu_st,
-    round_st,
-    sign_st,
-    sort_st,
-    st,
-    top_k_mask_st,
-    top_k_st,
-)
+# st, grad_replace and every *_st twin, as listed in softjax.straight_through.__all__.
+from softjax.straight_through import *  # noqa: E402, F403
 
 # --- submodules -------------------------------------------------------------------
 from softjax import random, straight_through

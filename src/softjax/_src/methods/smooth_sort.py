@@ -11,7 +11,7 @@ cast back.
   bounds of $x$ with temperature $\tau_b = \min(s, 1)$. Cost: O(n²) time for the
   bounds (elementary symmetric polynomials), O(n) memory forward and
   O(n√n) in reverse mode; in float32 with n ≥ 2048 a saddle-point expansion
-  with exact end bands, O(n) (see :func:`~softjax._src.kernels.smooth_sort.esp_bounds`).
+  with exact end bands, O(n) (see :func:`~softjax._src.kernels.esp_bounds.esp_bounds`).
   The dual and the derivatives are O(n) per Newton step.
 * ``rank``: scores $\mp x / s$ against the rank anchors $(j+1)/\max(n-1,1)$,
   whose bounds have a closed form, so ``rank`` is O(n log n) overall.
@@ -68,12 +68,12 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from softjax._src.kernels.smooth_sort import (
+from softjax._src.kernels.esp_bounds import (
     esp_bounds,
     esp_bounds_arithmetic,
-    smooth_project,
     work_dtype,
 )
+from softjax._src.kernels.smooth_sort import smooth_project
 
 STANDARDIZES = False
 
