@@ -19,14 +19,17 @@ import jax.numpy as jnp
 import numpy as np
 
 import softjax as sj
+from softjax._src.methods import registry
 
 AXISWISE = "axiswise"
 ELEMENTWISE = "elementwise"
 HARD = "hard"
 SOFT_MODES = ("smooth", "c0", "c1", "c2")
 
-INDEX_METHODS = ("ot", "softsort", "neuralsort", "sorting_network")
-ALL_METHODS = INDEX_METHODS + ("fast_soft_sort", "smooth_sort")
+# From the method declarations.
+INDEX_METHODS = registry.methods("index")
+ALL_METHODS = registry.methods("values")
+# Display order of the declared methods; any other comes after them.
 METHOD_ORDER = ("softsort", "neuralsort", "sorting_network", "fast_soft_sort", "smooth_sort", "ot")
 
 # Allowed methods per axis-wise operator.
@@ -80,8 +83,8 @@ def methods_for(op: str) -> tuple[str, ...]:
     """Soft methods of ``op`` in display order (``("-",)`` for elementwise operators)."""
     if family(op) == ELEMENTWISE:
         return ("-",)
-    allowed = AXISWISE_METHODS[op]
-    return tuple(m for m in METHOD_ORDER if m in allowed)
+    order = {m: i for i, m in enumerate(METHOD_ORDER)}
+    return tuple(sorted(AXISWISE_METHODS[op], key=lambda m: order.get(m, len(order))))
 
 
 @dataclass(frozen=True)

@@ -110,8 +110,16 @@ def _save(fig, path: Path, **margins: float) -> None:
 # ------------------------------------------------------------------ elementwise
 
 
+_STAIRS = (0.03, 0.1)  # softness of the staircase plots
+
+
 def _elementwise_cases():
-    """``(name, fn(x, s, mode), hard(x), x_range, title)``; comparisons are against 0."""
+    """``(name, fn(x, s, mode), hard(x), x_range, title[, softnesses])``; comparisons are against 0.
+
+    The staircases (floor, ceil, trunc, floor_divide, mod) are shown at
+    softness 0.03 and 0.1: at 0.3 their steps, one unit apart, merge into a
+    ramp.
+    """
     return [
         ("heaviside", lambda x, s, m: sj.heaviside(x, s, m), lambda x: np.heaviside(x, 0.5), (-1, 1), "heaviside(x)"),
         ("sign", lambda x, s, m: sj.sign(x, s, m), np.sign, (-1, 1), "sign(x)"),
@@ -120,6 +128,25 @@ def _elementwise_cases():
         ("clip", lambda x, s, m: sj.clip(x, -0.5, 0.5, s, m), lambda x: np.clip(x, -0.5, 0.5), (-1.25, 1.25),
          "clip(x, -0.5, 0.5)"),
         ("round", lambda x, s, m: sj.round(x, s, m), np.round, (-1.5, 1.5), "round(x)"),
+        ("floor", lambda x, s, m: sj.floor(x, softness=s, mode=m), np.floor, (-2, 2), "floor(x)", _STAIRS),
+        ("ceil", lambda x, s, m: sj.ceil(x, softness=s, mode=m), np.ceil, (-2, 2), "ceil(x)", _STAIRS),
+        ("trunc", lambda x, s, m: sj.trunc(x, softness=s, mode=m), np.trunc, (-2.5, 2.5), "trunc(x)", _STAIRS),
+        ("floor_divide", lambda x, s, m: sj.floor_divide(x, 1.5, softness=s, mode=m),
+         lambda x: np.floor_divide(x, 1.5), (-3, 3), "floor_divide(x, 1.5)", _STAIRS),
+        ("mod", lambda x, s, m: sj.mod(x, 1.5, softness=s, mode=m), lambda x: np.mod(x, 1.5), (-3, 3),
+         "mod(x, 1.5)", _STAIRS),
+        ("maximum", lambda x, s, m: sj.maximum(x, 0.25, softness=s, mode=m), lambda x: np.maximum(x, 0.25),
+         (-1, 1), "maximum(x, 0.25)"),
+        ("minimum", lambda x, s, m: sj.minimum(x, 0.25, softness=s, mode=m), lambda x: np.minimum(x, 0.25),
+         (-1, 1), "minimum(x, 0.25)"),
+        ("relu6", lambda x, s, m: sj.relu6(x, softness=s, mode=m), lambda x: np.clip(x, 0, 6), (-2, 8),
+         "relu6(x)"),
+        ("hard_tanh", lambda x, s, m: sj.hard_tanh(x, softness=s, mode=m), lambda x: np.clip(x, -1, 1),
+         (-2, 2), "hard_tanh(x)"),
+        ("hard_sigmoid", lambda x, s, m: sj.hard_sigmoid(x, softness=s, mode=m),
+         lambda x: np.clip(x + 3, 0, 6) / 6, (-5, 5), "hard_sigmoid(x)"),
+        ("hard_silu", lambda x, s, m: sj.hard_silu(x, softness=s, mode=m),
+         lambda x: x * np.clip(x + 3, 0, 6) / 6, (-5, 5), "hard_silu(x)"),
         ("greater", lambda x, s, m: sj.greater(x, 0.0, s, m), lambda x: (x > 0).astype(float), (-1, 1),
          "greater(x, 0)"),
         ("greater_equal", lambda x, s, m: sj.greater_equal(x, 0.0, s, m), lambda x: (x >= 0).astype(float),
@@ -138,20 +165,21 @@ def _elementwise_cases():
 
 def elementwise_figures(n_grid: int = 241) -> list[str]:
     names = []
-    for name, fn, hard, (lo, hi), title in _elementwise_cases():
+    for name, fn, hard, (lo, hi), title, *rest in _elementwise_cases():
+        softnesses = rest[0] if rest else SOFTNESSES
         xs = jnp.linspace(lo, hi, n_grid, dtype=jnp.float32)
 
-        def curves(xs, fn=fn):
+        def curves(xs, fn=fn, softnesses=softnesses):
             return {
                 (s, m): jax.vmap(_value_and_derivative(lambda t, s=s, m=m: fn(t, s, m)))(xs)
-                for s in SOFTNESSES
+                for s in softnesses
                 for m in MODES
             }
 
         out = _eager(curves, xs)
         x = np.asarray(xs)
         fig, axes = plt.subplots(2, 2, figsize=(8, 4.6), sharex=True)
-        for col, s in enumerate(SOFTNESSES):
+        for col, s in enumerate(softnesses):
             ax_v, ax_d = axes[0, col], axes[1, col]
             ax_v.plot(x, hard(x), label="hard", **HARD_STYLE)
             for m in MODES:

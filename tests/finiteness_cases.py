@@ -29,7 +29,9 @@ import jax.numpy as jnp
 import numpy as np
 
 import softjax as sj
-from axiswise_cases import ALL_OPS, INDEX_OPS, supports
+from axiswise_cases import ALL_METHODS, ALL_OPS, INDEX_OPS, supports
+from softjax._src import topk_mask
+from softjax._src.methods import registry
 
 SOFT_MODES = ("smooth", "c0", "c1", "c2")
 SOFTNESS = (1e-6, 1e-2, 0.1, 1.0, 1e3)
@@ -101,6 +103,42 @@ def _elementwise() -> list[Case]:
     return cases
 
 
+def _rounding_and_activations() -> list[Case]:
+    """floor / ceil / trunc, division by constants, maximum / minimum, the jax.nn activations.
+
+    Each operator and its straight-through twin (same arguments).
+    """
+    # The divisor is a constant: with y from the row, d/dy floor_divide is
+    # -x D'(f) / y**2, which really exceeds the dtype's range for divisors
+    # near 1e-30 (and x / y itself overflows for a large x). Where the
+    # quotient by -0.75 overflows near the maximum the hard floor_divide is
+    # inf (excused); the remainder stays finite there.
+    calls: dict[str, tuple[Callable[..., Any], Callable[[jax.Array], Any] | None]] = {
+        "floor": (lambda f, x, s, m: f(x, softness=s, mode=m), None),
+        "ceil": (lambda f, x, s, m: f(x, softness=s, mode=m), None),
+        "trunc": (lambda f, x, s, m: f(x, softness=s, mode=m), None),
+        "relu6": (lambda f, x, s, m: f(x, softness=s, mode=m), None),
+        "hard_tanh": (lambda f, x, s, m: f(x, softness=s, mode=m), None),
+        "hard_sigmoid": (lambda f, x, s, m: f(x, softness=s, mode=m), None),
+        "hard_silu": (lambda f, x, s, m: f(x, softness=s, mode=m), None),
+        "floor_divide": (lambda f, x, s, m: f(x, -0.75, softness=s, mode=m),
+                         lambda x: sj.floor_divide(x, -0.75, mode="hard")),
+        "mod": (lambda f, x, s, m: f(x, -0.75, softness=s, mode=m), None),
+        "remainder": (lambda f, x, s, m: f(x, 1.5, softness=s, mode=m), None),
+        # y is the reversed row: differences span every magnitude in it.
+        "maximum": (lambda f, x, s, m: f(x, x[::-1], softness=s, mode=m), None),
+        "minimum": (lambda f, x, s, m: f(x, x[::-1], softness=s, mode=m), None),
+    }
+    cases = []
+    for mode in SOFT_MODES:
+        for name, (call, hard) in calls.items():
+            for op_name in (name, f"{name}_st"):
+                op = getattr(sj, op_name)
+                cases.append(Case("elementwise", op_name, None, mode,
+                                  lambda x, s, c=call, f=op, m=mode: c(f, x, s, m), hard=hard))
+    return cases
+
+
 def _condition(n: int, dtype: Any) -> jax.Array:
     return jnp.resize(jnp.asarray([0.0, 1.0, 0.5, 1e-30, 1 - 1e-7], dtype), (n,))
 
@@ -150,13 +188,13 @@ def _axiswise() -> list[Case]:
                     "axiswise", name, method, mode,
                     lambda x, s, f=f, me=method, mo=mode: f(x, softness=s, mode=mo, method=me),
                     kind, hard=lambda x, f=f: f(x, mode="hard")))
-                if method != "smooth_sort":  # smooth_sort always works on raw values
+                if registry.METHODS[method].standardizes:  # else it always works on raw values
                     cases.append(Case(
                         "axiswise", f"{name}_raw", method, mode,
                         lambda x, s, f=f, me=method, mo=mode: f(
                             x, softness=s, mode=mo, method=me, standardize=False),
                         kind, hard=lambda x, f=f: f(x, mode="hard")))
-    for method in ("fast_soft_sort", "threshold", "softsort", "neuralsort", "ot", "sorting_network"):
+    for method in topk_mask.methods():
         for mode in SOFT_MODES:
             for suffix, standardize in (("", True), ("_raw", False)):
                 cases.append(Case(
@@ -164,6 +202,19 @@ def _axiswise() -> list[Case]:
                     lambda x, s, me=method, mo=mode, st=standardize: sj.top_k_mask(
                         x, min(2, x.shape[-1]), softness=s, mode=mo, method=me, standardize=st),
                     "bool", hard=lambda x: sj.top_k_mask(x, min(2, x.shape[-1]), mode="hard")))
+    # ptp (soft max - soft min) takes every method of max; its hard range
+    # overflows for rows reaching +-0.9 x max (excused by the hard value).
+    for method in ALL_METHODS:
+        for mode in SOFT_MODES:
+            if not supports(method, mode):
+                continue
+            for suffix, standardize in (("", True), ("_raw", False)):
+                if standardize or registry.METHODS[method].standardizes:
+                    cases.append(Case(
+                        "axiswise", f"ptp{suffix}", method, mode,
+                        lambda x, s, me=method, mo=mode, st=standardize: sj.ptp(
+                            x, softness=s, mode=mo, method=me, standardize=st),
+                        hard=lambda x: sj.ptp(x, mode="hard")))
     st_ops = {
         "sort_st": lambda x, **kw: sj.sort_st(x, **kw),
         "rank_st": lambda x, **kw: sj.rank_st(x, **kw),
@@ -171,12 +222,14 @@ def _axiswise() -> list[Case]:
         "argmax_st": lambda x, **kw: sj.argmax_st(x, **kw),
         "quantile_st": lambda x, **kw: sj.quantile_st(x, 0.3, **kw),
         "top_k_st": lambda x, **kw: sj.top_k_st(x, min(2, x.shape[-1]), **kw)[0],
+        "ptp_st": lambda x, **kw: sj.ptp_st(x, **kw),
     }
     for name, f in st_ops.items():
         for mode in SOFT_MODES:
             cases.append(Case("straight_through", name, "softsort", mode,
                               lambda x, s, f=f, mo=mode: f(x, softness=s, mode=mo, method="softsort"),
-                              "index" if name.startswith("arg") else "value"))
+                              "index" if name.startswith("arg") else "value",
+                              hard=(lambda x: sj.ptp(x, mode="hard")) if name == "ptp_st" else None))
     return cases
 
 
@@ -208,7 +261,8 @@ def _random() -> list[Case]:
 
 
 def all_cases() -> list[Case]:
-    return _elementwise() + _logic_and_selection() + _axiswise() + _random()
+    return (_elementwise() + _rounding_and_activations() + _logic_and_selection() + _axiswise()
+            + _random())
 
 
 def hostile_rows(n: int, dtype: str, seed: int = 0) -> np.ndarray:

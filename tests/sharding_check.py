@@ -134,8 +134,30 @@ def axiswise_ops(method, mode):
         if method in allowed:
             ops[name] = (lambda f: lambda x, keys, key: f(x, **kw))(fn)
             ops[name + "_st"] = (lambda f: lambda x, keys, key: f(x, **kw))(_ST[name])
+    if method in TOP_K_MASK_METHODS:
+        ops.update(_top_k_mask_ops(method, mode))
     if method in RANDOM_METHODS:
         ops.update(_random_method_ops(method, mode))
+    return ops
+
+
+# top_k_mask's methods; "threshold" (not a sorting method) rides in the
+# fast_soft_sort group, as do the real-valued k of both.
+TOP_K_MASK_METHODS = ("softsort", "neuralsort", "ot", "sorting_network", "fast_soft_sort")
+
+
+def _top_k_mask_ops(method, mode):
+    kw = dict(axis=-1, softness=SOFTNESS, mode=mode)
+    ops = {
+        "top_k_mask": lambda x, *_: sj.top_k_mask(x, 2, method=method, **kw),
+        "top_k_mask_st": lambda x, *_: sj.top_k_mask_st(x, 2, method=method, **kw),
+    }
+    if method == "fast_soft_sort":
+        ops.update({
+            "top_k_mask[real k]": lambda x, *_: sj.top_k_mask(x, 2.5, method=method, **kw),
+            "top_k_mask[threshold]": lambda x, *_: sj.top_k_mask(x, 2, method="threshold", **kw),
+            "top_k_mask[threshold, real k]": lambda x, *_: sj.top_k_mask(x, 2.5, method="threshold", **kw),
+        })
     return ops
 
 
@@ -148,9 +170,16 @@ def elementwise_ops(mode):
         "softrelu": lambda x, *_: sj.softrelu(x, **kw),
         "softrelu_gated": lambda x, *_: sj.softrelu(x, gated=True, **kw),
     }
-    for name in ("abs", "heaviside", "relu", "round", "sign"):
+    for name in ("abs", "heaviside", "relu", "round", "sign", "floor", "ceil", "trunc",
+                 "relu6", "hard_tanh", "hard_sigmoid", "hard_silu"):
         for suffix in ("", "_st"):
             ops[name + suffix] = (lambda f: lambda x, *_: f(x, **kw))(getattr(sj, name + suffix))
+    for name, other in (("maximum", y), ("minimum", y), ("mod", 0.7), ("remainder", -0.7),
+                        ("floor_divide", 0.7)):
+        for suffix in ("", "_st"):
+            ops[name + suffix] = (lambda f, o: lambda x, *_: f(x, o, **kw))(getattr(sj, name + suffix), other)
+    for suffix in ("", "_st"):
+        ops["ptp" + suffix] = (lambda f: lambda x, *_: f(x, axis=-1, **kw))(getattr(sj, "ptp" + suffix))
     for suffix in ("", "_st"):
         ops["clip" + suffix] = (lambda f: lambda x, *_: f(x, -0.5, 0.5, **kw))(getattr(sj, "clip" + suffix))
     for name in ("equal", "greater", "greater_equal", "isclose", "less", "less_equal", "not_equal"):
@@ -219,9 +248,12 @@ def _quick_ops(method, mode):
     if method == "elementwise":
         return {f"{name}@{m}" for m in MODES for name in (
             "sigmoidal", "clip", "round_st", "greater", "equal", "logical_and", "all", "where",
+            "floor", "maximum", "mod", "hard_silu", "ptp",
             "random.bernoulli[row keys]", "random.bernoulli[shared key]",
             "take_along_axis", "choose", "dynamic_slice", "norm")}
     names = {"argsort"} if method in RANDOM_METHODS else {"sort"}
+    if method in TOP_K_MASK_METHODS:
+        names |= {"top_k_mask", "top_k_mask[real k]", "top_k_mask[threshold, real k]"}
     if (method, mode) == ("softsort", "smooth"):
         names |= {"sort", "sort_st", "random.categorical[row keys]",
                   "random.categorical[shared key]"}
@@ -353,12 +385,18 @@ def _mismatch(got, ref):
     return float(np.max(err, initial=0.0))
 
 
-def _batch_sharded(arr, mesh):
-    spec = P("data", *([None] * (arr.ndim - 1)))
+def _batch_sharded(arr, mesh, batch):
+    spec = P(batch, *([None] * (arr.ndim - 1)))
     return bool(arr.sharding.is_equivalent_to(NamedSharding(mesh, spec), arr.ndim))
 
 
-def compare(outs, grads, ref_outs, ref_grads, mesh, stage):
+def _typed_batch_sharding(arr, batch):
+    """On explicit meshes the batch sharding is part of the output's type."""
+    spec = tuple(jax.typeof(arr).sharding.spec)
+    return bool(spec) and spec[0] == batch
+
+
+def compare(outs, grads, ref_outs, ref_grads, mesh, stage, batch="data", typed=False):
     """Fill ``stage["max_err"]`` (per ``op/value`` and ``op/grad``) and ``not_batch_sharded``."""
     for kind, got_tree, ref_tree in (("value", outs, ref_outs), ("grad", grads, ref_grads)):
         for name, got in got_tree.items():
@@ -366,8 +404,9 @@ def compare(outs, grads, ref_outs, ref_grads, mesh, stage):
             for i, leaf in enumerate(jax.tree.leaves(got)):
                 key = f"{name}/{kind}" + (f"[{i}]" if i else "")
                 stage["max_err"][key] = _mismatch(leaf, ref_leaves[i])
-                if not _batch_sharded(leaf, mesh):
-                    stage["not_batch_sharded"].append(f"{key}: {leaf.sharding.spec} shape {leaf.shape}")
+                if not _batch_sharded(leaf, mesh, batch) or (typed and not _typed_batch_sharding(leaf, batch)):
+                    stage["not_batch_sharded"].append(
+                        f"{key}: {leaf.sharding.spec} (type {jax.typeof(leaf).sharding.spec}) shape {leaf.shape}")
 
 
 def _stage():
@@ -378,10 +417,39 @@ def _error(err):
     return f"{type(err).__name__}: {err}"[:1500]
 
 
-def run_group(method, mode, ops, mesh, x_host, keys_host):
-    """Three stages: single-device reference, sharded jit, shard_map; each reported apart."""
-    x = jax.device_put(x_host, NamedSharding(mesh, P("data", None)))
-    keys = jax.device_put(keys_host, NamedSharding(mesh, P("data")))
+# Stages, each against the single-device reference:
+# * jit: Auto mesh axes (GSPMD propagation);
+# * explicit_jit: jax.make_mesh's default (Explicit) axes, mesh set with jax.set_mesh;
+# * shard_map: the per-shard function over the explicit mesh;
+# * vmap_spmd: jax.vmap(..., spmd_axis_name="data") of the per-row function.
+STAGES = ("jit", "explicit_jit", "shard_map", "vmap_spmd")
+
+
+def _per_row(ops):
+    """The group's function on one row, for vmap (shared-key draws left out)."""
+    f = make_fn(ops, shared=False)
+
+    def row(x_row, key_row):
+        return jax.tree.map(lambda a: a[0], f(x_row[None], key_row[None]))
+
+    return row
+
+
+def run_stage(stage, compile_and_run, ref, mesh, typed):
+    """Compile, record the HLO's collectives, run and compare with the reference."""
+    try:
+        compiled, args = compile_and_run()
+        stage["hlo"] = inspect_hlo(compiled.as_text())
+        outs, grads = compiled(*args)
+        stage["ops"] = sorted(outs)
+        compare(outs, grads, *ref, mesh, stage, typed=typed)
+    except Exception as err:
+        stage["error"] = _error(err)
+
+
+def run_group(method, mode, ops, meshes, x_host, keys_host):
+    """Single-device reference, then every stage of ``STAGES``; each reported apart."""
+    auto, explicit = meshes
     dev0 = jax.devices()[0]
     report = {"method": method, "mode": mode, "ops": sorted(ops)}
     t0 = time.perf_counter()
@@ -389,33 +457,119 @@ def run_group(method, mode, ops, mesh, x_host, keys_host):
         warnings.simplefilter("always")
         f_full = make_fn(ops, shared=True)
         try:
-            ref_outs, ref_grads = jax.jit(f_full)(jax.device_put(x_host, dev0),
-                                                  jax.device_put(keys_host, dev0))
+            ref = jax.jit(f_full)(jax.device_put(x_host, dev0), jax.device_put(keys_host, dev0))
             report["single_error"] = None
         except Exception as err:  # reported; the test names the group
             report["single_error"] = _error(err)
-            return report | {"jit": _stage(), "shard_map": _stage(), "warnings": []}
+            return report | {name: _stage() for name in STAGES} | {"warnings": []}
 
-        def run_stage(name, jitted):
-            # Compile, record the HLO's collectives, run and compare with the reference.
-            stage = report[name] = _stage()
-            try:
-                compiled = jitted().lower(x, keys).compile()
-                stage["hlo"] = inspect_hlo(compiled.as_text())
-                outs, grads = compiled(x, keys)
-                stage["ops"] = sorted(outs)
-                compare(outs, grads, ref_outs, ref_grads, mesh, stage)
-            except Exception as err:
-                stage["error"] = _error(err)
+        def sharded(mesh):
+            return (jax.device_put(x_host, NamedSharding(mesh, P("data", None))),
+                    jax.device_put(keys_host, NamedSharding(mesh, P("data"))))
 
-        run_stage("jit", lambda: jax.jit(f_full))
-        run_stage("shard_map", lambda: jax.jit(shard_map(
-            make_fn(ops, shared=False), mesh=mesh,
-            in_specs=(P("data", None), P("data")), out_specs=P("data"))))
+        def build(fn, mesh):
+            def go():
+                args = sharded(mesh)
+                return jax.jit(fn).lower(*args).compile(), args
+            return go
+
+        report["jit"] = _stage()
+        run_stage(report["jit"], build(f_full, auto), ref, auto, typed=False)
+        with jax.set_mesh(explicit):
+            report["explicit_jit"] = _stage()
+            run_stage(report["explicit_jit"], build(f_full, explicit), ref, explicit, typed=True)
+            report["shard_map"] = _stage()
+            mapped = shard_map(make_fn(ops, shared=False), mesh=explicit,
+                               in_specs=(P("data", None), P("data")), out_specs=P("data"))
+            run_stage(report["shard_map"], build(mapped, explicit), ref, explicit, typed=True)
+            report["vmap_spmd"] = _stage()
+            vmapped = jax.vmap(_per_row(ops), spmd_axis_name="data")
+            run_stage(report["vmap_spmd"], build(vmapped, explicit), ref, explicit, typed=True)
         jax.effects_barrier()
     report["warnings"] = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
     report["seconds"] = round(time.perf_counter() - t0, 2)
     return report
+
+
+# --- other meshes ---------------------------------------------------------------------
+
+# (name, mesh shape, axis names, axis types, spec of x): batch over both axes of
+# a 2-D mesh, over one of them, a mesh mixing Explicit and Auto axes, and the
+# operator's own axis sharded (gathered once: correct, not free).
+MESH_VARIANTS = (
+    ("2d_both", (4, 2), ("data", "model"), (AxisType.Explicit, AxisType.Explicit), P(("data", "model"), None)),
+    ("2d_one", (4, 2), ("data", "model"), (AxisType.Explicit, AxisType.Explicit), P("data", None)),
+    ("mixed", (4, 2), ("data", "model"), (AxisType.Explicit, AxisType.Auto), P("data", None)),
+    ("operator_axis", (2,), ("data",), (AxisType.Explicit,), P(None, "data")),
+)
+
+
+VARIANT_METHODS = ("softsort", "fast_soft_sort", "ot")
+VARIANT_METHODS_FULL = ALL_METHODS
+
+
+def mesh_variants_check(method_groups, x_host, keys_host):
+    """Every group of the default tier's smooth mode on each of ``MESH_VARIANTS``."""
+    dev0 = jax.devices()[0]
+    results = []
+    for name, shape, names, types, spec in MESH_VARIANTS:
+        mesh = jax.make_mesh(shape, names, axis_types=types, devices=jax.devices()[: int(np.prod(shape))])
+        for method, ops in method_groups:
+            f = make_fn(ops, shared=False)
+            entry = {"variant": name, "method": method, "error": None, "max_err": {}, "out_specs": []}
+            try:
+                ref = jax.jit(f)(jax.device_put(x_host, dev0), jax.device_put(keys_host, dev0))
+                with jax.set_mesh(mesh):
+                    x = jax.device_put(x_host, NamedSharding(mesh, spec))
+                    keys = jax.device_put(keys_host, NamedSharding(mesh, P(spec[0])))
+                    compiled = jax.jit(f).lower(x, keys).compile()
+                    entry["hlo"] = inspect_hlo(compiled.as_text())
+                    outs, grads = compiled(x, keys)
+                for kind, got_tree, ref_tree in (("value", outs, ref[0]), ("grad", grads, ref[1])):
+                    for op, got in got_tree.items():
+                        for i, leaf in enumerate(jax.tree.leaves(got)):
+                            key = f"{op}/{kind}[{i}]"
+                            entry["max_err"][key] = _mismatch(leaf, jax.tree.leaves(ref_tree[op])[i])
+                            entry["out_specs"].append(str(tuple(jax.typeof(leaf).sharding.spec)))
+            except Exception as err:
+                entry["error"] = _error(err)
+            results.append(entry)
+    return results
+
+
+# --- long rows ---------------------------------------------------------------------
+
+
+LONG_N = 2048  # smooth_sort's float32 fast path starts here
+
+
+def long_rows_check(meshes):
+    """smooth_sort's fast path and fast_soft_sort's PAV rule on rows of 2048, both axis types."""
+    x_host = np.random.default_rng(5).standard_normal((BATCH, LONG_N)).astype(np.float32)
+    weights = jnp.asarray(np.random.default_rng(6).standard_normal(LONG_N), jnp.float32)
+    out = []
+    for method in ("smooth_sort", "fast_soft_sort"):
+        def f(x):
+            value, grad = jax.value_and_grad(
+                lambda v: jnp.sum(weights * sj.sort(v, axis=-1, softness=0.1, method=method)))(x)
+            return value, grad, sj.sort(x, axis=-1, softness=0.1, method=method)
+
+        ref = jax.jit(f)(jax.device_put(x_host, jax.devices()[0]))
+        for kind, mesh in zip(("auto", "explicit"), meshes):
+            entry = {"method": method, "axis_type": kind, "error": None, "max_err": {}}
+            try:
+                with jax.set_mesh(mesh):
+                    x = jax.device_put(x_host, NamedSharding(mesh, P("data", None)))
+                    compiled = jax.jit(f).lower(x).compile()
+                    entry["hlo"] = inspect_hlo(compiled.as_text())
+                    got = compiled(x)
+                for name, g, r in zip(("loss", "grad", "sort"), got, ref):
+                    entry["max_err"][name] = _mismatch(g, r)
+                entry["batch_sharded"] = _batch_sharded(got[2], mesh, "data")
+            except Exception as err:
+                entry["error"] = _error(err)
+            out.append(entry)
+    return out
 
 
 # --- sharded training step -----------------------------------------------------------
@@ -449,11 +603,12 @@ def training_check(mesh):
         loss, g = jax.value_and_grad(loss_fn)(w, *batch)
         return w - 0.1 * g, loss
 
-    compiled = step.lower(params, *batch).compile()
-    losses = []
-    for _ in range(30):
-        params, loss = compiled(params, *batch)
-        losses.append(float(loss))
+    with jax.set_mesh(mesh):
+        compiled = step.lower(params, *batch).compile()
+        losses = []
+        for _ in range(30):
+            params, loss = compiled(params, *batch)
+            losses.append(float(loss))
     return {
         "losses": [losses[0], losses[9], losses[-1]],
         "params_replicated": bool(params.sharding.is_fully_replicated),
@@ -465,22 +620,34 @@ def main():
     t0 = time.perf_counter()
     devices = jax.devices()
     assert len(devices) == 8, f"need 8 devices, got {devices} (XLA_FLAGS={os.environ.get('XLA_FLAGS')})"
-    # Auto axes: the classic jit + NamedSharding (GSPMD) setting of the issue.
+    # Auto axes: the classic jit + NamedSharding (GSPMD) setting; Explicit: the
+    # default of jax.make_mesh (sharding in the types).
     mesh = jax.make_mesh((8,), ("data",), axis_types=(AxisType.Auto,), devices=devices)
+    explicit = jax.make_mesh((8,), ("data",), devices=devices)
     rng = np.random.default_rng(1)
     x_host = rng.standard_normal((BATCH, N)).astype(np.float32)
     x_host[0, :2] = 0.25  # a tie
     keys_host = jax.random.split(jax.random.key(3), BATCH)
     full = os.environ.get("SOFTJAX_SHARDING_FULL") == "1"
     only = set(sys.argv[1:])
-    results = [run_group(method, mode, ops, mesh, x_host, keys_host)
-               for method, mode, ops in groups(full) if not only or method in only]
+    selected = [(method, mode, ops) for method, mode, ops in groups(full) if not only or method in only]
+    results = [run_group(method, mode, ops, (mesh, explicit), x_host, keys_host)
+               for method, mode, ops in selected]
+    # Other meshes: every method in the full tier; in the default tier the
+    # methods with a custom_partitioning rule (fast_soft_sort), a host
+    # callback (ot) and a chunked fused kernel (softsort).
+    variant_methods = VARIANT_METHODS_FULL if full else VARIANT_METHODS
+    smooth = [(method, {k: v for k, v in ops.items() if k.endswith("@smooth") and "[shared key]" not in k})
+              for method, _, ops in selected if method in variant_methods]
     report = {
         "tier": "full" if full else "quick",
         "jax": jax.__version__,
         "shard_map": f"{shard_map.__module__}.{shard_map.__name__}",
         "groups": results,
+        "mesh_variants": mesh_variants_check([g for g in smooth if g[1]], x_host, keys_host),
         "training": training_check(mesh),
+        "training_explicit": training_check(explicit),
+        "long_rows": long_rows_check((mesh, explicit)),
     }
     report["seconds"] = round(time.perf_counter() - t0, 2)
     print(json.dumps(report))

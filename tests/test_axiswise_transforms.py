@@ -19,6 +19,7 @@ import pytest
 from jax.test_util import check_grads
 
 from axiswise_cases import ALL_METHODS, CORE_OPS, INDEX_OPS, MODES, combos, method_available
+from softjax._src.methods import registry
 
 AVAILABLE = tuple(m for m in ALL_METHODS if method_available(m))
 # The mode each operator runs in by default; operators sharing a code path
@@ -53,7 +54,7 @@ GRADIENT_DEFAULT = {
 
 
 def _default_tier(name, method, mode):
-    return ROTATION[name] == mode or method == "smooth_sort"  # smooth_sort: one mode
+    return ROTATION[name] == mode or len(registry.METHODS[method].modes) == 1  # one mode: all of it
 
 
 def _gradient_default_tier(name, method, mode):

@@ -1,4 +1,9 @@
-"""The ``Example:`` blocks of every public docstring run and print what they show.
+"""The ``Examples:`` blocks of every public docstring run and print what they show.
+
+They are Google-style ``Examples:`` sections of doctest lines, which the API
+reference renders as code blocks with their output; the docstrings' other
+sections are checked to render as one entry per parameter and one ``Returns:``
+entry.
 
 Docstring outputs are written for JAX's default float32 (x64 disabled), while
 ``conftest.py`` enables x64 for the whole session. The examples therefore run
@@ -15,6 +20,7 @@ import doctest
 import inspect
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -45,10 +51,14 @@ def public_functions() -> dict[str, object]:
 
 
 def example_block(doc: str) -> str:
-    """The text of the ``Example:``/``Examples:`` section of a Google-style docstring."""
+    """The text of the ``Examples:`` section of a Google-style docstring.
+
+    Only the plural title counts: the documentation renders ``Examples:`` as
+    code, while ``Example:`` would become an admonition of plain text.
+    """
     lines = inspect.cleandoc(doc).splitlines()
     for i, line in enumerate(lines):
-        if line.strip() in ("Example:", "Examples:"):
+        if line.strip() == "Examples:":
             block = []
             for body in lines[i + 1 :]:
                 if body.strip() and not body.startswith((" ", "\t")):
@@ -96,7 +106,7 @@ _NAMES = sorted(public_functions())
 @pytest.mark.parametrize("qualname", _NAMES)
 def test_docstring_example_runs(doctest_results, qualname):
     result = doctest_results[qualname]
-    assert result["examples"] > 0, f"{qualname}: no doctest in its Example: section"
+    assert result["examples"] > 0, f"{qualname}: no doctest in its Examples: section"
     assert result["failed"] == 0, result["report"]
 
 
@@ -105,7 +115,47 @@ def test_docstring_has_sections(qualname):
     doc = inspect.getdoc(public_functions()[qualname]) or ""
     summary = doc.splitlines()[0] if doc else ""
     assert summary.strip(), f"{qualname}: no one-line summary"
-    assert example_block(doc).strip(), f"{qualname}: no Example: section"
+    assert example_block(doc).strip(), f"{qualname}: no Examples: section"
+    assert "Example:" not in doc.splitlines(), f"{qualname}: 'Example:' renders as text, use 'Examples:'"
+
+
+@pytest.mark.parametrize("qualname", _NAMES)
+def test_docstring_lists_every_parameter(qualname):
+    """Each parameter has its own ``Args:`` entry (no "as for ..." references)."""
+    from softjax._src.docstrings import args_entries
+
+    fn = public_functions()[qualname]
+    listed = args_entries(fn.__doc__)
+    params = list(inspect.signature(fn).parameters)
+    missing = [p for p in params if p not in listed]
+    assert not missing, f"{qualname}: parameters without an Args: entry: {missing}"
+    unknown = [name for name in listed if name not in params]
+    assert not unknown, f"{qualname}: Args: entries for no parameter: {unknown}"
+    doc = inspect.getdoc(fn) or ""
+    assert not re.search(r"\bas (?:for|there)\b", doc), f"{qualname}: refers to another docstring"
+
+
+@pytest.mark.parametrize("qualname", _NAMES)
+def test_docstring_returns_one_entry(qualname):
+    """``Returns:`` is one entry: continuation lines are indented under it."""
+    from softjax._src.docstrings import section
+
+    lines = section(public_functions()[qualname].__doc__, "Returns")
+    entries = [line for line in lines if line.strip() and not line.startswith(" " * 8)]
+    assert len(entries) == 1, f"{qualname}: Returns: has {len(entries)} entries: {entries}"
+
+
+def test_public_namespace_is_all_modules_and_dunders():
+    """``dir(softjax)`` beyond ``__all__`` holds only modules and dunders."""
+    import softjax
+
+    extra = [
+        name for name in dir(softjax)
+        if name not in softjax.__all__
+        and not (name.startswith("__") and name.endswith("__"))
+        and not inspect.ismodule(getattr(softjax, name))
+    ]
+    assert not extra, f"stray public names in softjax: {extra}"
 
 
 def test_collection_covers_the_api():

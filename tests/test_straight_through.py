@@ -424,6 +424,19 @@ ST_CASES = {
     "top_k": ((_AX,), (3,), {}),
     "top_k_mask": ((_AX,), (2,), {"axis": 1, "mode": "c1"}),
     "rank": ((_AX,), (), {"axis": 1}),
+    "floor": ((_ROUND,), (), {}),
+    "ceil": ((_ROUND,), (), {"mode": "c2", "softness": 0.2}),
+    "trunc": ((_ROUND,), (), {"mode": "c1"}),
+    "floor_divide": ((_ROUND, _EW_Y + 1.3), (), {}),
+    "mod": ((_ROUND, -1.3 - _EW_Y), (), {"mode": "c2"}),
+    "remainder": ((_ROUND, _EW_Y + 1.3), (), {"neighbor_radius": 3}),
+    "maximum": ((_EW, _EW_Y), (), {}),
+    "minimum": ((_EW, _EW_Y), (), {"mode": "c1"}),
+    "ptp": ((_AX,), (), {"axis": 1}),
+    "relu6": ((_EW * 4 + 3,), (), {"softness": 0.5}),
+    "hard_tanh": ((_EW,), (), {"mode": "c1"}),
+    "hard_sigmoid": ((_EW * 3,), (), {"softness": 0.5}),
+    "hard_silu": ((_EW * 3,), (), {"mode": "c2", "softness": 0.5}),
 }
 
 
@@ -440,7 +453,7 @@ def test_every_st_operator_is_exported_with_its_twin_signature():
     for name in ST_CASES:
         st_fn, soft = getattr(sj, f"{name}_st"), getattr(sj, name)
         assert inspect.signature(st_fn) == inspect.signature(soft), name
-        assert st_fn.__name__ == f"{name}_st" and st_fn.__doc__ and "Example:" in st_fn.__doc__
+        assert st_fn.__name__ == f"{name}_st" and st_fn.__doc__ and "Examples:" in st_fn.__doc__
 
 
 @pytest.mark.parametrize("name", list(ST_CASES))

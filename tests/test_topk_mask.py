@@ -9,7 +9,12 @@ import pytest
 from jax.test_util import check_grads
 
 import softjax as sj
-from softjax._src.topk_mask import METHODS, PERMUTATION_METHODS, REAL_K_METHODS
+from softjax._src import topk_mask
+
+# From the method declarations (registry.METHODS) and top_k_mask's own threshold.
+METHODS = topk_mask.methods()
+PERMUTATION_METHODS = topk_mask.permutation_methods()
+REAL_K_METHODS = topk_mask.real_k_methods()
 
 MODES = ("smooth", "c0", "c1", "c2")
 _RNG = np.random.default_rng(0)

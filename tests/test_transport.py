@@ -494,9 +494,9 @@ def test_resolve_ot_options():
     assert resolve_ot_options(None) == OTOptions()
     opts = resolve_ot_options({"sinkhorn_tol": 1e-7, "lbfgs_max_iter": 50, "implicit_diff": False})
     assert opts.sinkhorn_tol == 1e-7 and opts.lbfgs_max_iter == 50 and not opts.implicit_diff
-    with pytest.raises(TypeError, match="Unknown ot_kwargs key"):
+    with pytest.raises(ValueError, match="Unknown ot_kwargs key"):
         resolve_ot_options({"threshold": 1e-3})
-    with pytest.raises(TypeError, match="return_log_probs"):
+    with pytest.raises(ValueError, match="return_log_probs"):
         resolve_ot_options({"return_log_probs": True})
     with pytest.raises(TypeError, match="dict"):
         resolve_ot_options([("sinkhorn_tol", 1e-3)])

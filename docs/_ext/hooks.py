@@ -2,7 +2,9 @@
 
 ``docs/build.sh`` regenerates everything before ``mkdocs build``; these hooks
 only fill in what is missing, so that a bare ``mkdocs serve`` or
-``mkdocs build`` works too (the first run takes about a minute).
+``mkdocs build`` works too (the first run takes about a minute). The method
+tables (``docs/_ext/method_table.py``, a few seconds) are rendered from the
+method declarations before every build, so they never go stale.
 """
 
 from __future__ import annotations
@@ -31,3 +33,4 @@ def on_pre_build(config, **kwargs) -> None:
     if not output.is_file():
         log.info("running examples/quickstart.py to capture its output")
         _run(["docs/capture_quickstart.py"])
+    _run(["docs/_ext/method_table.py"])

@@ -4,7 +4,9 @@
 ``softjax._src``. This file only re-exports.
 """
 
-from importlib.metadata import PackageNotFoundError, version as _version
+# Imported as a module (not its names): the public namespace is __all__,
+# submodules and dunders only.
+import importlib.metadata
 
 # --- types -------------------------------------------------------------------
 from softjax._src.types import SoftBool, SoftIndex
@@ -14,6 +16,9 @@ from softjax._src.steps import sigmoidal, softrelu
 
 # --- elementwise / comparison / logic / selection ------------------------------
 from softjax._src.elementwise import abs, clip, heaviside, relu, round, sign
+from softjax._src.rounding import ceil, floor, trunc
+from softjax._src.division import floor_divide, mod, remainder
+from softjax._src.activations import hard_sigmoid, hard_silu, hard_tanh, relu6
 from softjax._src.comparison import equal, greater, greater_equal, isclose, less, less_equal, not_equal
 from softjax._src.logic import all, any, logical_and, logical_not, logical_or, logical_xor
 from softjax._src.selection import (
@@ -31,6 +36,7 @@ from softjax._src.safe import arccos, arcsin, div, log, norm, sqrt
 
 # --- axis-wise operators ---------------------------------------------------------
 from softjax._src.extrema import argmax, argmin, max, min
+from softjax._src.minmax import maximum, minimum, ptp
 from softjax._src.quantiles import (
     argmedian,
     argpercentile,
@@ -54,8 +60,8 @@ from softjax.straight_through import *  # noqa: E402, F403
 from softjax import random, straight_through
 
 try:
-    __version__ = _version("softjax")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = importlib.metadata.version("softjax")
+except importlib.metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
 __all__ = [
@@ -81,6 +87,8 @@ __all__ = [
     "argquantile_st",
     "argsort",
     "argsort_st",
+    "ceil",
+    "ceil_st",
     "choose",
     "clip",
     "clip_st",
@@ -90,11 +98,21 @@ __all__ = [
     "dynamic_slice_in_dim",
     "equal",
     "equal_st",
+    "floor",
+    "floor_divide",
+    "floor_divide_st",
+    "floor_st",
     "grad_replace",
     "greater",
     "greater_equal",
     "greater_equal_st",
     "greater_st",
+    "hard_sigmoid",
+    "hard_sigmoid_st",
+    "hard_silu",
+    "hard_silu_st",
+    "hard_tanh",
+    "hard_tanh_st",
     "heaviside",
     "heaviside_st",
     "isclose",
@@ -110,22 +128,34 @@ __all__ = [
     "logical_xor",
     "max",
     "max_st",
+    "maximum",
+    "maximum_st",
     "median",
     "median_st",
     "min",
     "min_st",
+    "minimum",
+    "minimum_st",
+    "mod",
+    "mod_st",
     "norm",
     "not_equal",
     "not_equal_st",
     "percentile",
     "percentile_st",
+    "ptp",
+    "ptp_st",
     "quantile",
     "quantile_st",
     "random",
     "rank",
     "rank_st",
     "relu",
+    "relu6",
+    "relu6_st",
     "relu_st",
+    "remainder",
+    "remainder_st",
     "round",
     "round_st",
     "sigmoidal",
@@ -143,6 +173,8 @@ __all__ = [
     "top_k_mask",
     "top_k_mask_st",
     "top_k_st",
+    "trunc",
+    "trunc_st",
     "where",
     "__version__",
 ]

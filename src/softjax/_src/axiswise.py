@@ -13,13 +13,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from softjax._src.kernels.logspace import log_or_neg_inf
+from softjax._src.kernels.row_parallel import map_rows
 from softjax._src.kernels.squash import (
     carried_unit,
     power_of_two_scale,
@@ -28,14 +29,18 @@ from softjax._src.kernels.squash import (
     unsquash,
 )
 from softjax._src.methods import registry
+from softjax._src.methods.declaration import MethodSpec
 from softjax._src.validation import (
     MODES,
     canonicalize_axis,
     concrete_or_none,
     ensure_float,
+    host_value,
     validate_mode,
     validate_softness,
 )
+
+T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,10 +139,50 @@ def layout(x: jax.Array, axis: Any) -> Working:
     return Working(x, x, lambda y: y, canonical, ndim)
 
 
+__all__ = ["map_rows"]  # re-exported for the operators' hard paths
+
+
 def prepare(
-    x: Any, axis: Any, standardize: bool, method: ModuleType | None = None, softness: Any = None
+    x: Any, axis: Any, standardize: bool, method: MethodSpec | None = None, softness: Any = None
 ) -> Working:
-    """Common preparation: float input, working axis last, ``x̂``.
+    """Common preparation: float input, working axis last, ``x̂`` (see :func:`prepare_rows`)."""
+    return prepare_rows(layout(ensure_float(x), axis), standardize, method, softness)
+
+
+def per_row(
+    x: Any,
+    axis: Any,
+    body: Callable[..., T],
+    *,
+    standardize: bool = True,
+    method: MethodSpec | None = None,
+    softness: Any = None,
+    shared: tuple[jax.Array, ...] = (),
+) -> tuple[T, Working]:
+    """``body(prepare(x, ...))``, run row-parallel on meshes with explicit axes.
+
+    Returns ``body``'s result (every leaf of shape ``batch + trailing``, the
+    working layout) and the laid-out input, whose :meth:`Working.along_axis`
+    and :meth:`Working.reduced` put the result where JAX would. Rows sharded
+    over ``Explicit`` mesh axes stay on their device (see
+    :func:`~softjax._src.kernels.row_parallel.map_rows`); arrays ``body``
+    needs besides the rows come in as ``shared`` and are passed after the
+    prepared rows: ``body(w, *shared)``.
+    """
+    laid = layout(ensure_float(x), axis)
+    softness = host_value(softness)
+
+    def rows(xw: jax.Array, *operands: jax.Array) -> T:
+        w = prepare_rows(dataclasses.replace(laid, x=xw, xhat=xw), standardize, method, softness)
+        return body(w, *operands)
+
+    return map_rows(rows, laid.x, *shared), laid
+
+
+def prepare_rows(
+    w: Working, standardize: bool, method: MethodSpec | None = None, softness: Any = None
+) -> Working:
+    """``x̂`` for laid-out rows: standardized and squashed, raw, or ``x`` itself.
 
     Raw (unstandardized) rows whose ``max |x| / softness`` passes
     ``2 / eps`` (``2**24`` in float32) are scaled by a power of two so that
@@ -146,10 +191,9 @@ def prepare(
     unit, enough for ``exp`` of a rounding difference to overflow. The
     relaxation then treats differences below ``eps max |x|`` as ties, the
     dtype's own resolution at the row's scale. Methods whose relaxation is
-    quadratic in ``x`` (``RAW_POWER = 2``: transport costs) bound
+    quadratic in ``x`` (``raw_power=2`` in their declaration: transport costs) bound
     ``max |x|**2 / softness`` by ``4 / eps`` instead. Other rows are untouched.
     """
-    w = layout(ensure_float(x), axis)
     if method is not None and not registry.standardizes(method):
         return w
     if not standardize:
@@ -248,10 +292,16 @@ def contract(weights: jax.Array, values: jax.Array, gated: bool, unit: jax.Array
     return rescale(scaled, unit, one)
 
 
-def method_kwargs(softness: Any, mode: str, ot_kwargs: dict | None) -> dict[str, Any]:
+def method_kwargs(
+    softness: Any, mode: str, ot_kwargs: dict | None, method: MethodSpec | None = None
+) -> dict[str, Any]:
+    """The keyword arguments every method function takes; ``ot_kwargs`` checked against ``method``'s options."""
     if ot_kwargs is not None and not isinstance(ot_kwargs, dict):
         raise TypeError(f"ot_kwargs must be a dict or None, got {type(ot_kwargs).__name__}")
-    return {"softness": softness, "mode": mode, "options": dict(ot_kwargs or {})}
+    options = dict(ot_kwargs or {})
+    if method is not None:
+        method.check_options(options)
+    return {"softness": host_value(softness), "mode": mode, "options": options}
 
 
 def static_bool(name: str, value: Any) -> bool:
@@ -261,13 +311,10 @@ def static_bool(name: str, value: Any) -> bool:
 
 
 def sorted_values(
-    w: Working, module: ModuleType, method: str, kw: dict[str, Any], descending: bool, gated: bool
+    w: Working, module: ModuleType, kw: dict[str, Any], descending: bool, gated: bool
 ) -> jax.Array:
-    """Soft-sorted values ``batch + (n,)`` by the method's ``sort``, or ``P x``."""
-    sort_fn = getattr(module, "sort", None)
-    if sort_fn is None:
-        argsort_fn = registry.function(module, "argsort", method)
-        return contract(argsort_fn(w.xhat, descending=descending, log=False, **kw), w.x, gated, w.unit)
+    """Soft-sorted values ``batch + (n,)`` by the method module's ``sort``."""
+    sort_fn = module.sort
     if w.unit is None:
         return sort_fn(w.x, w.xhat, descending=descending, gated=gated, unsquash=w.unsquash, **kw)
     # As in contract: a method that contracts its weights with x gets x / unit,

@@ -59,7 +59,7 @@ def greater(
         ValueError: unknown ``mode``, non-broadcastable shapes, or a
             non-positive concrete ``softness``.
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> sj.greater(jnp.array([0.0, 0.1, 1.0]), 0.0)
         Array([0.5      , 0.7310586, 0.9999546], dtype=float32)
@@ -93,7 +93,7 @@ def greater_equal(
         ValueError: unknown ``mode``, non-broadcastable shapes, or a
             non-positive concrete ``softness``.
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> sj.greater_equal(jnp.array([0.0, 0.1, 1.0]), 0.0, mode="c0")
         Array([0.5, 0.6, 1. ], dtype=float32)
@@ -127,7 +127,7 @@ def less(
         ValueError: unknown ``mode``, non-broadcastable shapes, or a
             non-positive concrete ``softness``.
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> sj.less(jnp.array([0.0, 0.1, 1.0]), 0.0, mode="c0")
         Array([0.5       , 0.39999998, 0.        ], dtype=float32)
@@ -161,7 +161,7 @@ def less_equal(
         ValueError: unknown ``mode``, non-broadcastable shapes, or a
             non-positive concrete ``softness``.
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> sj.less_equal(jnp.array([0.0, 0.1, 1.0]), 0.0, mode="hard")
         Array([1., 0., 0.], dtype=float32)
@@ -198,7 +198,7 @@ def equal(
         ValueError: unknown ``mode``, non-broadcastable shapes, or a
             non-positive concrete ``softness``.
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> sj.equal(jnp.array([0.0, 0.1, 1.0]), 0.0)
         Array([1.0000000e+00, 7.7296734e-01, 9.0837479e-05], dtype=float32)
@@ -235,7 +235,7 @@ def not_equal(
         ValueError: unknown ``mode``, non-broadcastable shapes, or a
             non-positive concrete ``softness``.
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> sj.not_equal(jnp.array([0.0, 0.1, 1.0]), 0.0)
         Array([0.        , 0.22703266, 0.99990916], dtype=float32)
@@ -285,7 +285,7 @@ def isclose(
         ValueError: unknown ``mode``, non-broadcastable shapes, or a
             non-positive concrete ``softness``.
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> sj.isclose(jnp.array([1.0, 1.1, 2.0]), 1.0)
         Array([1.000000e+00, 7.730148e-01, 9.083748e-05], dtype=float32)

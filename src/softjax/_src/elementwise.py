@@ -74,7 +74,7 @@ def heaviside(x: ArrayLike, softness: float | ArrayLike = 0.1, mode: Elementwise
     * soft: $S(x)$, e.g. smooth $\sigma(x/s)$, c0 the linear ramp
       $\tfrac12 + \tfrac{x}{10s}$ clipped to $[0, 1]$ (see :func:`sigmoidal`).
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> sj.heaviside(jnp.array([-1.0, 0.0, 0.1]))
         Array([4.5397872e-05, 5.0000000e-01, 7.3105860e-01], dtype=float32)
@@ -102,7 +102,7 @@ def sign(x: ArrayLike, softness: float | ArrayLike = 0.1, mode: ElementwiseMode 
     * hard: ``jnp.sign(x)``;
     * soft: $2S(x) - 1$ (smooth: $\tanh(x / 2s)$).
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> sj.sign(jnp.array([-1.0, 0.0, 0.1]), mode="c1")
         Array([-1.   ,  0.   ,  0.296], dtype=float32)
@@ -129,7 +129,7 @@ def abs(x: ArrayLike, softness: float | ArrayLike = 0.1, mode: ElementwiseMode =
     * soft: $x\,(2S(x) - 1)$, non-negative and exactly 0 at 0
       (smooth: $x \tanh(x / 2s)$).
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> sj.abs(jnp.array([-1.0, 0.0, 0.1]))
         Array([0.9999092 , 0.        , 0.04621172], dtype=float32)
@@ -163,7 +163,7 @@ def relu(
       piecewise modes equal $0$ below $-5s$ and $x$ above $5s$);
     * soft, ``gated=True``: $x\,S(x)$.
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> sj.relu(jnp.array([-1.0, 0.0, 1.0]), mode="c0")
         Array([0.   , 0.125, 1.   ], dtype=float32)
@@ -206,7 +206,7 @@ def clip(
       result is monotone in ``x`` and stays within $[a, b]$ (up to rounding);
       the gated form overshoots slightly near the bounds.
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> sj.clip(jnp.array([-2.0, 0.0, 0.05, 2.0]), -1.0, 1.0, mode="c0")
         Array([-1.  ,  0.  ,  0.05,  1.  ], dtype=float32)
@@ -260,8 +260,8 @@ def round(  # noqa: A001
 
     Returns:
         Array of ``x``'s shape; float in soft modes. Soft round maps
-        half-integers to themselves (0.5 -> 0.5) and is the identity for
-        $s \to \infty$ (given a large enough window).
+            half-integers to themselves (0.5 -> 0.5) and is the identity for
+            $s \to \infty$ (given a large enough window).
 
     Notes:
         * (P14a) With ``mode="c0"`` at the default ``softness=0.1`` (and
@@ -282,7 +282,7 @@ def round(  # noqa: A001
         ValueError: ``neighbor_radius < 1`` (P14c), unknown ``mode``, or a
             non-positive concrete ``softness``.
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> sj.round(jnp.array([0.3, 0.5, 1.2]), mode="c1")
         Array([0.21600002, 0.5       , 1.1040001 ], dtype=float32)

@@ -49,7 +49,7 @@ def argmax(
     Returns:
         SoftIndex of shape ``jnp.argmax(x, axis, keepdims).shape + (n,)``.
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> sj.argmax(jnp.array([0.0, 1.0, 3.0]), mode="hard")
         Array([0., 0., 1.], dtype=float32)
@@ -60,12 +60,16 @@ def argmax(
         x, n = aw.reduce_axis_length(x, axis)
         p = aw.one_hot(jnp.argmax(x, axis=axis, keepdims=keepdims), n, aw.float_dtype(x))
         return aw.finish_probs(p, return_log_probs, log_prob_eps)
-    module = registry.load(method, registry.INDEX_METHODS)
-    argmax_fn = registry.function(module, "argmax", method)
-    w = aw.prepare(x, axis, standardize, module, softness)
-    kw = aw.method_kwargs(softness, mode, ot_kwargs)
-    p = aw.index_output(lambda log: argmax_fn(w.xhat, log=log, **kw), return_log_probs, log_prob_eps)
-    return w.reduced(w.true_tangent(p), keepdims)
+    spec, module = registry.load(method, "index", mode)
+    argmax_fn = module.argmax
+    kw = aw.method_kwargs(softness, mode, ot_kwargs, spec)
+
+    def rows(w: aw.Working) -> jax.Array:
+        p = aw.index_output(lambda log: argmax_fn(w.xhat, log=log, **kw), return_log_probs, log_prob_eps)
+        return w.true_tangent(p)
+
+    p, w = aw.per_row(x, axis, rows, standardize=standardize, method=spec, softness=softness)
+    return w.reduced(p, keepdims)
 
 
 def max(
@@ -88,18 +92,26 @@ def max(
     ``fast_soft_sort`` and ``smooth_sort`` it is the first entry of the
     descending soft ``sort`` (``gated_grad`` and ``ot_kwargs`` unused).
 
-    Arguments ``x``, ``axis``, ``keepdims``, ``softness``, ``mode``, ``standardize`` and
-    ``ot_kwargs``: as for :func:`argmax`.
-
     Args:
+        x: input array.
+        axis: axis to reduce; ``None`` works on the flattened array.
+        keepdims: keep the reduced axis with length 1.
+        softness: ``s > 0`` (scalar); ``s -> 0`` recovers the hard result.
+        mode: ``"hard"`` (``jnp.max``), or the regulariser ``"smooth"``
+            (entropy), ``"c0"`` (L2, sparse), ``"c1"`` (p = 3/2), ``"c2"``
+            (p = 4/3).
         method: any of ``"softsort"`` (default), ``"neuralsort"``, ``"ot"``,
             ``"sorting_network"``, ``"fast_soft_sort"``, ``"smooth_sort"``.
+        standardize: standardize-and-squash ``x`` along ``axis`` before
+            computing the weights, so ``softness`` is scale-free (the value is
+            still read off the raw ``x``).
+        ot_kwargs: solver options for ``method="ot"``.
         gated_grad: let gradients flow through the weights as well as ``x``.
 
     Returns:
         Array of shape ``jnp.max(x, axis, keepdims).shape``.
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> sj.max(jnp.array([0.0, 1.0, 3.0]), mode="hard")
         Array(3., dtype=float32)
@@ -107,15 +119,17 @@ def max(
     aw.check_mode_and_softness(mode, softness)
     if mode == "hard":
         return jnp.max(jnp.asarray(x), axis=axis, keepdims=keepdims)
-    module = registry.load(method, registry.ALL_METHODS)
-    w = aw.prepare(x, axis, standardize, module, softness)
-    kw = aw.method_kwargs(softness, mode, ot_kwargs)
+    spec, module = registry.load(method, "values", mode)
+    kw = aw.method_kwargs(softness, mode, ot_kwargs, spec)
     gated = aw.static_bool("gated_grad", gated_grad)
-    if method in registry.SORTED_VALUE_METHODS:
-        value = aw.sorted_values(w, module, method, kw, descending=True, gated=gated)[..., 0]
-    else:
-        p = registry.function(module, "argmax", method)(w.xhat, log=False, **kw)
-        value = aw.contract(p[..., None, :], w.x, gated, w.unit)[..., 0]
+
+    def rows(w: aw.Working) -> jax.Array:
+        if spec.sorted_values:
+            return aw.sorted_values(w, module, kw, descending=True, gated=gated)[..., 0]
+        p = module.argmax(w.xhat, log=False, **kw)
+        return aw.contract(p[..., None, :], w.x, gated, w.unit)[..., 0]
+
+    value, w = aw.per_row(x, axis, rows, standardize=standardize, method=spec, softness=softness)
     return w.reduced(value, keepdims)
 
 
@@ -131,9 +145,30 @@ def argmin(
     return_log_probs: bool = False,
     log_prob_eps: float | ArrayLike | None = None,
 ) -> SoftIndex:
-    """Soft ``jnp.argmin``: :func:`argmax` of ``-x`` (arguments as there).
+    """Soft ``jnp.argmin``: :func:`argmax` of ``-x``.
 
-    Example:
+    Args:
+        x: input array.
+        axis: axis to reduce; ``None`` works on the flattened array.
+        keepdims: keep the reduced axis with length 1 (before the SoftIndex axis).
+        softness: ``s > 0`` (scalar); ``s -> 0`` recovers the hard result.
+        mode: ``"hard"`` (one-hot of ``jnp.argmin``), or the simplex
+            regulariser ``"smooth"`` (entropy), ``"c0"`` (L2, sparse),
+            ``"c1"`` (p = 3/2), ``"c2"`` (p = 4/3).
+        method: ``"softsort"`` (default), ``"neuralsort"``, ``"ot"`` or
+            ``"sorting_network"``, applied to ``-x`` as in :func:`argmax`.
+        standardize: standardize-and-squash ``x`` along ``axis`` first, so
+            ``softness`` is scale-free.
+        ot_kwargs: solver options for ``method="ot"``.
+        return_log_probs: return log-probabilities (exact ``log_softmax`` in
+            smooth mode; ``-inf`` at exact zeros in sparse modes).
+        log_prob_eps: if set, clip probabilities to ``[eps, 1]`` and
+            renormalise before the log (bounded log-probabilities).
+
+    Returns:
+        SoftIndex of shape ``jnp.argmin(x, axis, keepdims).shape + (n,)``.
+
+    Examples:
         >>> import softjax as sj
         >>> sj.argmin(jnp.array([0.0, 1.0, 3.0]), mode="hard")
         Array([1., 0., 0.], dtype=float32)
@@ -160,9 +195,28 @@ def min(
     ot_kwargs: dict | None = None,
     gated_grad: bool = True,
 ) -> jax.Array:
-    """Soft ``jnp.min``: ``-max(-x)`` (arguments as for :func:`max`).
+    """Soft ``jnp.min``: ``-max(-x)``, see :func:`max`.
 
-    Example:
+    Args:
+        x: input array.
+        axis: axis to reduce; ``None`` works on the flattened array.
+        keepdims: keep the reduced axis with length 1.
+        softness: ``s > 0`` (scalar); ``s -> 0`` recovers the hard result.
+        mode: ``"hard"`` (``jnp.min``), or the regulariser ``"smooth"``
+            (entropy), ``"c0"`` (L2, sparse), ``"c1"`` (p = 3/2), ``"c2"``
+            (p = 4/3).
+        method: any of ``"softsort"`` (default), ``"neuralsort"``, ``"ot"``,
+            ``"sorting_network"``, ``"fast_soft_sort"``, ``"smooth_sort"``.
+        standardize: standardize-and-squash ``x`` along ``axis`` before
+            computing the weights, so ``softness`` is scale-free (the value is
+            still read off the raw ``x``).
+        ot_kwargs: solver options for ``method="ot"``.
+        gated_grad: let gradients flow through the weights as well as ``x``.
+
+    Returns:
+        Array of shape ``jnp.min(x, axis, keepdims).shape``.
+
+    Examples:
         >>> import softjax as sj
         >>> sj.min(jnp.array([0.0, 1.0, 3.0]), mode="hard")
         Array(0., dtype=float32)

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from softjax._src.elementwise import check_broadcast
+from softjax._src.kernels.row_parallel import map_rows
 from softjax._src.types import SoftBool
 from softjax._src.validation import canonicalize_axis, ensure_float
 
@@ -48,7 +49,7 @@ def logical_not(x: SoftBool) -> SoftBool:
     Returns:
         SoftBool of ``x``'s shape.
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> sj.logical_not(jnp.array([0.0, 0.25, 1.0]))
         Array([1.  , 0.75, 0.  ], dtype=float32)
@@ -73,7 +74,7 @@ def logical_and(x: SoftBool, y: SoftBool, use_geometric_mean: bool = False) -> S
     Raises:
         ValueError: if ``x`` and ``y`` do not broadcast.
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> sj.logical_and(jnp.array([0.5, 1.0, 0.0]), jnp.array([0.5, 0.25, 1.0]))
         Array([0.25, 0.25, 0.  ], dtype=float32)
@@ -102,7 +103,7 @@ def logical_or(x: SoftBool, y: SoftBool, use_geometric_mean: bool = False) -> So
     Raises:
         ValueError: if ``x`` and ``y`` do not broadcast.
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> sj.logical_or(jnp.array([0.5, 1.0, 0.0]), jnp.array([0.5, 0.25, 0.0]))
         Array([0.75, 1.  , 0.  ], dtype=float32)
@@ -131,7 +132,7 @@ def logical_xor(x: SoftBool, y: SoftBool, use_geometric_mean: bool = False) -> S
     Raises:
         ValueError: if ``x`` and ``y`` do not broadcast.
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> sj.logical_xor(jnp.array([0.0, 1.0, 0.5]), jnp.array([1.0, 1.0, 0.5]))
         Array([1.    , 0.    , 0.4375], dtype=float32)
@@ -168,7 +169,7 @@ def all(  # noqa: A001
     Raises:
         ValueError: if ``axis`` is out of bounds.
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> sj.all(jnp.array([[0.5, 0.5, 1.0], [1.0, 0.25, 0.0]]))
         Array([0.25, 0.  ], dtype=float32)
@@ -179,7 +180,14 @@ def all(  # noqa: A001
     axis = _canonical_axes(axis, x.ndim)
     if use_geometric_mean:
         return jnp.exp(jnp.mean(jnp.log(jnp.maximum(x, epsilon)), axis=axis))
-    return jnp.prod(x, axis=axis)
+    axes = tuple(range(x.ndim)) if axis is None else (axis,) if isinstance(axis, int) else axis
+    if not axes:
+        return jnp.prod(x, axis=axes)
+    # Reduced axes moved last and multiplied row by row: JAX's derivative of
+    # prod reshapes the whole array, which explicit-mesh types reject.
+    moved = jnp.moveaxis(x, axes, tuple(range(x.ndim - len(axes), x.ndim)))
+    last = tuple(range(-len(axes), 0))
+    return map_rows(lambda r: jnp.prod(r, axis=last), moved, trailing=len(axes))
 
 
 def any(  # noqa: A001
@@ -204,7 +212,7 @@ def any(  # noqa: A001
     Raises:
         ValueError: if ``axis`` is out of bounds.
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> sj.any(jnp.array([[0.5, 0.5, 0.0], [1.0, 0.25, 0.0]]))
         Array([0.75, 1.  ], dtype=float32)

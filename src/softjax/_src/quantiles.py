@@ -72,6 +72,42 @@ def _over_q(fn, q: jax.Array) -> jax.Array:
     return fn(q) if q.ndim == 0 else jax.vmap(fn)(q)
 
 
+def _rows_over_q(x, axis, q: jax.Array, keepdims: bool, per_q, **prepared) -> jax.Array:
+    """``per_q(w, q_i)`` (shape ``batch + trailing``) for every level, row-parallel.
+
+    The levels are stacked after the batch axes inside :func:`aw.per_row`
+    (whose outputs lead with the batch axes) and moved to the front after.
+    """
+
+    def rows(w: aw.Working, levels: jax.Array) -> jax.Array:
+        if levels.ndim == 0:
+            return per_q(w, levels)
+        return jnp.moveaxis(jax.vmap(lambda qs: per_q(w, qs))(levels), 0, w.x.ndim - 1)
+
+    out, w = aw.per_row(x, axis, rows, shared=(q,), **prepared)
+    return _levels_first(w, out, q, keepdims)
+
+
+def _levels_first(w: aw.Working, out: jax.Array, q: jax.Array, keepdims: bool) -> jax.Array:
+    """``batch + q.shape + trailing`` -> ``q.shape`` + the reduced layout of JAX."""
+    if q.ndim == 0:
+        return w.reduced(out, keepdims)
+    return jax.vmap(lambda v: w.reduced(v, keepdims))(jnp.moveaxis(out, w.x.ndim - 1, 0))
+
+
+def _hard_quantile(x, q: jax.Array, axis, keepdims: bool, quantile_method: str) -> jax.Array:
+    """``jnp.quantile`` row by row (JAX's derivative of sort pairs the data
+    with an unsharded index, which explicit-mesh types reject)."""
+    w = aw.layout(jnp.asarray(x), axis)
+    levels = q.astype(aw.float_dtype(w.x))
+
+    def rows(r: jax.Array, levels: jax.Array) -> jax.Array:
+        out = jnp.quantile(r, levels, axis=-1, method=quantile_method)
+        return out if levels.ndim == 0 else jnp.moveaxis(out, 0, -1)
+
+    return _levels_first(w, aw.map_rows(rows, w.x, levels), q, keepdims)
+
+
 def argquantile(
     x: ArrayLike,
     q: float | ArrayLike,
@@ -94,22 +130,32 @@ def argquantile(
     result is $(1-a)\,P_k + a\,P_{k+1}$ where $P_k$ is the row of the k-th
     smallest element (0-based) of the chosen ``method``.
 
-    Arguments ``axis``, ``keepdims``, ``softness``, ``mode``, ``standardize``,
-    ``ot_kwargs``, ``return_log_probs`` and ``log_prob_eps``: as for
-    :func:`softjax.argmax`.
-
     Args:
         x: input array.
         q: quantile(s) in ``[0, 1]``, scalar or 1-D (a 1-D ``q`` prepends an axis).
+        axis: axis to reduce; ``None`` works on the flattened array.
+        keepdims: keep the reduced axis with length 1 (before the SoftIndex axis).
+        softness: ``s > 0`` (scalar); ``s -> 0`` recovers the hard result.
+        mode: ``"hard"`` (one-hot rows of the hard order statistics), or the
+            simplex regulariser ``"smooth"`` (entropy), ``"c0"`` (L2, sparse),
+            ``"c1"`` (p = 3/2), ``"c2"`` (p = 4/3).
         method: ``"neuralsort"`` (default), ``"softsort"``, ``"ot"``,
             ``"sorting_network"``.
         quantile_method: ``"linear"``, ``"lower"``, ``"higher"``,
             ``"nearest"``, ``"midpoint"`` (as ``jnp.quantile``).
+        standardize: standardize-and-squash ``x`` along ``axis`` first, so
+            ``softness`` is scale-free.
+        ot_kwargs: solver options for ``method="ot"``.
+        return_log_probs: return log-probabilities (exact ``log_softmax`` in
+            smooth mode; ``-inf`` at exact zeros in sparse modes).
+        log_prob_eps: if set, clip probabilities to ``[eps, 1]`` and
+            renormalise before the log (bounded log-probabilities).
 
     Returns:
-        SoftIndex of shape ``q.shape + reduced_shape + (n,)``.
+        SoftIndex of shape ``q.shape + reduced_shape + (n,)``, where
+            ``reduced_shape`` is ``jnp.quantile(x, 0.5, axis, keepdims=keepdims).shape``.
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> sj.argquantile(jnp.array([0.2, 1.7, -0.5, 0.9]), 0.5, mode="hard")
         Array([0.5, 0. , 0. , 0.5], dtype=float32)
@@ -128,7 +174,8 @@ def _argquantile(x, q, axis, keepdims, softness, mode, method, quantile_method, 
     interpolating = quantile_method in _INTERPOLATING
     if mode == "hard":
         w = aw.layout(jnp.asarray(x), axis)  # no ensure_float, no standardization
-        order = jnp.argsort(w.x, axis=-1)
+        # Piecewise constant; row by row, gathered once if the axis is sharded.
+        order = aw.map_rows(lambda r: jnp.argsort(jax.lax.stop_gradient(r), axis=-1), w.x)
         dtype = aw.float_dtype(w.x)
 
         def hard(qs):
@@ -139,21 +186,20 @@ def _argquantile(x, q, axis, keepdims, softness, mode, method, quantile_method, 
             return w.reduced(aw.finish_probs(p, return_log_probs, log_prob_eps), keepdims)
 
         return _over_q(hard, q)
-    module = registry.load(method, registry.INDEX_METHODS)
-    rows_fn = registry.function(module, "quantile_rows", method)
-    w = aw.prepare(x, axis, standardize, module, softness)
-    kw = aw.method_kwargs(softness, mode, ot_kwargs)
+    spec, module = registry.load(method, "index", mode)
+    rows_fn = module.quantile_rows
+    kw = aw.method_kwargs(softness, mode, ot_kwargs, spec)
 
-    def soft(qs):
+    def soft(w, qs):
         k, k_next, a = _order_statistic(qs.astype(w.x.dtype), w.n, quantile_method)
 
         def compute(log):
             rows = rows_fn(w.xhat, k, k_next, log=log, interpolating=interpolating, **kw)
             return _mix(*rows, a, interpolating, log)
 
-        return w.reduced(w.true_tangent(aw.index_output(compute, return_log_probs, log_prob_eps)), keepdims)
+        return w.true_tangent(aw.index_output(compute, return_log_probs, log_prob_eps))
 
-    return _over_q(soft, q)
+    return _rows_over_q(x, axis, q, keepdims, soft, standardize=standardize, method=spec, softness=softness)
 
 
 def quantile(
@@ -176,18 +222,29 @@ def quantile(
     ``fast_soft_sort``, ``smooth_sort``: $(1-a)\,y_k + a\,y_{k+1}$ from the
     ascending soft :func:`sort` ``y``.
 
-    Arguments ``x``, ``q``, ``axis``, ``keepdims``, ``softness``, ``mode``,
-    ``quantile_method``, ``standardize`` and ``ot_kwargs``: as for
-    :func:`argquantile`.
-
     Args:
-        method: any of the six methods (default ``"neuralsort"``).
-        gated_grad: as for :func:`softjax.max`.
+        x: input array.
+        q: quantile(s) in ``[0, 1]``, scalar or 1-D (a 1-D ``q`` prepends an axis).
+        axis: axis to reduce; ``None`` works on the flattened array.
+        keepdims: keep the reduced axis with length 1.
+        softness: ``s > 0`` (scalar); ``s -> 0`` recovers the hard result.
+        mode: ``"hard"`` (the exact JAX result), or ``"smooth"``, ``"c0"``,
+            ``"c1"``, ``"c2"`` (the relaxation of the chosen ``method``).
+        method: any of the six methods (default ``"neuralsort"``): ``"neuralsort"``,
+            ``"softsort"``, ``"ot"``, ``"sorting_network"``, ``"fast_soft_sort"``,
+            ``"smooth_sort"``.
+        quantile_method: ``"linear"``, ``"lower"``, ``"higher"``,
+            ``"nearest"``, ``"midpoint"`` (as ``jnp.quantile``).
+        standardize: standardize-and-squash ``x`` along ``axis`` first, so
+            ``softness`` is scale-free.
+        ot_kwargs: solver options for ``method="ot"``.
+        gated_grad: for ``softsort``/``neuralsort``/``ot``, let gradients flow
+            through the soft weights as well as through ``x``.
 
     Returns:
         Array of shape ``jnp.quantile(x, q, axis, keepdims).shape``.
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> sj.quantile(jnp.array([0.2, 1.7, -0.5, 0.9]), 0.5, mode="hard")
         Array(0.55, dtype=float32)
@@ -203,16 +260,17 @@ def _quantile(x, q, axis, keepdims, softness, mode, method, quantile_method, sta
     aw.check_mode_and_softness(mode, softness)
     validate_choice("quantile_method", quantile_method, QUANTILE_METHODS)
     if mode == "hard":
-        x = jnp.asarray(x)
-        return jnp.quantile(x, q.astype(aw.float_dtype(x)), axis=axis, keepdims=keepdims,
-                            method=quantile_method)
+        return _hard_quantile(x, q, axis, keepdims, quantile_method)
     gated = aw.static_bool("gated_grad", gated_grad)
     interpolating = quantile_method in _INTERPOLATING
-    module = registry.load(method, registry.ALL_METHODS)
-    w = aw.prepare(x, axis, standardize, module, softness)
-    kw = aw.method_kwargs(softness, mode, ot_kwargs)
-    if method in registry.SORTED_VALUE_METHODS:
-        ascending = aw.sorted_values(w, module, method, kw, descending=False, gated=gated)
+    spec, module = registry.load(method, "values", mode)
+    kw = aw.method_kwargs(softness, mode, ot_kwargs, spec)
+    prepared = dict(standardize=standardize, method=spec, softness=softness)
+    if spec.sorted_values:
+        ascending, w = aw.per_row(
+            x, axis, lambda w: aw.sorted_values(w, module, kw, descending=False, gated=gated),
+            **prepared,
+        )
 
         def from_sorted(qs):
             k, k_next, a = _order_statistic(qs.astype(w.x.dtype), w.n, quantile_method)
@@ -221,15 +279,15 @@ def _quantile(x, q, axis, keepdims, softness, mode, method, quantile_method, sta
             return w.reduced(value, keepdims)
 
         return _over_q(from_sorted, q)
-    rows_fn = registry.function(module, "quantile_rows", method)
+    rows_fn = module.quantile_rows
 
-    def from_rows(qs):
+    def from_rows(w, qs):
         k, k_next, a = _order_statistic(qs.astype(w.x.dtype), w.n, quantile_method)
         rows = rows_fn(w.xhat, k, k_next, log=False, interpolating=interpolating, **kw)
         p = _mix(*rows, a, interpolating, log=False)
-        return w.reduced(aw.contract(p[..., None, :], w.x, gated, w.unit)[..., 0], keepdims)
+        return aw.contract(p[..., None, :], w.x, gated, w.unit)[..., 0]
 
-    return _over_q(from_rows, q)
+    return _rows_over_q(x, axis, q, keepdims, from_rows, **prepared)
 
 
 def argmedian(
@@ -246,7 +304,28 @@ def argmedian(
 ) -> SoftIndex:
     """Soft index of the median: :func:`argquantile` at ``q=0.5`` with ``"midpoint"``.
 
-    Example:
+    Args:
+        x: input array.
+        axis: axis to reduce; ``None`` works on the flattened array.
+        keepdims: keep the reduced axis with length 1 (before the SoftIndex axis).
+        softness: ``s > 0`` (scalar); ``s -> 0`` recovers the hard result.
+        mode: ``"hard"`` (one-hot rows of the hard order statistics), or the
+            simplex regulariser ``"smooth"`` (entropy), ``"c0"`` (L2, sparse),
+            ``"c1"`` (p = 3/2), ``"c2"`` (p = 4/3).
+        method: ``"neuralsort"`` (default), ``"softsort"``, ``"ot"``,
+            ``"sorting_network"``.
+        standardize: standardize-and-squash ``x`` along ``axis`` first, so
+            ``softness`` is scale-free.
+        ot_kwargs: solver options for ``method="ot"``.
+        return_log_probs: return log-probabilities (exact ``log_softmax`` in
+            smooth mode; ``-inf`` at exact zeros in sparse modes).
+        log_prob_eps: if set, clip probabilities to ``[eps, 1]`` and
+            renormalise before the log (bounded log-probabilities).
+
+    Returns:
+        SoftIndex of shape ``jnp.median(x, axis, keepdims=keepdims).shape + (n,)``.
+
+    Examples:
         >>> import softjax as sj
         >>> sj.argmedian(jnp.array([0.2, 1.7, -0.5, 0.9]), mode="hard")
         Array([0.5, 0. , 0. , 0.5], dtype=float32)
@@ -268,7 +347,26 @@ def median(
 ) -> jax.Array:
     """Soft ``jnp.median``: :func:`quantile` at ``q=0.5`` with ``"midpoint"``.
 
-    Example:
+    Args:
+        x: input array.
+        axis: axis to reduce; ``None`` works on the flattened array.
+        keepdims: keep the reduced axis with length 1.
+        softness: ``s > 0`` (scalar); ``s -> 0`` recovers the hard result.
+        mode: ``"hard"`` (the exact JAX result), or ``"smooth"``, ``"c0"``,
+            ``"c1"``, ``"c2"`` (the relaxation of the chosen ``method``).
+        method: any of the six methods (default ``"neuralsort"``): ``"neuralsort"``,
+            ``"softsort"``, ``"ot"``, ``"sorting_network"``, ``"fast_soft_sort"``,
+            ``"smooth_sort"``.
+        standardize: standardize-and-squash ``x`` along ``axis`` first, so
+            ``softness`` is scale-free.
+        ot_kwargs: solver options for ``method="ot"``.
+        gated_grad: for ``softsort``/``neuralsort``/``ot``, let gradients flow
+            through the soft weights as well as through ``x``.
+
+    Returns:
+        Array of shape ``jnp.median(x, axis, keepdims=keepdims).shape``.
+
+    Examples:
         >>> import softjax as sj
         >>> sj.median(jnp.array([0.2, 1.7, -0.5, 0.9]), mode="hard")
         Array(0.55, dtype=float32)
@@ -293,7 +391,33 @@ def argpercentile(
 ) -> SoftIndex:
     """:func:`argquantile` at ``q = p / 100`` (``p`` in ``[0, 100]``).
 
-    Example:
+    Args:
+        x: input array.
+        p: percentile(s) in ``[0, 100]``, scalar or 1-D (a 1-D ``p`` prepends an
+            axis).
+        axis: axis to reduce; ``None`` works on the flattened array.
+        keepdims: keep the reduced axis with length 1 (before the SoftIndex axis).
+        softness: ``s > 0`` (scalar); ``s -> 0`` recovers the hard result.
+        mode: ``"hard"`` (one-hot rows of the hard order statistics), or the
+            simplex regulariser ``"smooth"`` (entropy), ``"c0"`` (L2, sparse),
+            ``"c1"`` (p = 3/2), ``"c2"`` (p = 4/3).
+        method: ``"neuralsort"`` (default), ``"softsort"``, ``"ot"``,
+            ``"sorting_network"``.
+        quantile_method: ``"linear"``, ``"lower"``, ``"higher"``,
+            ``"nearest"``, ``"midpoint"`` (as ``jnp.quantile``).
+        standardize: standardize-and-squash ``x`` along ``axis`` first, so
+            ``softness`` is scale-free.
+        ot_kwargs: solver options for ``method="ot"``.
+        return_log_probs: return log-probabilities (exact ``log_softmax`` in
+            smooth mode; ``-inf`` at exact zeros in sparse modes).
+        log_prob_eps: if set, clip probabilities to ``[eps, 1]`` and
+            renormalise before the log (bounded log-probabilities).
+
+    Returns:
+        SoftIndex of shape ``p.shape + reduced_shape + (n,)``, where
+            ``reduced_shape`` is ``jnp.percentile(x, 50, axis, keepdims=keepdims).shape``.
+
+    Examples:
         >>> import softjax as sj
         >>> sj.argpercentile(jnp.array([0.2, 1.7, -0.5]), 100.0, mode="hard")
         Array([0., 1., 0.], dtype=float32)
@@ -319,7 +443,30 @@ def percentile(
 ) -> jax.Array:
     """:func:`quantile` at ``q = p / 100`` (``p`` in ``[0, 100]``).
 
-    Example:
+    Args:
+        x: input array.
+        p: percentile(s) in ``[0, 100]``, scalar or 1-D (a 1-D ``p`` prepends an
+            axis).
+        axis: axis to reduce; ``None`` works on the flattened array.
+        keepdims: keep the reduced axis with length 1.
+        softness: ``s > 0`` (scalar); ``s -> 0`` recovers the hard result.
+        mode: ``"hard"`` (the exact JAX result), or ``"smooth"``, ``"c0"``,
+            ``"c1"``, ``"c2"`` (the relaxation of the chosen ``method``).
+        method: any of the six methods (default ``"neuralsort"``): ``"neuralsort"``,
+            ``"softsort"``, ``"ot"``, ``"sorting_network"``, ``"fast_soft_sort"``,
+            ``"smooth_sort"``.
+        quantile_method: ``"linear"``, ``"lower"``, ``"higher"``,
+            ``"nearest"``, ``"midpoint"`` (as ``jnp.quantile``).
+        standardize: standardize-and-squash ``x`` along ``axis`` first, so
+            ``softness`` is scale-free.
+        ot_kwargs: solver options for ``method="ot"``.
+        gated_grad: for ``softsort``/``neuralsort``/``ot``, let gradients flow
+            through the soft weights as well as through ``x``.
+
+    Returns:
+        Array of shape ``jnp.percentile(x, p, axis, keepdims=keepdims).shape``.
+
+    Examples:
         >>> import softjax as sj
         >>> sj.percentile(jnp.array([0.2, 1.7, -0.5]), 100.0, mode="hard")
         Array(1.7, dtype=float32)

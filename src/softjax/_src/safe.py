@@ -31,7 +31,7 @@ def sqrt(x: ArrayLike) -> jax.Array:
     Returns:
         Array of ``x``'s shape and dtype.
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> sj.sqrt(jnp.array([4.0, 0.0, -1.0]))
         Array([2., 0., 0.], dtype=float32)
@@ -53,7 +53,7 @@ def log(x: ArrayLike) -> jax.Array:
     Returns:
         Array of ``x``'s shape and dtype.
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> sj.log(jnp.array([1.0, 0.0]))
         Array([0., 0.], dtype=float32)
@@ -75,7 +75,7 @@ def arcsin(x: ArrayLike) -> jax.Array:
     Returns:
         Array of ``x``'s shape (float).
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> sj.arcsin(jnp.array([0.0, 2.0]))
         Array([0.       , 1.5707964], dtype=float32)
@@ -97,7 +97,7 @@ def arccos(x: ArrayLike) -> jax.Array:
     Returns:
         Array of ``x``'s shape (float).
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> sj.arccos(jnp.array([1.5, -1.5]))
         Array([0.       , 3.1415927], dtype=float32)
@@ -118,7 +118,7 @@ def div(x: ArrayLike, y: ArrayLike) -> jax.Array:
     Returns:
         Array of the broadcast shape: $x / y$ where $y \ne 0$, else $0$.
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> sj.div(jnp.array([1.0, 1.0]), jnp.array([2.0, 0.0]))
         Array([0.5, 0. ], dtype=float32)
@@ -142,7 +142,7 @@ def norm(x: ArrayLike, axis: int | tuple[int, ...] | None = None, keepdims: bool
     Returns:
         Array of ``x``'s shape with ``axis`` reduced.
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> sj.norm(jnp.array([3.0, 4.0]))
         Array(5., dtype=float32)

@@ -46,6 +46,15 @@ def _check_last_axis(fn: str, name: str, soft_index: jax.Array, n: int, what: st
 def where(condition: SoftBool, x: ArrayLike, y: ArrayLike) -> jax.Array:
     r"""Soft ``jnp.where``: the convex blend $x \cdot c + y \cdot (1 - c)$.
 
+    The derivatives are $\partial/\partial x = c$, $\partial/\partial y = 1 - c$
+    and $\partial/\partial c = x - y$. Where $c$ is exactly 1 or 0 the result is exactly ``x`` or ``y``, as in
+    ``jnp.where``: the other branch contributes nothing, in value or
+    gradient, even when it is infinite or NaN (``where(0.0, jnp.log(0.0),
+    1.0)`` is 1 with finite gradients; a plain blend would give
+    $0 \cdot \infty = \mathrm{NaN}$). There the derivative with respect to
+    $c$ is $x - y$ when both branches are finite, and 0 when the unselected
+    one is not.
+
     Args:
         condition: SoftBool $c$ (booleans work too).
         x: value where the condition holds.
@@ -53,16 +62,6 @@ def where(condition: SoftBool, x: ArrayLike, y: ArrayLike) -> jax.Array:
 
     Returns:
         Array of the broadcast shape of ``condition``, ``x``, ``y``.
-        Gradients: $\partial/\partial x = c$, $\partial/\partial y = 1 - c$,
-        $\partial/\partial c = x - y$.
-
-    Where $c$ is exactly 1 or 0 the result is exactly ``x`` or ``y``, as in
-    ``jnp.where``: the other branch contributes nothing, in value or
-    gradient, even when it is infinite or NaN (``where(0.0, jnp.log(0.0),
-    1.0)`` is 1 with finite gradients; a plain blend would give
-    $0 \cdot \infty = \mathrm{NaN}$). There the derivative with respect to
-    $c$ is $x - y$ when both branches are finite, and 0 when the unselected
-    one is not.
 
     Warning:
         Where $0 < c < 1$ both branches enter the blend, so an infinite branch
@@ -74,7 +73,7 @@ def where(condition: SoftBool, x: ArrayLike, y: ArrayLike) -> jax.Array:
     Raises:
         ValueError: if the three operands do not broadcast.
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> sj.where(jnp.array([1.0, 0.25, 0.0]), jnp.array([1.0, 1.0, 1.0]), 0.0)
         Array([1.  , 0.25, 0.  ], dtype=float32)
@@ -103,13 +102,13 @@ def take_along_axis(x: ArrayLike, soft_index: SoftIndex, axis: int | None = -1) 
 
     Returns:
         Array of shape ``(..., k, ...)`` (broadcast batch dimensions, ``k`` at
-        position ``axis``).
+            position ``axis``).
 
     Raises:
         ValueError: wrong ``soft_index`` rank, wrong distribution length,
             incompatible batch dimensions, or ``axis`` out of bounds.
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> x = jnp.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
         >>> idx = jax.nn.one_hot(jnp.array([[0, 2], [1, 0]]), 3)
@@ -161,13 +160,13 @@ def take(x: ArrayLike, soft_index: SoftIndex, axis: int | None = None) -> jax.Ar
 
     Returns:
         Array of shape ``x.shape[:axis] + idx_shape + x.shape[axis+1:]``;
-        ``(k,)`` for ``axis=None`` and a ``(k, n)`` index.
+            ``(k,)`` for ``axis=None`` and a ``(k, n)`` index.
 
     Raises:
         ValueError: if the last axis of ``soft_index`` does not have length
             ``n``, or ``axis`` is out of bounds.
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> x = jnp.array([[1.0, 2.0], [3.0, 4.0]])
         >>> sj.take(x, jnp.array([[0.0, 0.0, 0.0, 1.0], [0.5, 0.5, 0.0, 0.0]]))
@@ -200,7 +199,7 @@ def choose(soft_index: SoftIndex, choices: ArrayLike) -> jax.Array:
     Raises:
         ValueError: mismatched ranks, ``n``, or non-broadcastable shapes.
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> sj.choose(jnp.array([[0.25, 0.75]]), jnp.array([[1.0, 2.0, 5.0], [3.0, 4.0, 7.0]]))
         Array([2.5, 3.5, 6.5], dtype=float32)
@@ -243,7 +242,7 @@ def dynamic_index_in_dim(
     Raises:
         ValueError: ``soft_index`` not 1-D or of the wrong length; bad ``axis``.
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> x = jnp.array([[10.0, 20.0], [30.0, 40.0]])
         >>> sj.dynamic_index_in_dim(x, jnp.array([0.0, 1.0]))
@@ -300,7 +299,7 @@ def dynamic_slice_in_dim(
     Raises:
         ValueError: bad ``soft_start_index`` shape, ``slice_size`` or ``axis``.
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> sj.dynamic_slice_in_dim(jnp.arange(5.0), jax.nn.one_hot(4, 5), 3)
         Array([2., 3., 4.], dtype=float32)
@@ -335,7 +334,7 @@ def dynamic_slice(
         ValueError: wrong numbers of starts/sizes or any per-axis violation
             (the message names the offending entry).
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> x = jnp.arange(12.0).reshape(3, 4)
         >>> starts = [jax.nn.one_hot(1, 3), jax.nn.one_hot(2, 4)]

@@ -12,6 +12,13 @@ from softjax._src.types import Method, Mode, SoftIndex
 from softjax._src.validation import ensure_float
 
 
+def _hard_order(rows: jax.Array, descending: bool) -> jax.Array:
+    """``jnp.argsort`` along the last axis. An order has no derivative, and
+    ``stop_gradient`` also keeps JAX's sort derivative (the data paired with
+    an unsharded index) out of explicit-mesh programs."""
+    return jnp.argsort(jax.lax.stop_gradient(rows), axis=-1, descending=descending)
+
+
 def argsort(
     x: ArrayLike,
     axis: int | None = None,
@@ -30,25 +37,33 @@ def argsort(
     sorted position ``r`` (ascending unless ``descending``); the sorted-position
     axis sits at ``axis`` and the distribution axis is last.
 
-    Arguments ``softness``, ``mode``, ``standardize``, ``ot_kwargs``,
-    ``return_log_probs`` and ``log_prob_eps``: as for :func:`softjax.argmax`.
-
     Args:
         x: input array.
         axis: axis to sort; ``None`` sorts the flattened array.
         descending: sort in descending order.
+        softness: ``s > 0`` (scalar); ``s -> 0`` recovers the hard result.
+        mode: ``"hard"`` (one-hot rows of ``jnp.argsort``), or the simplex
+            regulariser ``"smooth"`` (entropy), ``"c0"`` (L2, sparse),
+            ``"c1"`` (p = 3/2), ``"c2"`` (p = 4/3).
         method: ``"neuralsort"`` (default) row $r$ is
             $\Pi_\Delta((c_r\hat x - A)/s)$ with $c_r = n + 1 - 2r$;
             ``"softsort"`` row $r$ is $\Pi_\Delta(-|\hat x_{(r)} - \hat x|/s)$;
             ``"ot"`` (entropic/sparse transport to ``n`` uniform anchors);
             ``"sorting_network"`` (soft bitonic network).
+        standardize: standardize-and-squash ``x`` along ``axis`` first, so
+            ``softness`` is scale-free.
+        ot_kwargs: solver options for ``method="ot"``.
+        return_log_probs: return log-probabilities (exact ``log_softmax`` in
+            smooth mode; ``-inf`` at exact zeros in sparse modes).
+        log_prob_eps: if set, clip probabilities to ``[eps, 1]`` and
+            renormalise before the log (bounded log-probabilities).
 
     Returns:
         SoftIndex of shape ``x.shape + (n,)`` (``(n, n)`` for ``axis=None``).
-        The full ``n x n`` matrix is materialised; use :func:`sort` /
-        :func:`rank` for value outputs, which never do.
+            The full ``n x n`` matrix is materialised; use :func:`sort` /
+            :func:`rank` for value outputs, which never do.
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> sj.argsort(jnp.array([3.0, 1.0, 2.0]), mode="hard")
         Array([[0., 1., 0.],
@@ -59,19 +74,24 @@ def argsort(
     aw.check_mode_and_softness(mode, softness)
     descending = aw.static_bool("descending", descending)
     if mode == "hard":
-        x, n = aw.reduce_axis_length(x, axis)
-        p = aw.one_hot(jnp.argsort(x, axis=axis, descending=descending), n, aw.float_dtype(x))
-        return aw.finish_probs(p, return_log_probs, log_prob_eps)
-    module = registry.load(method, registry.INDEX_METHODS)
-    argsort_fn = registry.function(module, "argsort", method)
-    w = aw.prepare(x, axis, standardize, module, softness)
-    kw = aw.method_kwargs(softness, mode, ot_kwargs)
-    p = aw.index_output(
-        lambda log: argsort_fn(w.xhat, descending=descending, log=log, **kw),
-        return_log_probs,
-        log_prob_eps,
-    )
-    return w.along_axis(w.true_tangent(p), trailing=1)
+        w = aw.layout(jnp.asarray(x), axis)
+        order = aw.map_rows(lambda r: _hard_order(r, descending), w.x)
+        p = aw.one_hot(order, w.n, aw.float_dtype(w.x))
+        return w.along_axis(aw.finish_probs(p, return_log_probs, log_prob_eps), trailing=1)
+    spec, module = registry.load(method, "index", mode)
+    argsort_fn = module.argsort
+    kw = aw.method_kwargs(softness, mode, ot_kwargs, spec)
+
+    def rows(w: aw.Working) -> jax.Array:
+        p = aw.index_output(
+            lambda log: argsort_fn(w.xhat, descending=descending, log=log, **kw),
+            return_log_probs,
+            log_prob_eps,
+        )
+        return w.true_tangent(p)
+
+    p, w = aw.per_row(x, axis, rows, standardize=standardize, method=spec, softness=softness)
+    return w.along_axis(p, trailing=1)
 
 
 def sort(
@@ -97,18 +117,26 @@ def sort(
       ``x̂`` (mapped back from squashed space); ``smooth_sort``: its C∞
       relaxation on the raw values.
 
-    Arguments ``x``, ``axis``, ``descending``, ``softness``, ``mode``, ``method``,
-    ``standardize`` and ``ot_kwargs``: as for :func:`argsort`; ``method`` additionally
-    accepts ``"fast_soft_sort"`` and ``"smooth_sort"``.
-
     Args:
+        x: input array.
+        axis: axis to sort; ``None`` sorts the flattened array.
+        descending: sort in descending order.
+        softness: ``s > 0`` (scalar); ``s -> 0`` recovers the hard result.
+        mode: ``"hard"`` (``jnp.sort``), or ``"smooth"``, ``"c0"``, ``"c1"``,
+            ``"c2"`` (the relaxation of the chosen ``method``).
+        method: any of the six methods (default ``"neuralsort"``):
+            ``"neuralsort"``, ``"softsort"``, ``"ot"``, ``"sorting_network"``,
+            ``"fast_soft_sort"``, ``"smooth_sort"``.
+        standardize: standardize-and-squash ``x`` along ``axis`` first, so
+            ``softness`` is scale-free (values are read off the raw ``x``).
+        ot_kwargs: solver options for ``method="ot"``.
         gated_grad: for ``softsort``/``neuralsort``/``ot``, let gradients flow
             through the soft permutation as well as through ``x``.
 
     Returns:
         Array of ``x``'s shape (flattened for ``axis=None``).
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> sj.sort(jnp.array([3.0, 1.0, 2.0]), mode="hard")
         Array([1., 2., 3.], dtype=float32)
@@ -116,12 +144,18 @@ def sort(
     aw.check_mode_and_softness(mode, softness)
     descending = aw.static_bool("descending", descending)
     if mode == "hard":
-        return jnp.sort(jnp.asarray(x), axis=axis, descending=descending)
-    module = registry.load(method, registry.ALL_METHODS)
-    w = aw.prepare(x, axis, standardize, module, softness)
-    kw = aw.method_kwargs(softness, mode, ot_kwargs)
+        # Row by row: JAX's derivative of sort pairs the data with an
+        # unsharded index, which explicit-mesh types reject.
+        w = aw.layout(jnp.asarray(x), axis)
+        return w.along_axis(aw.map_rows(lambda r: jnp.sort(r, axis=-1, descending=descending), w.x))
+    spec, module = registry.load(method, "values", mode)
+    kw = aw.method_kwargs(softness, mode, ot_kwargs, spec)
     gated = aw.static_bool("gated_grad", gated_grad)
-    return w.along_axis(aw.sorted_values(w, module, method, kw, descending, gated))
+    values, w = aw.per_row(
+        x, axis, lambda w: aw.sorted_values(w, module, kw, descending, gated),
+        standardize=standardize, method=spec, softness=softness,
+    )
+    return w.along_axis(values)
 
 
 def rank(
@@ -160,7 +194,7 @@ def rank(
     Returns:
         Float array of ``x``'s shape (flattened for ``axis=None``).
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> sj.rank(jnp.array([3.0, 1.0, 2.0]), mode="hard")
         Array([1., 3., 2.], dtype=float32)
@@ -168,11 +202,14 @@ def rank(
     aw.check_mode_and_softness(mode, softness)
     descending = aw.static_bool("descending", descending)
     if mode == "hard":
-        x = ensure_float(x)
-        order = jnp.argsort(x, axis=axis, descending=descending)
-        return (jnp.argsort(order, axis=None if axis is None else axis) + 1).astype(x.dtype)
-    module = registry.load(method, registry.ALL_METHODS)
-    rank_fn = registry.function(module, "rank", method)
-    w = aw.prepare(x, axis, standardize, module, softness)
-    kw = aw.method_kwargs(softness, mode, ot_kwargs)
-    return w.along_axis(w.true_tangent(rank_fn(w.x, w.xhat, descending=descending, **kw)))
+        w = aw.layout(ensure_float(x), axis)
+        ranks = aw.map_rows(lambda r: jnp.argsort(_hard_order(r, descending), axis=-1) + 1, w.x)
+        return w.along_axis(ranks.astype(w.x.dtype))
+    spec, module = registry.load(method, "values", mode)
+    rank_fn = module.rank
+    kw = aw.method_kwargs(softness, mode, ot_kwargs, spec)
+    ranks, w = aw.per_row(
+        x, axis, lambda w: w.true_tangent(rank_fn(w.x, w.xhat, descending=descending, **kw)),
+        standardize=standardize, method=spec, softness=softness,
+    )
+    return w.along_axis(ranks)

@@ -40,7 +40,12 @@ _RELU_COEFFS = {
 
 
 def _polyval(coeffs: tuple[float, ...], u: jax.Array) -> jax.Array:
-    return jnp.polyval(jnp.asarray(coeffs, dtype=u.dtype), u)
+    # Horner's rule unrolled (jnp.polyval's scan carry would be seeded
+    # unsharded and fail to type-check on explicit-mesh inputs).
+    acc = jnp.full_like(u, coeffs[0])
+    for c in coeffs[1:]:
+        acc = acc * u + jnp.asarray(c, u.dtype)
+    return acc
 
 
 def _pnorm_c1_step(u: jax.Array) -> jax.Array:
@@ -160,7 +165,7 @@ def sigmoidal(x: ArrayLike, softness: float | ArrayLike = 0.1, mode: StepMode = 
         ValueError: ``"Invalid mode: ..."`` for an unknown mode (including
             ``"hard"``), or a non-positive / non-finite concrete ``softness``.
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> sj.sigmoidal(jnp.array([-1.0, 0.0, 0.05]), mode="c0")
         Array([0.  , 0.5 , 0.55], dtype=float32)
@@ -189,7 +194,10 @@ def softrelu(
     Args:
         x: input array.
         softness: ``s > 0`` (scalar or broadcastable array).
-        mode: as for :func:`sigmoidal`.
+        mode: the step $S$ that :func:`sigmoidal` uses: ``"smooth"``
+            (logistic), ``"c0"`` (linear ramp), ``"c1"`` (cubic smoothstep),
+            ``"c2"`` (quintic smoothstep), or the private ``"_c1_pnorm"`` /
+            ``"_c2_pnorm"`` (two-element p-norm simplex projections).
         gated: if ``False`` (default), $R$ is the antiderivative of the step
             $S$ with $R(-\infty) = 0$, so $R'(x) = S(x)$ exactly
             (smooth: $s\,\mathrm{softplus}(x/s)$). If ``True``,
@@ -197,13 +205,13 @@ def softrelu(
 
     Returns:
         Array of ``x``'s shape. For non-gated piecewise modes $R(x) = 0$ for
-        $x < -5s$ and $R(x) = x$ for $x \ge 5s$; e.g. c0 gives
-        $(x + 5s)^2 / (20 s)$ inside the band.
+            $x < -5s$ and $R(x) = x$ for $x \ge 5s$; e.g. c0 gives
+            $(x + 5s)^2 / (20 s)$ inside the band.
 
     Raises:
         ValueError: ``"Unknown mode '...' for softrelu."`` or a bad softness.
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> sj.softrelu(jnp.array([-1.0, 0.0, 1.0]), mode="c0")
         Array([0.   , 0.125, 1.   ], dtype=float32)

@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 
 from softjax._src import comparison, elementwise, extrema, quantiles, sorting, topk, topk_mask
+from softjax._src.docstrings import st_mode, with_args_of
 from softjax._src.kernels.vma import vary_like
 
 __all__ = [
@@ -117,7 +118,7 @@ def splice(forward: Any, backward: Any) -> Any:
     Raises:
         ValueError: if the two pytrees have different numbers of leaves.
 
-    Example:
+    Examples:
         >>> import jax
         >>> from softjax._src.straight_through import splice
         >>> f = lambda x: splice(jnp.round(x), x**2)
@@ -198,7 +199,7 @@ def grad_replace(fn: Callable[..., Any]) -> Callable[..., Any]:
         TypeError: at decoration time if ``fn`` cannot accept ``forward`` as a
             keyword; at call time if ``forward`` is passed explicitly.
 
-    Example:
+    Examples:
         >>> import jax
         >>> import softjax as sj
         >>> @sj.grad_replace
@@ -345,7 +346,7 @@ def st(fn: Callable[..., Any]) -> Callable[..., Any]:
         TypeError: at decoration time if ``fn`` can receive no ``mode``
             argument (neither a ``mode`` parameter nor ``**kwargs``).
 
-    Example:
+    Examples:
         >>> import jax
         >>> import softjax as sj
         >>> @sj.st
@@ -362,16 +363,20 @@ def st(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 # --------------------------------------------------------------------------- *_st operators
 
+# The Args: section is copied from the soft operator's docstring (with_args_of).
 _TWIN_DOC = """Straight-through :func:`softjax.{soft}`: the hard value with a soft gradient.
 
-Returns exactly ``{soft}(..., mode="hard")`` (same arguments otherwise) with
-the derivative of ``{soft}(..., mode=mode)``, ``mode`` defaulting to
-``"smooth"``; ``mode="hard"`` gives the plain hard function. Signature and
-arguments are those of :func:`softjax.{soft}`; see :func:`softjax.st`. The
-result has the common dtype of the hard and soft results (float for integer
-inputs that the hard operator keeps integer).{extra}
+Evaluates ``{soft}(..., mode="hard")`` and ``{soft}(..., mode=mode)`` with the
+same arguments and returns the first with the derivative of the second (see
+:func:`softjax.st`). Signature and arguments are those of
+:func:`softjax.{soft}`.{extra}
 
-Example:
+Returns:
+    Exactly the value of ``{soft}(..., mode="hard")``, with the derivative of
+        ``{soft}(..., mode=mode)``; in the common dtype of the hard and soft
+        results (float for integer inputs that the hard operator keeps integer).
+
+Examples:
     >>> import jax
     >>> import softjax as sj
 {setup}
@@ -409,11 +414,12 @@ def _st_twin(
         jac_args = "x"
     else:
         st_fn, soft_fn_src, jac_args = f"sj.{soft}_st", f"sj.{soft}", args
-    wrapped.__doc__ = _TWIN_DOC.format(
+    doc = _TWIN_DOC.format(
         soft=soft, args=args, value=value.replace("\n", "\n    "), st_fn=st_fn,
         setup="\n".join(f"    >>> {line}" for line in setup.splitlines()),
         soft_fn=soft_fn_src, jac_args=jac_args, extra=extra,
     )
+    wrapped.__doc__ = with_args_of(doc, soft_fn, {"mode": st_mode(soft_fn)})
     return wrapped
 
 

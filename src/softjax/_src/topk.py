@@ -10,6 +10,7 @@ from jax.typing import ArrayLike
 
 from softjax._src import axiswise as aw
 from softjax._src.kernels import row_top_k
+from softjax._src.kernels.row_parallel import map_rows
 from softjax._src.methods import registry
 from softjax._src.types import Method, Mode, SoftIndex
 from softjax._src.validation import canonicalize_axis
@@ -56,22 +57,35 @@ def top_k(
     ``fast_soft_sort``, ``smooth_sort`` return the first ``k`` entries of the
     descending soft :func:`sort` and ``None`` as the index.
 
-    Arguments ``softness``, ``mode``, ``standardize``, ``ot_kwargs``,
-    ``return_log_probs`` and ``log_prob_eps``: as for :func:`softjax.argmax`.
-
     Args:
         x: input array.
         k: number of elements, ``1 <= k <= n`` (static).
         axis: axis to select along (default ``-1``); ``None`` flattens.
-        gated_grad: as for :func:`softjax.max`.
+        softness: ``s > 0`` (scalar); ``s -> 0`` recovers the hard result.
+        mode: ``"hard"`` (``jax.lax.top_k`` and one-hot indices), or the
+            regulariser ``"smooth"`` (entropy), ``"c0"`` (L2, sparse),
+            ``"c1"`` (p = 3/2), ``"c2"`` (p = 4/3).
+        method: any of the six methods (default ``"neuralsort"``):
+            ``"neuralsort"``, ``"softsort"``, ``"ot"``, ``"sorting_network"``,
+            ``"fast_soft_sort"``, ``"smooth_sort"``.
+        standardize: standardize-and-squash ``x`` along ``axis`` first, so
+            ``softness`` is scale-free (values are read off the raw ``x``).
+        ot_kwargs: solver options for ``method="ot"``.
+        gated_grad: for ``softsort``/``neuralsort``/``ot``, let gradients flow
+            through the soft weights as well as through ``x``.
+        return_log_probs: return the SoftIndex as log-probabilities (exact
+            ``log_softmax`` in smooth mode; ``-inf`` at exact zeros in sparse
+            modes).
+        log_prob_eps: if set, clip probabilities to ``[eps, 1]`` and
+            renormalise before the log (bounded log-probabilities).
 
     Returns:
         ``(values, soft_index)``: ``values`` has ``x``'s shape with the axis
-        length replaced by ``k`` (``(k,)`` for ``axis=None``); ``soft_index``
-        has shape ``values.shape + (n,)`` (or is ``None``, see above). Values
-        and their gradients do not depend on ``return_log_probs``.
+            length replaced by ``k`` (``(k,)`` for ``axis=None``); ``soft_index``
+            has shape ``values.shape + (n,)`` (or is ``None``, see above). Values
+            and their gradients do not depend on ``return_log_probs``.
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> values, index = sj.top_k(jnp.array([0.5, 2.0, 1.0]), k=2, mode="hard")
         >>> values
@@ -83,22 +97,29 @@ def top_k(
     aw.check_mode_and_softness(mode, softness)
     if mode == "hard":
         w = aw.layout(x, axis)
-        values, indices = row_top_k.top_k(w.x, k)
+        values, indices = map_rows(lambda r: row_top_k.top_k(r, k), w.x)
         p = aw.finish_probs(aw.one_hot(indices, w.n, aw.float_dtype(x)), return_log_probs, log_prob_eps)
         return w.along_axis(values), w.along_axis(p, trailing=1)
     gated = aw.static_bool("gated_grad", gated_grad)
-    module = registry.load(method, registry.ALL_METHODS)
-    w = aw.prepare(x, axis, standardize, module, softness)
-    kw = aw.method_kwargs(softness, mode, ot_kwargs)
-    if method in registry.SORTED_VALUE_METHODS:
-        values = aw.sorted_values(w, module, method, kw, descending=True, gated=gated)[..., :k]
+    spec, module = registry.load(method, "values", mode)
+    kw = aw.method_kwargs(softness, mode, ot_kwargs, spec)
+    prepared = dict(standardize=standardize, method=spec, softness=softness)
+    if spec.sorted_values:
+        values, w = aw.per_row(
+            x, axis, lambda w: aw.sorted_values(w, module, kw, descending=True, gated=gated)[..., :k],
+            **prepared,
+        )
         return w.along_axis(values), None
-    top_k_fn = registry.function(module, "top_k", method)
-    if return_log_probs and log_prob_eps is None and mode == "smooth":
-        index = top_k_fn(w.xhat, k, log=True, **kw)
-        p = jnp.exp(index)
-    else:
-        p = top_k_fn(w.xhat, k, log=False, **kw)
-        index = aw.finish_probs(p, return_log_probs, log_prob_eps)
-    values = aw.contract(p, w.x, gated, w.unit)
-    return w.along_axis(values), w.along_axis(w.true_tangent(index), trailing=1)
+    top_k_fn = module.top_k
+
+    def rows(w: aw.Working) -> tuple[jax.Array, jax.Array]:
+        if return_log_probs and log_prob_eps is None and mode == "smooth":
+            index = top_k_fn(w.xhat, k, log=True, **kw)
+            p = jnp.exp(index)
+        else:
+            p = top_k_fn(w.xhat, k, log=False, **kw)
+            index = aw.finish_probs(p, return_log_probs, log_prob_eps)
+        return aw.contract(p, w.x, gated, w.unit), w.true_tangent(index)
+
+    (values, index), w = aw.per_row(x, axis, rows, **prepared)
+    return w.along_axis(values), w.along_axis(index, trailing=1)

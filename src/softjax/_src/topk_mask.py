@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import operator
+from types import ModuleType
 from typing import Any
 
 import jax
@@ -13,16 +14,32 @@ from jax.typing import ArrayLike
 
 from softjax._src import axiswise as aw
 from softjax._src.kernels import row_top_k
+from softjax._src.kernels.row_parallel import map_rows
 from softjax._src.kernels.capped_simplex import project_capped_simplex, threshold_capped
 from softjax._src.kernels.squash import rescale
 from softjax._src.methods import registry
 from softjax._src.steps import sigmoidal
 from softjax._src.types import Mode, SoftBool
-from softjax._src.validation import concrete_or_none, is_tracer, validate_choice
+from softjax._src.validation import concrete_or_none, host_value, is_tracer
 
-REAL_K_METHODS = ("fast_soft_sort", "threshold")
-PERMUTATION_METHODS = ("softsort", "neuralsort", "ot", "sorting_network")
-METHODS = REAL_K_METHODS + PERMUTATION_METHODS
+# top_k_mask's own relaxation, besides the registered methods that serve it
+# (declared with top_k_mask=True): a real k, no method module.
+OWN_METHODS = ("threshold",)
+
+
+def methods() -> tuple[str, ...]:
+    """Every ``method=`` of ``top_k_mask``: the registered methods serving it, then its own."""
+    return registry.methods("top_k_mask") + OWN_METHODS
+
+
+def real_k_methods() -> tuple[str, ...]:
+    """The methods taking a real (possibly traced) ``k``, whose mask needs no repair."""
+    return tuple(m for m in registry.methods("top_k_mask") if registry.METHODS[m].real_k) + OWN_METHODS
+
+
+def permutation_methods() -> tuple[str, ...]:
+    """The methods summing the top ``k`` rows of a soft permutation (a static int ``k``)."""
+    return tuple(m for m in registry.methods("top_k_mask") if not registry.METHODS[m].real_k)
 
 
 def _axis_length(x: jax.Array, axis: Any) -> int:
@@ -31,7 +48,7 @@ def _axis_length(x: jax.Array, axis: Any) -> int:
 
 def _check_k(k: Any, n: int, mode: str, method: str) -> int | float | jax.Array:
     """A static int ``1 <= k <= n``, a concrete float ``0 < k <= n`` or a traced scalar."""
-    real_ok = mode != "hard" and method in REAL_K_METHODS
+    real_ok = mode != "hard" and method in real_k_methods()
     allowed = (
         "an int 1 <= k <= n or a real 0 < k <= n (possibly traced)" if real_ok
         else "an int 1 <= k <= n (static: "
@@ -91,22 +108,21 @@ def _with_unit(value: Any, unit: jax.Array | None, dtype: Any) -> jax.Array:
     return rescale(value, jnp.ones((), dtype), unit.astype(dtype))
 
 
-def _real_k_mask(w: aw.Working, k: Any, softness: Any, mode: str, method: str) -> jax.Array:
+def _real_k_mask(w: aw.Working, k: Any, softness: Any, mode: str, module: ModuleType | None) -> jax.Array:
+    """A method's own capped-simplex mask (``module.top_k_mask``), or the threshold (``module=None``)."""
     work = jnp.float32 if w.xhat.dtype.itemsize < 4 else w.xhat.dtype
     xhat = w.xhat.astype(work)
     n = w.n
     k_t = _with_unit(k, w.unit, work)
     s_t = _with_unit(softness, w.unit, work)
-    if method == "fast_soft_sort":
-        return project_capped_simplex(xhat / s_t, k_t, mode)
+    if module is not None:
+        return module.top_k_mask(xhat, k_t, softness=s_t, mode=mode, options={})
     reach = jax.lax.stop_gradient(_reach(s_t, k_t, n, mode))
     return threshold_capped(xhat, k_t, s_t, _step(mode), reach)
 
 
-def _permutation_mask(w: aw.Working, k: int, softness: Any, mode: str, method: str) -> jax.Array:
-    module = registry.load(method, registry.INDEX_METHODS)
-    mask_fn = registry.function(module, "top_k_mask", method)
-    mask = mask_fn(w.xhat, k, **aw.method_kwargs(softness, mode, None))
+def _permutation_mask(w: aw.Working, k: int, softness: Any, mode: str, module: ModuleType) -> jax.Array:
+    mask = module.top_k_mask(w.xhat, k, **aw.method_kwargs(softness, mode, None))
     work = jnp.float32 if mask.dtype.itemsize < 4 else mask.dtype
     # Summed rows of a row-stochastic matrix can exceed 1 (softsort, neuralsort)
     # and the transport plan meets its marginals only to the solver tolerance:
@@ -180,13 +196,13 @@ def top_k_mask(
 
     Returns:
         SoftBool of ``x``'s shape (float; integer input gives the default
-        float dtype), entries in ``[0, 1]`` summing to ``k`` along ``axis``.
-        A row containing NaN gives NaN.
+            float dtype), entries in ``[0, 1]`` summing to ``k`` along ``axis``.
+            A row containing NaN gives NaN.
 
     Raises:
         ValueError: for an invalid ``k``, ``mode``, ``method`` or ``softness``.
 
-    Example:
+    Examples:
         >>> import softjax as sj
         >>> x = jnp.array([0.5, 2.0, 1.0, -1.0])
         >>> sj.top_k_mask(x, 2, mode="hard")
@@ -197,23 +213,27 @@ def top_k_mask(
         Array([0.38541776, 1.        , 0.6145822 , 0.        ], dtype=float32)
     """
     aw.check_mode_and_softness(mode, softness)
-    validate_choice("method", method, METHODS)
+    registry.validate(method, "top_k_mask", extra=OWN_METHODS)
     x = jnp.asarray(x)
     n = _axis_length(x, axis)
-    k = _check_k(k, n, mode, method)
+    k = host_value(_check_k(k, n, mode, method))
+    softness = host_value(softness)
     if mode == "hard":
         w = aw.layout(x, axis)
-        indices = row_top_k.top_k_indices(w.x, k)
+        indices = map_rows(lambda r: row_top_k.top_k_indices(r, k), w.x)
         mask = jnp.sum(aw.one_hot(indices, n, aw.float_dtype(x)), axis=-2)
     else:
-        module = None if method in REAL_K_METHODS else registry.load(method, registry.INDEX_METHODS)
-        w = aw.prepare(x, axis, standardize, module, softness)
-        if isinstance(k, int) and k == n:
-            mask = jnp.ones_like(w.x)
-        elif method in REAL_K_METHODS:
-            mask = _real_k_mask(w, k, softness, mode, method)
-        else:
-            mask = _permutation_mask(w, k, softness, mode, method)
-        mask = w.true_tangent(mask.astype(w.x.dtype))
+        spec, module = (None, None) if method in OWN_METHODS else registry.load(method, "top_k_mask", mode)
+
+        def rows(w: aw.Working) -> jax.Array:
+            if isinstance(k, int) and k == n:
+                mask = jnp.ones_like(w.x)
+            elif spec is None or spec.real_k:
+                mask = _real_k_mask(w, k, softness, mode, module)
+            else:
+                mask = _permutation_mask(w, k, softness, mode, module)
+            return w.true_tangent(mask.astype(w.x.dtype))
+
+        mask, w = aw.per_row(x, axis, rows, standardize=standardize, method=spec, softness=softness)
     mask = w.along_axis(mask)
     return mask.reshape(x.shape) if axis is None else mask

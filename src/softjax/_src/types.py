@@ -15,7 +15,21 @@ import jax
 from jaxtyping import Float
 
 SoftBool = Float[jax.Array, "..."]
+"""Float array read as the probability that a boolean is ``True``.
+
+It has the shape of the boolean array JAX would return; its nominal range is
+``[0, 1]`` and its hard values are ``0.0`` and ``1.0``. A typing alias only
+(no runtime checks).
+"""
+
 SoftIndex = Float[jax.Array, "..."]
+"""Float array replacing an integer index array: a distribution over positions.
+
+It has the shape of the integer array JAX would return plus one trailing axis
+of length ``n`` (the length of the indexed axis) holding non-negative weights
+that sum to 1. In ``"hard"`` mode it is the one-hot encoding of JAX's integer
+result. A typing alias only (no runtime checks).
+"""
 
 Mode = Literal["hard", "smooth", "c0", "c1", "c2"]
 StepMode = Literal["smooth", "c0", "c1", "c2", "_c1_pnorm", "_c2_pnorm"]

@@ -27,6 +27,21 @@ def is_tracer(x: Any) -> bool:
     return isinstance(x, jax.core.Tracer)
 
 
+def host_value(x: Any) -> Any:
+    """A concrete ``jax.Array`` as the same value on the host, anything else unchanged.
+
+    Per-row computations run under ``shard_map`` on explicit meshes, which
+    cannot close over arrays placed on the mesh. A weakly typed scalar
+    becomes a Python scalar and any other array a NumPy array, so dtype
+    promotion is unchanged.
+    """
+    if not isinstance(x, jax.Array) or is_tracer(x):
+        return x
+    if x.ndim == 0 and x.weak_type:
+        return x.item()
+    return np.asarray(x)
+
+
 def concrete_or_none(x: Any) -> np.ndarray | None:
     """``x`` as a NumPy array if its value is known at trace time, else ``None``."""
     if is_tracer(x):

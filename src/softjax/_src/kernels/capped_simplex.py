@@ -62,6 +62,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from softjax._src.kernels.vma import vary_like
 from softjax._src.validation import SOFT_MODES, validate_mode
 
 _ALPHA = {"c0": 1, "c1": 2, "c2": 3}
@@ -137,7 +138,7 @@ def _cubic_root(v: jax.Array, active: jax.Array, r: jax.Array, h: jax.Array) -> 
     def cond(s: _Newton) -> jax.Array:
         return jnp.any(s.moving) & (s.step < _NEWTON_CAP)
 
-    start = _Newton(jnp.zeros_like(r), jnp.zeros((), jnp.int32), jnp.ones(r.shape, bool))
+    start = vary_like(_Newton(jnp.zeros_like(r), jnp.zeros((), jnp.int32), jnp.ones(r.shape, bool)), v, r)
     return jax.lax.while_loop(cond, body, start).t
 
 
@@ -167,7 +168,7 @@ def _solve_projection(z: jax.Array, k: jax.Array, mode: str) -> jax.Array:
 
     zeros = jnp.zeros(k.shape, jnp.int32)
     steps = max(1, math.ceil(math.log2(size)))
-    found = jax.lax.fori_loop(0, steps, probe, _Search(zeros, zeros + (size - 1)))
+    found = jax.lax.fori_loop(0, steps, probe, vary_like(_Search(zeros, zeros + (size - 1)), z, k))
     b_lo, b_hi = at(found.lo), at(found.hi)
     # No breakpoint lies strictly inside (b_lo, b_hi): each entry is capped,
     # zero or active on the whole open interval. The sets are read off the
@@ -225,7 +226,7 @@ def project_capped_simplex(z: jax.Array, k: Any, mode: str) -> jax.Array:
         ``(..., n)`` in ``[0, 1]`` summing to ``k`` up to rounding; a row with
         a NaN is all NaN.
 
-    Example:
+    Examples:
         >>> from softjax._src.kernels.capped_simplex import project_capped_simplex
         >>> project_capped_simplex(jnp.array([3.0, 0.75, 0.25, -1.0]), 2, "c0")
         Array([1.  , 0.75, 0.25, 0.  ], dtype=float32)
@@ -294,6 +295,7 @@ def _solve_threshold(x, k, params, step: Callable, reach) -> jax.Array:
         return ~jnp.all(s.done) & (s.step < _THRESHOLD_CAP)
 
     start = _Bracketed(lo, hi, lo + 0.5 * (hi - lo), jnp.zeros((), jnp.int32), jnp.zeros(k.shape, bool))
+    start = vary_like(start, x, k)
     return jax.lax.while_loop(cond, body, start).tau
 
 

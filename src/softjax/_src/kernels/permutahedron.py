@@ -72,7 +72,7 @@ def project_permutahedron(z: jax.Array, w: jax.Array, mode: str) -> jax.Array:
     Raises:
         ValueError: if the shapes differ or ``mode`` is not a soft mode.
 
-    Example:
+    Examples:
         >>> from softjax._src.kernels.permutahedron import project_permutahedron
         >>> z = jnp.array([0.3, -0.2, 0.25, 0.1]) / 0.3
         >>> project_permutahedron(z, jnp.array([0.9, 0.1, 0.5, 0.3]), "c0")

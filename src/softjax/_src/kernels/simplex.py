@@ -258,7 +258,7 @@ def project_simplex(z: ArrayLike, mode: str, *, log: bool = False) -> jax.Array:
     Raises:
         ValueError: ``"Invalid mode: ..."`` for any other ``mode``, or a 0-d ``z``.
 
-    Example:
+    Examples:
         >>> from softjax._src.kernels.simplex import project_simplex
         >>> z = jnp.array([0.3, -0.2, 0.25, 0.1, -1.0]) / 0.2
         >>> project_simplex(z, "c0")

@@ -52,6 +52,7 @@ from jax.custom_batching import custom_vmap
 
 from softjax._src.kernels import compensated, dual_hessian, sinkhorn, sparse_transport as sparse
 from softjax._src.kernels.vma import vary_like
+from softjax._src.methods.declaration import unknown_options_message
 
 __all__ = [
     "OTConvergenceWarning",
@@ -119,9 +120,9 @@ def resolve_ot_options(ot_kwargs: dict | OTOptions | None) -> OTOptions:
     """Validate ``ot_kwargs`` and fill in the defaults.
 
     Raises:
-        TypeError: unknown keys (including ``return_log_probs``), a non-dict, or
-            values of the wrong type.
-        ValueError: non-positive tolerances or iteration caps.
+        TypeError: a non-dict, or values of the wrong type.
+        ValueError: unknown keys (including ``return_log_probs``), listing
+            the valid ones; non-positive tolerances or iteration caps.
     """
     if ot_kwargs is None:
         return OTOptions()
@@ -131,11 +132,7 @@ def resolve_ot_options(ot_kwargs: dict | OTOptions | None) -> OTOptions:
         raise TypeError(f"ot_kwargs must be a dict or None, got {type(ot_kwargs).__name__}")
     unknown = sorted(set(ot_kwargs) - set(OTOptions._fields), key=str)
     if unknown:
-        raise TypeError(
-            f"Unknown ot_kwargs key(s) {', '.join(map(repr, unknown))}; "
-            f"allowed keys: {', '.join(OTOptions._fields)}"
-            + (" (return_log_probs is an operator argument)" if "return_log_probs" in unknown else "")
-        )
+        raise ValueError(unknown_options_message(unknown, OTOptions._fields))
     values = {}
     for key, value in ot_kwargs.items():
         if key in ("use_entropic_ot_sinkhorn_on_entropic", "implicit_diff"):
@@ -379,7 +376,7 @@ def transport_plan(
 u_j$),
         or its log; with ``return_info`` a pair ``(plan, info)``.
 
-    Example:
+    Examples:
         >>> from softjax._src.kernels.transport import transport_plan
         >>> x = jnp.array([0.1, 0.9, 0.4])
         >>> t = jnp.array([0.0, 1.0])

@@ -3,8 +3,11 @@ r"""``method="fast_soft_sort"``: projections onto the permutahedron (Blondel et 
 Both operators solve one isotonic regression per row
 (:mod:`softjax._src.kernels.permutahedron`): O(n log n) time, O(n) memory, for
 the value and every derivative (``jvp``, ``grad``, ``jacfwd``, ``hessian``, ...).
-Only ``sort`` and ``rank`` are provided; ``max``, ``min``, ``quantile``,
-``median``, ``percentile`` and ``top_k`` read their values off ``sort``.
+Only ``sort``, ``rank`` and ``top_k_mask`` are provided; ``max``, ``min``,
+``quantile``, ``median``, ``percentile`` and ``top_k`` read their values off
+``sort``. ``top_k_mask`` is the projection onto the capped simplex, the
+permutahedron of $(1, \dots, 1, 0, \dots, 0)$ (Sander et al. 2023), with a
+real ``k``.
 
 **Softness scales differ between ``sort`` and ``rank``**. In
 ``sort`` the anchors $\rho_j / s$ are spaced $1/((n-1)s)$ while the squashed data
@@ -22,9 +25,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from softjax._src.kernels.capped_simplex import project_capped_simplex
 from softjax._src.kernels.permutahedron import project_presorted, unpermute
-
-STANDARDIZES = True
 
 
 def _positions(n: int, dtype, offset: int) -> jax.Array:
@@ -70,4 +72,15 @@ def rank(x, xhat, *, softness, mode, descending, options):
     return ranks + jax.lax.stop_gradient(jnp.clip(ranks, 1, n) - ranks)
 
 
-__all__ = ["STANDARDIZES", "rank", "sort"]
+def top_k_mask(xhat, k, *, softness, mode, options):
+    r"""Each element's share of the top ``k``: the projection of $\hat x / s$ onto the capped simplex, ``(..., n)``.
+
+    $\{y \in [0, 1]^n : \sum y = k\}$; ``k`` is a real number (possibly
+    traced), ``softness`` a scalar or one per row. The result is a valid mask
+    as it is. ``options`` is unused.
+    """
+    del options
+    return project_capped_simplex(xhat / softness, k, mode)
+
+
+__all__ = ["rank", "sort", "top_k_mask"]

@@ -24,8 +24,6 @@ from softjax._src.kernels.neuralsort import (
 )
 from softjax._src.steps import sigmoidal
 
-STANDARDIZES = True
-
 
 def _pairwise(xhat, softness, mode):
     def softabs(d):
@@ -40,6 +38,7 @@ def _coefficients(n, dtype, descending):
 
 
 def argmax(xhat, *, softness, mode, log, options):
+    """The first row of the descending soft permutation (coefficient ``n - 1``), ``(..., n)``."""
     n = xhat.shape[-1]
     a = _pairwise(xhat, softness, mode)
     coef = jnp.asarray([n - 1], xhat.dtype)
@@ -47,12 +46,14 @@ def argmax(xhat, *, softness, mode, log, options):
 
 
 def argsort(xhat, *, softness, mode, descending, log, options):
+    """The soft permutation matrix, ``(..., n, n)``; row ``r`` = sorted position ``r``."""
     a = _pairwise(xhat, softness, mode)
     coef = _coefficients(xhat.shape[-1], xhat.dtype, descending)
     return neuralsort_rows(coef, xhat, a, softness, mode, log)
 
 
 def top_k(xhat, k, *, softness, mode, log, options):
+    """The first ``k`` rows of the descending soft permutation, ``(..., k, n)``."""
     a = _pairwise(xhat, softness, mode)
     coef = descending_coefficients(xhat.shape[-1], xhat.dtype)[:k]
     return neuralsort_rows(coef, xhat, a, softness, mode, log)
@@ -64,6 +65,7 @@ def top_k_mask(xhat, k: int, *, softness, mode, options):
 
 
 def quantile_rows(xhat, k, k_next, *, softness, mode, log, interpolating, options):
+    """Rows for the ascending order statistics ``k`` and ``k_next`` (int32, possibly traced), each ``(..., n)``."""
     n = xhat.shape[-1]
     a = _pairwise(xhat, softness, mode)
     # Ascending order statistic i (0-based) has coefficient 2(i + 1) - n - 1.
@@ -73,6 +75,7 @@ def quantile_rows(xhat, k, k_next, *, softness, mode, log, interpolating, option
 
 
 def sort(x, xhat, *, softness, mode, descending, gated, unsquash, options):
+    """Soft-sorted values ``P x`` (rows detached unless ``gated``), fused over chunks of 128 rows, ``(..., n)``."""
     a = _pairwise(xhat, softness, mode)
     coef = _coefficients(xhat.shape[-1], xhat.dtype, descending)
 
@@ -87,6 +90,7 @@ def sort(x, xhat, *, softness, mode, descending, gated, unsquash, options):
 
 
 def rank(x, xhat, *, softness, mode, descending, options):
+    """Soft ranks ``Σ_j (j+1) P_ji / Σ_j P_ji`` in ``[1, n]`` (rank 1 = largest when ``descending``), ``(..., n)``."""
     n = xhat.shape[-1]
     a = _pairwise(xhat, softness, mode)
     coef = _coefficients(n, xhat.dtype, descending)
@@ -106,3 +110,6 @@ def rank(x, xhat, *, softness, mode, descending, options):
         return jnp.where(ok, jnp.clip(soft, 1.0, n), hard)
 
     return rowwise(one_row)(xhat, a)
+
+
+__all__ = ["argmax", "argsort", "quantile_rows", "rank", "sort", "top_k", "top_k_mask"]

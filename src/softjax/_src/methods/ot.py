@@ -12,6 +12,7 @@ column $j$ summing to $n\nu_j$.
 |---|---|---|---|
 | argmax | $(0, 1)$ | $(n-1, 1)$ | column of anchor 1 |
 | argsort | $j/(n-1)$ (reversed if descending) | $1$ each | $P^\top$ |
+| sort | as argsort | $1$ each | $P^\top x$ |
 | rank | as argsort | $1$ each | $\sum_j (j+1)\,P_{ij} / \max(\sum_j P_{ij}, 10^{-10})$ |
 | top_k, $k<n$ | $(1, \tfrac{k-1}{k}, \dots, \tfrac1k, 0)$ | $(1, \dots, 1, n-k)$ | first $k$ columns, transposed |
 | quantile (interpolating) | $(0, \tfrac13, \tfrac23, 1)$ | $(k, 1, k^+ - k, n-k^+-1)$ | columns of $\tfrac13$, $\tfrac23$ |
@@ -29,8 +30,9 @@ its sum is 1 to one rounding of that dtype (``rank``: the float32 ranks are
 cast). Solved in bfloat16 itself the plan's columns (the SoftIndex rows) were
 off by 1-7 % (8 significant bits cannot resolve ``f + g - C``).
 
-``options`` is the operator's ``ot_kwargs`` (validated by
-:func:`softjax._src.kernels.transport.resolve_ot_options`). ``softness`` must
+``options`` is the operator's ``ot_kwargs``: its keys are the options of
+the method's declaration (``registry.METHODS["ot"].options``), its values are
+validated by :func:`softjax._src.kernels.transport.resolve_ot_options`. ``softness`` must
 be a scalar or constant along the working axis (shape broadcastable to
 ``xhat.shape[:-1] + (1,)``): one transport problem per row.
 """
@@ -41,10 +43,6 @@ import jax
 import jax.numpy as jnp
 
 from softjax._src.kernels.transport import transport_plan, work_dtype
-
-STANDARDIZES = True
-# Transport costs are squared distances: on raw input they grow as x**2 / softness.
-RAW_POWER = 2
 
 
 def _upcast(xhat):
@@ -174,6 +172,19 @@ def quantile_rows(xhat, k, k_next, *, softness, mode, log, interpolating, option
     return row, row
 
 
+def sort(x, xhat, *, softness, mode, descending, gated, unsquash, options):
+    r"""Soft-sorted values $P x$: the rows of :func:`argsort` contracted with the raw ``x``, ``(..., n)``.
+
+    With ``gated=False`` the rows are detached (the gradient is $P^\top$).
+    ``unsquash`` is unused: the values are read off ``x`` itself.
+    """
+    del unsquash
+    p = argsort(xhat, softness=softness, mode=mode, descending=descending, log=False, options=options)
+    if not gated:
+        p = jax.lax.stop_gradient(p)
+    return jnp.einsum("...kn,...n->...k", p, x)
+
+
 def rank(x, xhat, *, softness, mode, descending, options):
     r"""Soft ranks in $[1, n]$ (rank 1 = largest when ``descending``), ``(..., n)``."""
     del x
@@ -187,6 +198,4 @@ def rank(x, xhat, *, softness, mode, descending, options):
     return (plan @ jnp.arange(1, n + 1, dtype=xhat.dtype)).astype(dtype)
 
 
-__all__ = [
-    "RAW_POWER", "STANDARDIZES", "argmax", "argsort", "quantile_rows", "rank", "top_k", "top_k_mask",
-]
+__all__ = ["argmax", "argsort", "quantile_rows", "rank", "sort", "top_k", "top_k_mask"]

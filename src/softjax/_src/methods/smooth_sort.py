@@ -1,9 +1,10 @@
-r"""``method="smooth_sort"``: the C∞ permutahedron relaxation.
+r"""``method="smooth_sort"``: the C∞ permutahedron relaxation (extends Blondel et al. 2020).
 
-Works on the **raw** values (``STANDARDIZES = False``: the ``standardize``
+Works on the **raw** values (declared ``standardizes=False``: the ``standardize``
 flag is ignored, since logit-unsquashing would amplify constraint
-violations) and supports only ``mode="smooth"``; the operators short-circuit
-``mode="hard"`` before calling here. Everything is solved in the default float
+violations) and supports only ``mode="smooth"`` (declared ``modes=("smooth",)``:
+the operators reject other soft modes and short-circuit ``mode="hard"``
+before calling here). Everything is solved in the default float
 (float64 under x64; float32 for float32 and bfloat16 inputs otherwise) and
 cast back.
 
@@ -74,13 +75,6 @@ from softjax._src.kernels.esp_bounds import (
     work_dtype,
 )
 from softjax._src.kernels.smooth_sort import smooth_project
-
-STANDARDIZES = False
-
-
-def _check_mode(mode: str) -> None:
-    if mode != "smooth":
-        raise ValueError(f"smooth_sort only supports mode='smooth', got mode='{mode}'")
 
 
 def _bound_temperature(softness):
@@ -201,8 +195,9 @@ def _sort_framed_jvp(primals, tangents):
 def sort(x, xhat, *, softness, mode, descending, gated, unsquash, options):
     r"""Soft sort by the C∞ projection of the anchors $\rho/s$ onto the smooth permutahedron of $x$.
 
-    ``xhat`` is the raw input here; ``gated``, ``unsquash`` and ``options``
-    are unused. Output is in ascending order unless ``descending``.
+    ``xhat`` is the raw input here; ``mode`` is ``"smooth"``; ``gated``,
+    ``unsquash`` and ``options`` are unused. Output is in ascending order
+    unless ``descending``.
 
     Each row is solved in its own frame (see :func:`_row_frame`): centred on
     $m$ and in units $a$ of its radius (at least $\tau_b$), i.e. with bounds
@@ -212,8 +207,7 @@ def sort(x, xhat, *, softness, mode, descending, gated, unsquash, options):
     keeps every quantity of the float32 solve of order one, whatever the data's
     offset and magnitude.
     """
-    del xhat, gated, unsquash, options
-    _check_mode(mode)
+    del xhat, gated, unsquash, options, mode
     _warn_float32_precision(x, "sort")
     dt = work_dtype(x)
     xw = x.astype(dt)
@@ -230,7 +224,8 @@ def rank(x, xhat, *, softness, mode, descending, options):
     r"""Soft ranks $(n-1)\,y$ with $y$ the C∞ projection of $\mp x/s$ onto the smooth rank permutahedron.
 
     Rank 1 is the largest element when ``descending``. Ranks may leave
-    $[1, n]$ slightly (see the module docstring). ``options`` is unused.
+    $[1, n]$ slightly (see the module docstring). ``mode`` is ``"smooth"``;
+    ``options`` is unused.
 
     Ranks are invariant to a common shift of $x$ (the total $\sum y$ is fixed),
     so the scores are formed from the row in its frame (see :func:`_row_frame`),
@@ -238,8 +233,7 @@ def rank(x, xhat, *, softness, mode, descending, options):
     overflow): the gaps keep their relative precision for any offset and
     magnitude.
     """
-    del xhat, options
-    _check_mode(mode)
+    del xhat, options, mode
     _warn_float32_precision(x, "rank")
     n = x.shape[-1]
     dt = work_dtype(x)
@@ -252,4 +246,4 @@ def rank(x, xhat, *, softness, mode, descending, options):
     return (smooth_project(-z if descending else z, b, b_n, gain=gain) * max(n - 1, 1)).astype(x.dtype)
 
 
-__all__ = ["STANDARDIZES", "rank", "sort"]
+__all__ = ["rank", "sort"]

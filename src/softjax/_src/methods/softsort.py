@@ -16,20 +16,20 @@ from softjax._src.kernels.chunking import map_chunks, rowwise
 from softjax._src.kernels.simplex import project_simplex
 from softjax._src.kernels.softsort import softsort_rows
 
-STANDARDIZES = True
-
 
 def argmax(xhat, *, softness, mode, log, options):
-    # SoftSort's first row up to a constant shift: Π_Δ(x̂ / s).
+    """``Π_Δ(x̂ / s)``: SoftSort's first row up to a constant shift, ``(..., n)``."""
     return project_simplex(xhat / softness, mode, log=log)
 
 
 def argsort(xhat, *, softness, mode, descending, log, options):
+    """The soft permutation matrix around the hard sorted anchors, ``(..., n, n)``; row ``r`` = sorted position ``r``."""
     anchors = jnp.sort(xhat, axis=-1, descending=descending)
     return softsort_rows(anchors, xhat, softness, mode, log)
 
 
 def top_k(xhat, k, *, softness, mode, log, options):
+    """Rows for the ``k`` largest anchors, largest first, ``(..., k, n)``: O(kn)."""
     anchors = row_top_k.top_k(xhat, k)[0]
     return softsort_rows(anchors, xhat, softness, mode, log)
 
@@ -40,6 +40,7 @@ def top_k_mask(xhat, k: int, *, softness, mode, options):
 
 
 def quantile_rows(xhat, k, k_next, *, softness, mode, log, interpolating, options):
+    """Rows for the ascending order statistics ``k`` and ``k_next`` (int32, possibly traced), each ``(..., n)``."""
     ordered = jnp.sort(xhat, axis=-1)
     anchors = jnp.stack([jnp.take(ordered, k, axis=-1), jnp.take(ordered, k_next, axis=-1)], -1)
     rows = softsort_rows(anchors, xhat, softness, mode, log)
@@ -47,6 +48,7 @@ def quantile_rows(xhat, k, k_next, *, softness, mode, log, interpolating, option
 
 
 def sort(x, xhat, *, softness, mode, descending, gated, unsquash, options):
+    """Soft-sorted values ``P x`` (rows detached unless ``gated``), fused over chunks of 128 rows, ``(..., n)``."""
     def one_row(x_row, xhat_row):
         def chunk_values(anchors):
             p = softsort_rows(anchors, xhat_row, softness, mode)
@@ -58,6 +60,7 @@ def sort(x, xhat, *, softness, mode, descending, gated, unsquash, options):
 
 
 def rank(x, xhat, *, softness, mode, descending, options):
+    """Soft ranks in ``[1, n]`` (rank 1 = largest when ``descending``): one projection per element over the anchors."""
     def one_row(xhat_row):
         n = xhat_row.shape[-1]
         anchors = jnp.sort(xhat_row, descending=descending)
@@ -70,3 +73,6 @@ def rank(x, xhat, *, softness, mode, descending, options):
         return map_chunks(chunk_ranks, xhat_row)
 
     return rowwise(one_row)(xhat)
+
+
+__all__ = ["argmax", "argsort", "quantile_rows", "rank", "sort", "top_k", "top_k_mask"]

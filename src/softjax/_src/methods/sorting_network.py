@@ -52,8 +52,6 @@ from softjax._src.kernels import sorting_network as kernel
 from softjax._src.kernels.logspace import log_or_neg_inf
 from softjax._src.steps import sigmoidal
 
-STANDARDIZES = True
-
 
 def _step(softness, mode):
     return functools.partial(sigmoidal, softness=softness, mode=mode)
@@ -129,3 +127,6 @@ def rank(x, xhat, *, softness, mode, descending, options):
     position = jnp.arange(n, dtype=xhat.dtype)
     rank_of_position = n - position if descending else position + 1
     return _combine(xhat, softness, rank_of_position[None], mode)[..., 0, :]
+
+
+__all__ = ["argmax", "argsort", "quantile_rows", "rank", "sort", "top_k_mask"]

@@ -16,8 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from softjax._src.kernels.logspace import log_or_neg_inf
-from softjax._src.methods.registry import INDEX_METHODS
-from softjax._src.validation import is_tracer, validate_choice, validate_mode
+from softjax._src.methods import registry
+from softjax._src.validation import is_tracer, validate_mode
 
 # "_hard": the soft modes' random construction with the exact discrete decision.
 SAMPLER_MODES: tuple[str, ...] = ("hard", "_hard", "smooth", "c0", "c1", "c2")
@@ -40,7 +40,7 @@ def validate_sampler_mode(mode: Any) -> str:
 
 def validate_index_method(method: Any) -> str:
     """Methods that produce a SoftIndex (the value-only sorts have none)."""
-    return validate_choice("method", method, INDEX_METHODS)
+    return registry.validate(method, "index")
 
 
 def canonicalize_shape(shape: Any) -> tuple[int, ...] | None:

@@ -75,7 +75,7 @@ def bernoulli(
     Returns:
         SoftBool of shape ``shape`` (or ``p.shape``) and ``p``'s dtype, in [0, 1].
 
-    Example:
+    Examples:
         >>> import jax
         >>> import softjax as sj
         >>> key = jax.random.key(0)
@@ -131,7 +131,7 @@ def rademacher(
     Returns:
         Array of shape ``shape``.
 
-    Example:
+    Examples:
         >>> import jax
         >>> import softjax as sj
         >>> sj.random.rademacher(jax.random.key(0), (3,), mode="_hard")
@@ -185,7 +185,7 @@ def binomial(
     Returns:
         Float array of shape ``shape`` (or ``p.shape``).
 
-    Example:
+    Examples:
         >>> import jax
         >>> import softjax as sj
         >>> sj.random.binomial(jax.random.key(0), 10, jnp.array([0.2, 0.7]), mode="_hard")

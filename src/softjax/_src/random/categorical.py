@@ -167,9 +167,9 @@ def categorical(
 
     Returns:
         SoftIndex of shape ``S + (n,)`` (categories last, whatever ``axis``),
-        in ``logits``' float dtype (``hard``: default float).
+            in ``logits``' float dtype (``hard``: default float).
 
-    Example:
+    Examples:
         >>> import jax
         >>> import softjax as sj
         >>> key = jax.random.key(0)

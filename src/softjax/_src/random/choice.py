@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from softjax._src.kernels.row_parallel import align_leading
 from softjax._src.random._common import (
     default_float,
     log_weights,
@@ -46,6 +47,8 @@ def contract(values: jax.Array, weights: jax.Array, axis: int) -> jax.Array:
     finite = jnp.isfinite(v)
     columns = [jnp.where(finite, v, 0), v == jnp.inf, v == -jnp.inf, jnp.isnan(v)]
     v = jnp.concatenate([c.astype(v.dtype) for c in columns], axis=-1)
+    if w.ndim == v.ndim:  # shared-key weights meet batch-sharded values
+        w, v = align_leading(w, v, w.ndim - 2)
     out = jnp.matmul(w, v)  # one product for the value and the three masks
     value, pos, neg, nan = (out[..., i] for i in range(4))
     pos, neg = pos > 0, neg > 0
@@ -93,9 +96,6 @@ def choice(
     every mode (deliberate: ``jax.random.choice`` returns zeros of
     ``shape`` there, inconsistent with its non-empty layout; ``hard`` reshapes).
 
-    Arguments ``softness``, ``mode``, ``method``, ``noise``, ``standardize`` and
-    ``ot_kwargs``: as in :func:`categorical`.
-
     Args:
         key: PRNG key.
         a: population array, or an int ``N`` for ``arange(N)``.
@@ -104,11 +104,18 @@ def choice(
         p: weights of the ``N`` entries along ``axis`` (shape ``(N,)``).
         axis: axis of ``a`` to sample along.
         rng_mode: Gumbel resolution (``"high"``/``"low"``/``None``).
+        softness: temperature $s > 0$ of the relaxation.
+        mode: ``"hard"``, ``"_hard"``, ``"smooth"``, ``"c0"``, ``"c1"``, ``"c2"``.
+        method: ``"softsort"`` (default), ``"neuralsort"``, ``"ot"`` or
+            ``"sorting_network"``.
+        noise: only ``"gumbel"``.
+        standardize: standardize the perturbed scores first (off: keeps their scale).
+        ot_kwargs: options of the OT solver (``method="ot"``).
 
     Returns:
         Array of shape ``a.shape[:axis] + shape + a.shape[axis+1:]``.
 
-    Example:
+    Examples:
         >>> import jax
         >>> import softjax as sj
         >>> key = jax.random.key(0)
@@ -210,23 +217,24 @@ def permutation(
     * soft modes: the contraction, float dtype. With ``softsort``/``neuralsort``
       $P$ is only row-stochastic, so e.g. ``sum(x)`` is not preserved.
 
-    Arguments ``softness``, ``mode``, ``standardize`` and ``ot_kwargs``: as in
-    :func:`categorical`.
-
     Args:
         key: PRNG key.
         x: array, or an integer ``N`` for ``arange(N)``.
         axis: axis to permute.
         independent: permute each slice along ``axis`` independently.
         out_sharding: ``hard`` only (``NotImplementedError`` otherwise).
-        rng_mode: Gumbel resolution.
+        rng_mode: Gumbel resolution (``"high"``/``"low"``/``None``).
+        softness: temperature $s > 0$ of the relaxation.
+        mode: ``"hard"``, ``"_hard"``, ``"smooth"``, ``"c0"``, ``"c1"``, ``"c2"``.
         method: ``"neuralsort"`` (default), ``"softsort"``, ``"ot"``, ``"sorting_network"``.
         noise: only ``"gumbel"``.
+        standardize: standardize the Gumbel scores first (off: keeps their scale).
+        ot_kwargs: options of the OT solver (``method="ot"``).
 
     Returns:
         Array of ``x``'s shape (``(N,)`` for an integer ``x``).
 
-    Example:
+    Examples:
         >>> import jax
         >>> import softjax as sj
         >>> key = jax.random.key(0)

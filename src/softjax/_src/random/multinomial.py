@@ -53,9 +53,6 @@ def multinomial(
     The soft modes need a static scalar count ``n``; ``unroll`` is ignored;
     ``p`` may be unnormalised.
 
-    Arguments ``softness``, ``mode``, ``method``, ``noise``, ``standardize`` and
-    ``ot_kwargs``: as in :func:`categorical`.
-
     Args:
         key: PRNG key.
         n: number of trials (nonnegative integer).
@@ -63,11 +60,18 @@ def multinomial(
         shape: output shape including the outcome axis, default ``p.shape``.
         dtype: float output dtype, default ``result_type(p, float)``.
         unroll: ``hard`` only.
+        softness: temperature $s > 0$ of the relaxation.
+        mode: ``"hard"``, ``"_hard"``, ``"smooth"``, ``"c0"``, ``"c1"``, ``"c2"``.
+        method: ``"softsort"`` (default), ``"neuralsort"``, ``"ot"`` or
+            ``"sorting_network"``.
+        noise: only ``"gumbel"``.
+        standardize: standardize the perturbed logits first (off: keeps their scale).
+        ot_kwargs: options of the OT solver (``method="ot"``).
 
     Returns:
         Float array of shape ``shape`` (or ``p.shape``).
 
-    Example:
+    Examples:
         >>> import jax
         >>> import softjax as sj
         >>> p = jnp.array([0.2, 0.3, 0.5])

@@ -23,6 +23,7 @@ from softjax._src.random.bernoulli import bernoulli, binomial, rademacher
 from softjax._src.random.categorical import categorical
 from softjax._src.random.choice import choice, permutation
 from softjax._src.random.multinomial import multinomial
+from softjax._src.docstrings import with_args_of
 from softjax._src.straight_through import splice
 from softjax._src.types import Method, SoftBool, SoftIndex
 
@@ -57,15 +58,12 @@ def categorical_st(
     never NaN); the derivative is that of ``categorical(..., mode=mode)`` with
     the same key.
 
-    Arguments ``key``, ``logits``, ``axis``, ``shape``, ``replace``, ``rng_mode``,
-    ``softness``, ``mode``, ``method``, ``noise``, ``standardize``, ``ot_kwargs``,
-    ``return_log_probs`` and ``log_prob_eps``: as in :func:`categorical` (``mode``
-    selects the backward relaxation).
+    Signature and arguments are those of :func:`categorical`.
 
     Returns:
         SoftIndex of shape ``S + (n,)``.
 
-    Example:
+    Examples:
         >>> import jax
         >>> import softjax as sj
         >>> logits = jnp.log(jnp.array([0.2, 0.3, 0.5]))
@@ -91,13 +89,12 @@ def bernoulli_st(
 ) -> SoftBool:
     r"""Straight-through :func:`bernoulli`: the ``jax.random.bernoulli`` value, soft gradient.
 
-    Arguments ``key``, ``p``, ``shape``, ``rng_mode``, ``softness``, ``mode`` and
-    ``noise``: as in :func:`bernoulli`.
+    Signature and arguments are those of :func:`bernoulli`.
 
     Returns:
         0/1 values in ``p``'s dtype with the derivative of the soft sample.
 
-    Example:
+    Examples:
         >>> import jax
         >>> import softjax as sj
         >>> sj.random.bernoulli_st(jax.random.key(0), jnp.array([0.1, 0.5, 0.9]))
@@ -118,13 +115,12 @@ def rademacher_st(
 ) -> jax.Array:
     r"""Straight-through :func:`rademacher`: ``jax.random.rademacher``'s ±1 values (float).
 
-    Arguments ``key``, ``shape``, ``dtype``, ``softness``, ``mode`` and ``noise``: as in
-    :func:`rademacher`.
+    Signature and arguments are those of :func:`rademacher`.
 
     Returns:
         Float array of shape ``shape``.
 
-    Example:
+    Examples:
         >>> import jax
         >>> import softjax as sj
         >>> sj.random.rademacher_st(jax.random.key(0), (3,))
@@ -145,13 +141,12 @@ def binomial_st(
 ) -> jax.Array:
     r"""Straight-through :func:`binomial`: integer ``_hard`` counts, soft gradient.
 
-    Arguments ``key``, ``n``, ``p``, ``shape``, ``dtype``, ``softness``, ``mode`` and
-    ``noise``: as in :func:`binomial`.
+    Signature and arguments are those of :func:`binomial`.
 
     Returns:
         Float array of counts in ``[0, n]``.
 
-    Example:
+    Examples:
         >>> import jax
         >>> import softjax as sj
         >>> sj.random.binomial_st(jax.random.key(0), 10, jnp.array([0.2, 0.7]))
@@ -179,14 +174,12 @@ def multinomial_st(
 ) -> jax.Array:
     r"""Straight-through :func:`multinomial`: integer ``_hard`` counts, soft gradient.
 
-    Arguments ``key``, ``n``, ``p``, ``shape``, ``dtype``, ``unroll``, ``softness``,
-    ``mode``, ``method``, ``noise``, ``standardize`` and ``ot_kwargs``: as in
-    :func:`multinomial`.
+    Signature and arguments are those of :func:`multinomial`.
 
     Returns:
         Float array of counts summing to ``n`` along the last axis.
 
-    Example:
+    Examples:
         >>> import jax
         >>> import softjax as sj
         >>> p = jnp.array([0.2, 0.3, 0.5])
@@ -217,15 +210,13 @@ def choice_st(
 ) -> jax.Array:
     r"""Straight-through :func:`choice`: exactly the ``_hard`` pick, soft gradient.
 
-    Arguments ``key``, ``a``, ``shape``, ``replace``, ``p``, ``axis``, ``rng_mode``,
-    ``softness``, ``mode``, ``method``, ``noise``, ``standardize`` and ``ot_kwargs``: as
-    in :func:`choice`.
+    Signature and arguments are those of :func:`choice`.
 
     Returns:
         The ``_hard`` sample (in the soft output's float dtype), shaped as
-        :func:`choice`'s output.
+            :func:`choice`'s output.
 
-    Example:
+    Examples:
         >>> import jax
         >>> import softjax as sj
         >>> a = jnp.array([1.0, 2.0, 3.0, 4.0])
@@ -255,14 +246,12 @@ def permutation_st(
 ) -> jax.Array:
     r"""Straight-through :func:`permutation`: exactly the ``_hard`` order, soft gradient.
 
-    Arguments ``key``, ``x``, ``axis``, ``independent``, ``out_sharding``, ``rng_mode``,
-    ``softness``, ``mode``, ``method``, ``noise``, ``standardize`` and ``ot_kwargs``: as
-    in :func:`permutation`.
+    Signature and arguments are those of :func:`permutation`.
 
     Returns:
         The ``_hard`` permutation of ``x`` (float dtype), ``x``'s shape.
 
-    Example:
+    Examples:
         >>> import jax
         >>> import softjax as sj
         >>> x = jnp.array([1.0, 2.0, 3.0])
@@ -274,3 +263,19 @@ def permutation_st(
         rng_mode=rng_mode, softness=softness, method=method, noise=noise,
         standardize=standardize, ot_kwargs=ot_kwargs,
     )  # fmt: skip
+
+
+# Every twin lists its sampler's arguments: the Args: entries are copied from
+# the sampler's docstring, with ``mode`` described for the straight-through use.
+_MODE = (
+    'relaxation whose derivative is returned: ``"smooth"`` (default), ``"c0"``, '
+    '``"c1"`` or ``"c2"``; ``"hard"`` gives the ``"_hard"`` value with the derivative '
+    'of the ``jax.random`` sample, and ``"_hard"`` the ``"_hard"`` sample alone.'
+)
+for _twin, _sampler in (
+    (categorical_st, categorical), (bernoulli_st, bernoulli), (rademacher_st, rademacher),
+    (binomial_st, binomial), (multinomial_st, multinomial), (choice_st, choice),
+    (permutation_st, permutation),
+):
+    _twin.__doc__ = with_args_of(_twin.__doc__, _sampler, {"mode": _MODE})
+del _twin, _sampler

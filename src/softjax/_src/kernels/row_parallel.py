@@ -1,0 +1,100 @@
+"""Row-parallel execution on meshes with ``AxisType.Explicit`` axes.
+
+Axis-wise relaxations treat each row along their axis independently, so rows
+sharded over devices need no communication. On ``Explicit`` mesh axes (the
+default of ``jax.make_mesh``) sharding is part of every array's type, and
+every internal array of a kernel (index grids, loop carries seeded from
+constants, solver states) would have to carry the data's sharding.
+:func:`map_rows` keeps the kernels sharding-agnostic instead:
+
+* rows sharded over explicit axes: the row computation runs under
+  ``jax.shard_map`` over those axes, so each device relaxes its own rows
+  with exactly the single-device program and the outputs carry the batch
+  sharding in their type;
+* explicit axes present but not sharding the rows in the type (replicated
+  data, or a ``vmap`` whose mapped axis is sharded): the computation runs
+  with the explicit axes switched to ``Auto`` (``jax.sharding.auto_axes``),
+  where the kernels' ``custom_partitioning`` rules keep rows on their device;
+* no explicit axes (one device, ``Auto`` meshes, inside a user's
+  ``shard_map``): the function is called directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import jax
+from jax.sharding import AxisType, PartitionSpec as P
+
+T = TypeVar("T")
+
+
+def explicit_axes(x: jax.Array) -> tuple[str, ...]:
+    """Names of the ``Explicit`` axes of the mesh in ``x``'s type (empty without one)."""
+    mesh = getattr(jax.typeof(x).sharding, "mesh", None)
+    if mesh is None or mesh.empty:
+        return ()
+    return tuple(name for name, kind in zip(mesh.axis_names, mesh.axis_types) if kind == AxisType.Explicit)
+
+
+def map_rows(fn: Callable[..., T], x: jax.Array, *shared: jax.Array, trailing: int = 1) -> T:
+    """``fn(x, *shared)`` for ``x`` of shape ``batch + (n,)``, each device on its own rows.
+
+    ``shared`` operands are the same on every device (quantile levels, ...):
+    arrays that ``fn`` needs must be passed here rather than closed over,
+    since ``shard_map`` cannot close over arrays placed on an explicit mesh.
+    Every output leaf of ``fn`` must have ``x``'s leading batch axes (all but
+    the last ``trailing``). When an axis the operator works along is sharded,
+    it is gathered once first (one all-gather of ``x``): a relaxation couples
+    every element of a row.
+    """
+    explicit = explicit_axes(x)
+    if not explicit:
+        return fn(x, *shared)
+    sharding = jax.typeof(x).sharding
+    spec = tuple(sharding.spec) + (None,) * (x.ndim - len(sharding.spec))
+    lead = spec[: x.ndim - trailing]
+    batch, rows = P(*lead), P(*lead, *(None,) * trailing)
+    if any(entry is not None for entry in spec[x.ndim - trailing :]):
+        x = jax.sharding.reshard(x, rows)
+    used = {name for entry in lead if entry is not None
+            for name in (entry if isinstance(entry, tuple) else (entry,))}
+    if used:
+        # Manual over every explicit axis (a partitioned host callback cannot
+        # run with explicit axes left inside). check_vma=False: ``fn`` may
+        # close over traced scalars (a softness being learned) that meet the
+        # per-device rows in the kernels' primitives; their cotangents are
+        # summed over the devices, and so are the rows' cotangents over an
+        # explicit axis the rows are replicated over.
+        return jax.shard_map(fn, mesh=sharding.mesh, in_specs=(rows,) + (P(),) * len(shared),
+                             out_specs=batch, axis_names=set(explicit), check_vma=False)(x, *shared)
+    out_sharding = jax.tree.map(lambda _: batch, jax.eval_shape(fn, x, *shared))
+    return jax.sharding.auto_axes(fn, axes=explicit, out_sharding=out_sharding)(x, *shared)
+
+
+def align_leading(a: jax.Array, b: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
+    """``a`` and ``b`` with the same explicit sharding on their first ``n`` axes.
+
+    Where one operand shards a leading axis and the other does not, the other
+    takes that sharding (a local slice of a replicated array, no transfer):
+    batched products on explicit meshes need equal batch shardings.
+    """
+    if not (explicit_axes(a) or explicit_axes(b)):
+        return a, b
+
+    def spec(arr: jax.Array) -> tuple:
+        entries = tuple(jax.typeof(arr).sharding.spec)
+        return entries + (None,) * (arr.ndim - len(entries))
+
+    sa, sb = spec(a), spec(b)
+    lead = tuple(ea if ea is not None else eb for ea, eb in zip(sa[:n], sb[:n]))
+
+    def fit(arr: jax.Array, own: tuple) -> jax.Array:
+        want = lead + own[n:]
+        return arr if want == own else jax.sharding.reshard(arr, P(*want))
+
+    return fit(a, sa), fit(b, sb)
+
+
+__all__ = ["align_leading", "explicit_axes", "map_rows"]
