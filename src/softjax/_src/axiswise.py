@@ -139,7 +139,11 @@ def layout(x: jax.Array, axis: Any) -> Working:
     return Working(x, x, lambda y: y, canonical, ndim)
 
 
-__all__ = ["map_rows"]  # re-exported for the operators' hard paths
+def hard_order(rows: jax.Array, descending: bool = False) -> jax.Array:
+    """``jnp.argsort`` along the last axis, for the hard paths. An order has
+    no derivative, and ``stop_gradient`` also keeps JAX's sort derivative
+    (the data paired with an unsharded index) out of explicit-mesh programs."""
+    return jnp.argsort(jax.lax.stop_gradient(rows), axis=-1, descending=descending)
 
 
 def prepare(

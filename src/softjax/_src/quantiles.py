@@ -17,6 +17,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from softjax._src import axiswise as aw
+from softjax._src.kernels.row_parallel import map_rows
 from softjax._src.methods import registry
 from softjax._src.types import Method, Mode, QuantileMethod, SoftIndex
 from softjax._src.validation import concrete_or_none, validate_choice
@@ -105,7 +106,7 @@ def _hard_quantile(x, q: jax.Array, axis, keepdims: bool, quantile_method: str) 
         out = jnp.quantile(r, levels, axis=-1, method=quantile_method)
         return out if levels.ndim == 0 else jnp.moveaxis(out, 0, -1)
 
-    return _levels_first(w, aw.map_rows(rows, w.x, levels), q, keepdims)
+    return _levels_first(w, map_rows(rows, w.x, levels), q, keepdims)
 
 
 def argquantile(
@@ -175,7 +176,7 @@ def _argquantile(x, q, axis, keepdims, softness, mode, method, quantile_method, 
     if mode == "hard":
         w = aw.layout(jnp.asarray(x), axis)  # no ensure_float, no standardization
         # Piecewise constant; row by row, gathered once if the axis is sharded.
-        order = aw.map_rows(lambda r: jnp.argsort(jax.lax.stop_gradient(r), axis=-1), w.x)
+        order = map_rows(aw.hard_order, w.x)
         dtype = aw.float_dtype(w.x)
 
         def hard(qs):

@@ -7,16 +7,10 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from softjax._src import axiswise as aw
+from softjax._src.kernels.row_parallel import map_rows
 from softjax._src.methods import registry
 from softjax._src.types import Method, Mode, SoftIndex
 from softjax._src.validation import ensure_float
-
-
-def _hard_order(rows: jax.Array, descending: bool) -> jax.Array:
-    """``jnp.argsort`` along the last axis. An order has no derivative, and
-    ``stop_gradient`` also keeps JAX's sort derivative (the data paired with
-    an unsharded index) out of explicit-mesh programs."""
-    return jnp.argsort(jax.lax.stop_gradient(rows), axis=-1, descending=descending)
 
 
 def argsort(
@@ -75,7 +69,7 @@ def argsort(
     descending = aw.static_bool("descending", descending)
     if mode == "hard":
         w = aw.layout(jnp.asarray(x), axis)
-        order = aw.map_rows(lambda r: _hard_order(r, descending), w.x)
+        order = map_rows(lambda r: aw.hard_order(r, descending), w.x)
         p = aw.one_hot(order, w.n, aw.float_dtype(w.x))
         return w.along_axis(aw.finish_probs(p, return_log_probs, log_prob_eps), trailing=1)
     spec, module = registry.load(method, "index", mode)
@@ -147,7 +141,7 @@ def sort(
         # Row by row: JAX's derivative of sort pairs the data with an
         # unsharded index, which explicit-mesh types reject.
         w = aw.layout(jnp.asarray(x), axis)
-        return w.along_axis(aw.map_rows(lambda r: jnp.sort(r, axis=-1, descending=descending), w.x))
+        return w.along_axis(map_rows(lambda r: jnp.sort(r, axis=-1, descending=descending), w.x))
     spec, module = registry.load(method, "values", mode)
     kw = aw.method_kwargs(softness, mode, ot_kwargs, spec)
     gated = aw.static_bool("gated_grad", gated_grad)
@@ -203,7 +197,7 @@ def rank(
     descending = aw.static_bool("descending", descending)
     if mode == "hard":
         w = aw.layout(ensure_float(x), axis)
-        ranks = aw.map_rows(lambda r: jnp.argsort(_hard_order(r, descending), axis=-1) + 1, w.x)
+        ranks = map_rows(lambda r: jnp.argsort(aw.hard_order(r, descending), axis=-1) + 1, w.x)
         return w.along_axis(ranks.astype(w.x.dtype))
     spec, module = registry.load(method, "values", mode)
     rank_fn = module.rank

@@ -25,7 +25,8 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import jax
-from jax.sharding import AxisType, PartitionSpec as P
+from jax.sharding import AxisType
+from jax.sharding import PartitionSpec as P
 
 T = TypeVar("T")
 
@@ -36,6 +37,12 @@ def explicit_axes(x: jax.Array) -> tuple[str, ...]:
     if mesh is None or mesh.empty:
         return ()
     return tuple(name for name, kind in zip(mesh.axis_names, mesh.axis_types) if kind == AxisType.Explicit)
+
+
+def _padded_spec(x: jax.Array) -> tuple:
+    """The ``PartitionSpec`` entries of ``x``'s type, one per axis."""
+    entries = tuple(jax.typeof(x).sharding.spec)
+    return entries + (None,) * (x.ndim - len(entries))
 
 
 def map_rows(fn: Callable[..., T], x: jax.Array, *shared: jax.Array, trailing: int = 1) -> T:
@@ -52,8 +59,8 @@ def map_rows(fn: Callable[..., T], x: jax.Array, *shared: jax.Array, trailing: i
     explicit = explicit_axes(x)
     if not explicit:
         return fn(x, *shared)
-    sharding = jax.typeof(x).sharding
-    spec = tuple(sharding.spec) + (None,) * (x.ndim - len(sharding.spec))
+    mesh = jax.typeof(x).sharding.mesh
+    spec = _padded_spec(x)
     lead = spec[: x.ndim - trailing]
     batch, rows = P(*lead), P(*lead, *(None,) * trailing)
     if any(entry is not None for entry in spec[x.ndim - trailing :]):
@@ -67,7 +74,7 @@ def map_rows(fn: Callable[..., T], x: jax.Array, *shared: jax.Array, trailing: i
         # per-device rows in the kernels' primitives; their cotangents are
         # summed over the devices, and so are the rows' cotangents over an
         # explicit axis the rows are replicated over.
-        return jax.shard_map(fn, mesh=sharding.mesh, in_specs=(rows,) + (P(),) * len(shared),
+        return jax.shard_map(fn, mesh=mesh, in_specs=(rows,) + (P(),) * len(shared),
                              out_specs=batch, axis_names=set(explicit), check_vma=False)(x, *shared)
     out_sharding = jax.tree.map(lambda _: batch, jax.eval_shape(fn, x, *shared))
     return jax.sharding.auto_axes(fn, axes=explicit, out_sharding=out_sharding)(x, *shared)
@@ -82,12 +89,7 @@ def align_leading(a: jax.Array, b: jax.Array, n: int) -> tuple[jax.Array, jax.Ar
     """
     if not (explicit_axes(a) or explicit_axes(b)):
         return a, b
-
-    def spec(arr: jax.Array) -> tuple:
-        entries = tuple(jax.typeof(arr).sharding.spec)
-        return entries + (None,) * (arr.ndim - len(entries))
-
-    sa, sb = spec(a), spec(b)
+    sa, sb = _padded_spec(a), _padded_spec(b)
     lead = tuple(ea if ea is not None else eb for ea, eb in zip(sa[:n], sb[:n]))
 
     def fit(arr: jax.Array, own: tuple) -> jax.Array:
