@@ -108,7 +108,8 @@ def test_check_grads_and_transforms(mode):
     def f(x, s):
         return jnp.concatenate([op(x, softness=s, mode=mode) for op, _, _ in OPS.values()])
 
-    check_grads(jax.jit(f), (x, 0.2), order=2, modes=("fwd", "rev"), eps=1e-5)
+    check_grads(jax.jit(f), (x, 0.2), order=1, modes=("fwd", "rev"), eps=1e-6)
+    check_grads(jax.jit(f), (x, 0.2), order=2, modes=("fwd",), eps=1e-5)
     eager = f(x, 0.2)
     jitted, vmapped = jax.jit(lambda x: (f(x, 0.2), jax.vmap(lambda v: f(v[None], 0.2))(x)))(x)
     np.testing.assert_allclose(jitted, eager, rtol=1e-14, atol=1e-14)

@@ -136,7 +136,7 @@ def test_check_grads(mode):
 
     check_grads(jax.jit(f), (x, y, 0.3), order=1, modes=("fwd", "rev"), eps=1e-6)
     if mode != "c1":  # c1's second derivative jumps at the band edges
-        check_grads(jax.jit(lambda x, y: f(x, y, 0.3)), (x, y), order=2, modes=("fwd", "rev"), eps=1e-5)
+        check_grads(jax.jit(lambda x, y: f(x, y, 0.3)), (x, y), order=2, modes=("fwd",), eps=1e-5)
 
 
 def test_derivatives_match_the_formulas():

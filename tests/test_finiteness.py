@@ -5,6 +5,8 @@ sweep of ``finiteness_cases``: a small seeded sample in the default tier, every
 operator x method x mode x dtype x row length in the full tier (--run-slow).
 """
 
+import zlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -94,20 +96,35 @@ def test_standardize_survives_extreme_rows():
 _CASES = all_cases()
 
 
-def _sample(cases, k, seed=0):
-    """A deterministic sample: every family, spread over names, modes and methods."""
-    rng = np.random.default_rng(seed)
+def _sample(cases, k):
+    """A deterministic sample: every family, spread over names, modes and methods.
+
+    Each family draws with its own seed, and each case's dtype and length
+    follow from its label, so adding cases to one family leaves the others'
+    draws unchanged.
+    """
     by_family = {}
     for case in cases:
         by_family.setdefault(case.family, []).append(case)
     out = []
     for family, members in sorted(by_family.items()):
+        rng = np.random.default_rng(zlib.crc32(family.encode()))
         take = min(len(members), max(2, k * len(members) // len(cases)))
         out += [members[i] for i in sorted(rng.choice(len(members), take, replace=False))]
     return out
 
 
-_SAMPLE = [(case, DTYPES[i % 3], (1, 2, 5, 33)[i % 4]) for i, case in enumerate(_sample(_CASES, 40))]
+def _dtype_and_length(case):
+    h = zlib.crc32(case.label.encode())
+    n = (1, 2, 5, 33)[h % 4]
+    if case.method == "ot":
+        # ot's iterative solvers run to their iteration caps on the extreme
+        # unstandardized rows; at n = 33 that is minutes (the full sweep runs it).
+        n = min(n, 5)
+    return DTYPES[(h // 4) % 3], n
+
+
+_SAMPLE = [(case, *_dtype_and_length(case)) for case in _sample(_CASES, 40)]
 
 
 def _check(case, dtype, n):

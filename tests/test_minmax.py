@@ -113,7 +113,8 @@ def test_check_grads(mode):
         return jnp.concatenate([sj.maximum(x, y, softness=s, mode=mode), sj.minimum(x, y, softness=s, mode=mode)])
 
     x, y = _X + 0.013, _Y  # away from the band edges at s = 0.2
-    check_grads(jax.jit(f), (x, y, 0.2), order=2, modes=("fwd", "rev"), eps=1e-5)
+    check_grads(jax.jit(f), (x, y, 0.2), order=1, modes=("fwd", "rev"), eps=1e-6)
+    check_grads(jax.jit(f), (x, y, 0.2), order=2, modes=("fwd",), eps=1e-5)
 
 
 # --- ptp ---------------------------------------------------------------------------------

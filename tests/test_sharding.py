@@ -228,7 +228,12 @@ def test_long_rows_fast_paths(report):
         # on one device and sharded alike; GSPMD partitions its reductions in
         # another order on Auto axes, so the two agree to that accuracy only
         # (measured: 1.7e-5 values, 4.9e-4 gradients). Limit 1e-3.
-        limit = 1000.0 if entry["method"] == "smooth_sort" else 1.0
+        # fast_soft_sort: XLA orders the float32 sums of a row differently for
+        # another batch size (Explicit axes: 2 rows per device) or another
+        # partitioning (Auto axes). Against float64 the sharded result is
+        # 2.5e-6 (values) / 1.6e-6 (gradients) off, one device 8.5e-7 / 6.8e-7;
+        # the two differ by 1.6e-6 / 2.4e-6. Limit 1e-5.
+        limit = 1000.0 if entry["method"] == "smooth_sort" else 10.0
         bad = {k: v for k, v in entry["max_err"].items() if not v <= limit}
         assert not bad, f"{where}: {bad}"
         assert entry["batch_sharded"], where
