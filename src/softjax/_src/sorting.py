@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
@@ -21,7 +23,7 @@ def argsort(
     mode: Mode = "smooth",
     method: Method = "neuralsort",
     standardize: bool = True,
-    ot_kwargs: dict | None = None,
+    ot_kwargs: dict[str, Any] | None = None,
     return_log_probs: bool = False,
     log_prob_eps: float | ArrayLike | None = None,
 ) -> SoftIndex:
@@ -96,14 +98,15 @@ def sort(
     mode: Mode = "smooth",
     method: Method = "neuralsort",
     standardize: bool = True,
-    ot_kwargs: dict | None = None,
+    ot_kwargs: dict[str, Any] | None = None,
     gated_grad: bool = True,
 ) -> jax.Array:
     r"""Soft ``jnp.sort``.
 
     * ``softsort`` / ``neuralsort``: $P x$ with the rows of :func:`argsort`,
       fused: rows are generated 128 at a time and contracted immediately, so
-      memory is ``O(128 n)``, never ``O(n^2)``.
+      memory is ``O(128 n)``, never ``O(n^2)``. ``softsort`` in ``"smooth"``
+      mode forms no rows: O(n) time and memory after one sort.
     * ``ot``: $P x$ with the transport plan.
     * ``sorting_network``: values of the soft bitonic network (mapped back
       from squashed space when ``standardize``).
@@ -146,8 +149,12 @@ def sort(
     kw = aw.method_kwargs(softness, mode, ot_kwargs, spec)
     gated = aw.static_bool("gated_grad", gated_grad)
     values, w = aw.per_row(
-        x, axis, lambda w: aw.sorted_values(w, module, kw, descending, gated),
-        standardize=standardize, method=spec, softness=softness,
+        x,
+        axis,
+        lambda w: aw.sorted_values(w, module, kw, descending, gated),
+        standardize=standardize,
+        method=spec,
+        softness=softness,
     )
     return w.along_axis(values)
 
@@ -160,7 +167,7 @@ def rank(
     method: Method = "neuralsort",
     descending: bool = True,
     standardize: bool = True,
-    ot_kwargs: dict | None = None,
+    ot_kwargs: dict[str, Any] | None = None,
 ) -> jax.Array:
     r"""Soft ranks in ``[1, n]``; with ``descending=True`` (default) the largest gets 1.
 
@@ -168,7 +175,8 @@ def rank(
     which differ from :func:`sort`.
 
     * ``neuralsort``: $r_i = \sum_j (j+1) P_{ji} / \sum_j P_{ji}$ (fused).
-    * ``softsort``: $r_i = \sum_j (j+1)\,\Pi_\Delta(-|\hat x_i - \hat x_{(j)}|/s)_j$ (fused).
+    * ``softsort``: $r_i = \sum_j (j+1)\,\Pi_\Delta(-|\hat x_i - \hat x_{(j)}|/s)_j$ (fused;
+      ``"smooth"``: O(n) after one sort).
     * ``ot``, ``sorting_network``: position-weighted rows of the transposed plan/matrix.
     * ``fast_soft_sort``: projection of ``±x̂/s`` onto the permutahedron of
       the ranks; ``smooth_sort``: its C∞ relaxation on raw values.
@@ -203,7 +211,11 @@ def rank(
     rank_fn = module.rank
     kw = aw.method_kwargs(softness, mode, ot_kwargs, spec)
     ranks, w = aw.per_row(
-        x, axis, lambda w: w.true_tangent(rank_fn(w.x, w.xhat, descending=descending, **kw)),
-        standardize=standardize, method=spec, softness=softness,
+        x,
+        axis,
+        lambda w: w.true_tangent(rank_fn(w.x, w.xhat, descending=descending, **kw)),
+        standardize=standardize,
+        method=spec,
+        softness=softness,
     )
     return w.along_axis(ranks)

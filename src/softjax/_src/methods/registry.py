@@ -112,64 +112,97 @@ def __getattr__(name: str) -> tuple[str, ...]:
 _OT_OPTIONS = {
     option.name: option
     for option in (
-        OptionSpec("use_entropic_ot_sinkhorn_on_entropic", True,
-                   "mode='smooth': solve with Sinkhorn; False solves the entropic dual with the "
-                   "Newton solver of the sparse modes"),
-        OptionSpec("sinkhorn_tol", 1e-5,
-                   "Sinkhorn stops once the marginal violation (relative to the mass) is below this"),
-        OptionSpec("sinkhorn_max_iter", 10000,
-                   "iteration cap of Sinkhorn (sj.OTConvergenceWarning when reached)"),
-        OptionSpec("lbfgs_tol", 1e-5,
-                   "tolerance on the marginal violation of the Newton dual solver (c0, c1, c2, and "
-                   "smooth without Sinkhorn)"),
-        OptionSpec("lbfgs_max_iter", 10000,
-                   "iteration cap of the Newton dual solver (sj.OTConvergenceWarning when reached)"),
-        OptionSpec("implicit_diff", True,
-                   "differentiate the Newton solver's solution implicitly; False unrolls its "
-                   "iterations (Sinkhorn is always differentiated implicitly)"),
+        OptionSpec(
+            "use_entropic_ot_sinkhorn_on_entropic",
+            True,
+            "mode='smooth': solve with Sinkhorn; False solves the entropic dual with the "
+            "Newton solver of the sparse modes",
+        ),
+        OptionSpec(
+            "sinkhorn_tol",
+            1e-5,
+            "Sinkhorn stops once the marginal violation (relative to the mass) is below this",
+        ),
+        OptionSpec(
+            "sinkhorn_max_iter", 10000, "iteration cap of Sinkhorn (sj.OTConvergenceWarning when reached)"
+        ),
+        OptionSpec(
+            "lbfgs_tol",
+            1e-5,
+            "tolerance on the marginal violation of the Newton dual solver (c0, c1, c2, and "
+            "smooth without Sinkhorn)",
+        ),
+        OptionSpec(
+            "lbfgs_max_iter",
+            10000,
+            "iteration cap of the Newton dual solver (sj.OTConvergenceWarning when reached)",
+        ),
+        OptionSpec(
+            "implicit_diff",
+            True,
+            "differentiate the Newton solver's solution implicitly; False unrolls its "
+            "iterations (Sinkhorn is always differentiated implicitly)",
+        ),
     )
 }
 
 for _spec in (
     MethodSpec(
-        "ot", f"{_PACKAGE}.ot",
+        "ot",
+        f"{_PACKAGE}.ot",
         "optimal transport to a few anchors in [0, 1] (Sinkhorn for `smooth`, Newton on the dual "
         "for `c0`/`c1`/`c2`); quantiles and top-k with few anchors; solver options via `ot_kwargs`",
         citation="Cuturi et al. 2019",
         # transport costs are squared distances: on raw input they grow as x**2 / softness
-        raw_power=2, top_k_mask=True, options=_OT_OPTIONS,
+        raw_power=2,
+        top_k_mask=True,
+        options=_OT_OPTIONS,
     ),
     MethodSpec(
-        "softsort", f"{_PACKAGE}.softsort",
+        "softsort",
+        f"{_PACKAGE}.softsort",
         "simplex projection of the negative distances to the hard sorted anchors; "
-        "`argmax`/`max`, and `top_k` with small k in O(kn)",
-        citation="Prillo & Eisenschlos 2020", top_k_mask=True,
+        "`argmax`/`max`, `top_k` with small k in O(kn), `smooth` `sort`/`rank` in O(n log n)",
+        citation="Prillo & Eisenschlos 2020",
+        top_k_mask=True,
     ),
     MethodSpec(
-        "neuralsort", f"{_PACKAGE}.neuralsort",
+        "neuralsort",
+        f"{_PACKAGE}.neuralsort",
         "simplex projection of (n + 1 - 2r) x̂ - A (A: soft pairwise distance sums); "
         "the default: accurate, dense gradients, robust",
-        citation="Grover et al. 2019", top_k_mask=True,
+        citation="Grover et al. 2019",
+        top_k_mask=True,
     ),
     MethodSpec(
-        "sorting_network", f"{_PACKAGE}.sorting_network",
-        "bitonic network of soft compare-and-swaps; cheap values for large n "
-        "(not permutation-equivariant)",
-        citation="Petersen et al. 2021/2022", sorted_values=True, top_k_mask=True,
+        "sorting_network",
+        f"{_PACKAGE}.sorting_network",
+        "bitonic network of soft compare-and-swaps; cheap values for large n (not permutation-equivariant)",
+        citation="Petersen et al. 2021/2022",
+        sorted_values=True,
+        top_k_mask=True,
     ),
     MethodSpec(
-        "fast_soft_sort", f"{_PACKAGE}.fast_soft_sort",
+        "fast_soft_sort",
+        f"{_PACKAGE}.fast_soft_sort",
         "projection onto the permutahedron (isotonic regression), O(n log n); "
         "`sort`/`rank` values of long rows; `top_k_mask` with a real k",
-        citation="Blondel et al. 2020", index_outputs=False, sorted_values=True,
-        top_k_mask=True, real_k=True,
+        citation="Blondel et al. 2020",
+        index_outputs=False,
+        sorted_values=True,
+        top_k_mask=True,
+        real_k=True,
     ),
     MethodSpec(
-        "smooth_sort", f"{_PACKAGE}.smooth_sort",
+        "smooth_sort",
+        f"{_PACKAGE}.smooth_sort",
         "C∞ relaxation of the permutahedron (smooth bounds) on the raw values; "
         "when second derivatives must be smooth",
-        citation="extends Blondel et al. 2020", index_outputs=False, sorted_values=True,
-        modes=("smooth",), standardizes=False,
+        citation="extends Blondel et al. 2020",
+        index_outputs=False,
+        sorted_values=True,
+        modes=("smooth",),
+        standardizes=False,
     ),
 ):
     register(_spec)
