@@ -36,15 +36,15 @@ from pathlib import Path
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import matplotlib  # noqa: E402
+import jax
+import jax.numpy as jnp
+import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-import softjax as sj  # noqa: E402
+import softjax as sj
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "generated"
@@ -93,6 +93,7 @@ def _eager(fn, *args):
 
 def _value_and_derivative(f):
     """``x -> (f(x), df/dx)`` for scalar ``x``: one forward-mode pass (``jax.jvp``)."""
+
     def both(x):
         return jax.jvp(f, (x,), (jnp.ones_like(x),))
 
@@ -121,45 +122,156 @@ def _elementwise_cases():
     ramp.
     """
     return [
-        ("heaviside", lambda x, s, m: sj.heaviside(x, s, m), lambda x: np.heaviside(x, 0.5), (-1, 1), "heaviside(x)"),
+        (
+            "heaviside",
+            lambda x, s, m: sj.heaviside(x, s, m),
+            lambda x: np.heaviside(x, 0.5),
+            (-1, 1),
+            "heaviside(x)",
+        ),
         ("sign", lambda x, s, m: sj.sign(x, s, m), np.sign, (-1, 1), "sign(x)"),
         ("abs", lambda x, s, m: sj.abs(x, s, m), np.abs, (-1, 1), "abs(x)"),
         ("relu", lambda x, s, m: sj.relu(x, s, m), lambda x: np.maximum(x, 0), (-1, 1), "relu(x)"),
-        ("clip", lambda x, s, m: sj.clip(x, -0.5, 0.5, s, m), lambda x: np.clip(x, -0.5, 0.5), (-1.25, 1.25),
-         "clip(x, -0.5, 0.5)"),
+        (
+            "clip",
+            lambda x, s, m: sj.clip(x, -0.5, 0.5, s, m),
+            lambda x: np.clip(x, -0.5, 0.5),
+            (-1.25, 1.25),
+            "clip(x, -0.5, 0.5)",
+        ),
         ("round", lambda x, s, m: sj.round(x, s, m), np.round, (-1.5, 1.5), "round(x)"),
         ("floor", lambda x, s, m: sj.floor(x, softness=s, mode=m), np.floor, (-2, 2), "floor(x)", _STAIRS),
         ("ceil", lambda x, s, m: sj.ceil(x, softness=s, mode=m), np.ceil, (-2, 2), "ceil(x)", _STAIRS),
-        ("trunc", lambda x, s, m: sj.trunc(x, softness=s, mode=m), np.trunc, (-2.5, 2.5), "trunc(x)", _STAIRS),
-        ("floor_divide", lambda x, s, m: sj.floor_divide(x, 1.5, softness=s, mode=m),
-         lambda x: np.floor_divide(x, 1.5), (-3, 3), "floor_divide(x, 1.5)", _STAIRS),
-        ("mod", lambda x, s, m: sj.mod(x, 1.5, softness=s, mode=m), lambda x: np.mod(x, 1.5), (-3, 3),
-         "mod(x, 1.5)", _STAIRS),
-        ("maximum", lambda x, s, m: sj.maximum(x, 0.25, softness=s, mode=m), lambda x: np.maximum(x, 0.25),
-         (-1, 1), "maximum(x, 0.25)"),
-        ("minimum", lambda x, s, m: sj.minimum(x, 0.25, softness=s, mode=m), lambda x: np.minimum(x, 0.25),
-         (-1, 1), "minimum(x, 0.25)"),
-        ("relu6", lambda x, s, m: sj.relu6(x, softness=s, mode=m), lambda x: np.clip(x, 0, 6), (-2, 8),
-         "relu6(x)"),
-        ("hard_tanh", lambda x, s, m: sj.hard_tanh(x, softness=s, mode=m), lambda x: np.clip(x, -1, 1),
-         (-2, 2), "hard_tanh(x)"),
-        ("hard_sigmoid", lambda x, s, m: sj.hard_sigmoid(x, softness=s, mode=m),
-         lambda x: np.clip(x + 3, 0, 6) / 6, (-5, 5), "hard_sigmoid(x)"),
-        ("hard_silu", lambda x, s, m: sj.hard_silu(x, softness=s, mode=m),
-         lambda x: x * np.clip(x + 3, 0, 6) / 6, (-5, 5), "hard_silu(x)"),
-        ("greater", lambda x, s, m: sj.greater(x, 0.0, s, m), lambda x: (x > 0).astype(float), (-1, 1),
-         "greater(x, 0)"),
-        ("greater_equal", lambda x, s, m: sj.greater_equal(x, 0.0, s, m), lambda x: (x >= 0).astype(float),
-         (-1, 1), "greater_equal(x, 0)"),
-        ("less", lambda x, s, m: sj.less(x, 0.0, s, m), lambda x: (x < 0).astype(float), (-1, 1), "less(x, 0)"),
-        ("less_equal", lambda x, s, m: sj.less_equal(x, 0.0, s, m), lambda x: (x <= 0).astype(float), (-1, 1),
-         "less_equal(x, 0)"),
-        ("equal", lambda x, s, m: sj.equal(x, 0.0, s, m), lambda x: (x == 0).astype(float), (-1, 1),
-         "equal(x, 0)"),
-        ("not_equal", lambda x, s, m: sj.not_equal(x, 0.0, s, m), lambda x: (x != 0).astype(float), (-1, 1),
-         "not_equal(x, 0)"),
-        ("isclose", lambda x, s, m: sj.isclose(x, 0.0, s, mode=m), lambda x: np.isclose(x, 0).astype(float),
-         (-1, 1), "isclose(x, 0)"),
+        (
+            "trunc",
+            lambda x, s, m: sj.trunc(x, softness=s, mode=m),
+            np.trunc,
+            (-2.5, 2.5),
+            "trunc(x)",
+            _STAIRS,
+        ),
+        (
+            "floor_divide",
+            lambda x, s, m: sj.floor_divide(x, 1.5, softness=s, mode=m),
+            lambda x: np.floor_divide(x, 1.5),
+            (-3, 3),
+            "floor_divide(x, 1.5)",
+            _STAIRS,
+        ),
+        (
+            "mod",
+            lambda x, s, m: sj.mod(x, 1.5, softness=s, mode=m),
+            lambda x: np.mod(x, 1.5),
+            (-3, 3),
+            "mod(x, 1.5)",
+            _STAIRS,
+        ),
+        (
+            "maximum",
+            lambda x, s, m: sj.maximum(x, 0.25, softness=s, mode=m),
+            lambda x: np.maximum(x, 0.25),
+            (-1, 1),
+            "maximum(x, 0.25)",
+        ),
+        (
+            "minimum",
+            lambda x, s, m: sj.minimum(x, 0.25, softness=s, mode=m),
+            lambda x: np.minimum(x, 0.25),
+            (-1, 1),
+            "minimum(x, 0.25)",
+        ),
+        (
+            "relu6",
+            lambda x, s, m: sj.relu6(x, softness=s, mode=m),
+            lambda x: np.clip(x, 0, 6),
+            (-2, 8),
+            "relu6(x)",
+        ),
+        (
+            "hard_tanh",
+            lambda x, s, m: sj.hard_tanh(x, softness=s, mode=m),
+            lambda x: np.clip(x, -1, 1),
+            (-2, 2),
+            "hard_tanh(x)",
+        ),
+        (
+            "hard_sigmoid",
+            lambda x, s, m: sj.hard_sigmoid(x, softness=s, mode=m),
+            lambda x: np.clip(x + 3, 0, 6) / 6,
+            (-5, 5),
+            "hard_sigmoid(x)",
+        ),
+        (
+            "hard_silu",
+            lambda x, s, m: sj.hard_silu(x, softness=s, mode=m),
+            lambda x: x * np.clip(x + 3, 0, 6) / 6,
+            (-5, 5),
+            "hard_silu(x)",
+        ),
+        (
+            "greater",
+            lambda x, s, m: sj.greater(x, 0.0, s, m),
+            lambda x: (x > 0).astype(float),
+            (-1, 1),
+            "greater(x, 0)",
+        ),
+        (
+            "greater_equal",
+            lambda x, s, m: sj.greater_equal(x, 0.0, s, m),
+            lambda x: (x >= 0).astype(float),
+            (-1, 1),
+            "greater_equal(x, 0)",
+        ),
+        (
+            "less",
+            lambda x, s, m: sj.less(x, 0.0, s, m),
+            lambda x: (x < 0).astype(float),
+            (-1, 1),
+            "less(x, 0)",
+        ),
+        (
+            "less_equal",
+            lambda x, s, m: sj.less_equal(x, 0.0, s, m),
+            lambda x: (x <= 0).astype(float),
+            (-1, 1),
+            "less_equal(x, 0)",
+        ),
+        (
+            "equal",
+            lambda x, s, m: sj.equal(x, 0.0, s, m),
+            lambda x: (x == 0).astype(float),
+            (-1, 1),
+            "equal(x, 0)",
+        ),
+        (
+            "not_equal",
+            lambda x, s, m: sj.not_equal(x, 0.0, s, m),
+            lambda x: (x != 0).astype(float),
+            (-1, 1),
+            "not_equal(x, 0)",
+        ),
+        (
+            "isclose",
+            lambda x, s, m: sj.isclose(x, 0.0, s, mode=m),
+            lambda x: np.isclose(x, 0).astype(float),
+            (-1, 1),
+            "isclose(x, 0)",
+        ),
+        (
+            "searchsorted",
+            lambda x, s, m: sj.searchsorted(jnp.array([-0.5, 0.0, 0.5]), x, softness=s, mode=m),
+            lambda x: np.searchsorted([-0.5, 0.0, 0.5], x).astype(float),
+            (-1, 1),
+            "searchsorted([-0.5, 0, 0.5], x)",
+        ),
+        (
+            "one_hot",
+            lambda x, s, m: sj.one_hot(x, 3, softness=s, mode=m)[1],
+            lambda x: (np.round(x) == 1).astype(float),
+            (-0.5, 2.5),
+            "one_hot(x, 3)[1]",
+            _STAIRS,
+        ),
     ]
 
 
@@ -201,10 +313,12 @@ def step_figures(n_grid: int = 241) -> list[str]:
     """``sigmoidal`` (public and p-norm modes) and ``softrelu`` (gated and not)."""
     xs = jnp.linspace(-1, 1, n_grid, dtype=jnp.float32)
     x = np.asarray(xs)
-    step_modes = MODES + ("_c1_pnorm", "_c2_pnorm")
+    step_modes = (*MODES, "_c1_pnorm", "_c2_pnorm")
 
     def sig_curves(xs):
-        return {m: jax.vmap(_value_and_derivative(lambda t, m=m: sj.sigmoidal(t, 0.1, m)))(xs) for m in step_modes}
+        return {
+            m: jax.vmap(_value_and_derivative(lambda t, m=m: sj.sigmoidal(t, 0.1, m)))(xs) for m in step_modes
+        }
 
     def relu_curves(xs):
         return {
@@ -272,6 +386,7 @@ def axiswise_figures(n_grid: int = 121) -> list[str]:
     ops = {"sort": sj.sort, "rank": sj.rank, "max": sj.max, "median": sj.median}
     results = {}
     for method in METHODS:  # one compile per method, all four operators inside
+
         def curves(xs, method=method):
             return {
                 name: jax.vmap(_value_and_derivative(lambda t, op=op: op(_moving(t), method=method)))(xs)
@@ -354,6 +469,7 @@ def method_figures(n: int = 256, batch: int = 8, repeats: int = 5) -> dict[str, 
     softnesses = np.array([0.01, 0.03, 0.1, 0.3, 1.0], dtype=np.float32)
     stats: dict[str, dict] = {}
     for method in METHODS:
+
         def loss(x, s, method=method):
             y = sj.sort(x, axis=-1, softness=s, method=method)
             return jnp.sum(w * y), y
@@ -387,7 +503,7 @@ def method_figures(n: int = 256, batch: int = 8, repeats: int = 5) -> dict[str, 
     fig, (ax_t, ax_c) = plt.subplots(1, 2, figsize=(9, 3.4))
     labels = list(METHODS)
     ax_t.barh(labels, [stats[m]["ms"] for m in labels], color="C0")
-    ax_t.set_xlabel("ms, log scale (median of %d calls)" % repeats)
+    ax_t.set_xlabel(f"ms, log scale (median of {repeats:d} calls)")
     ax_t.set_title(f"value+grad of sort, batch {batch} x n={n}")
     ax_c.barh(labels, [stats[m]["compile_s"] for m in labels], color="C1")
     ax_c.set_xlabel("s")
@@ -396,8 +512,14 @@ def method_figures(n: int = 256, batch: int = 8, repeats: int = 5) -> dict[str, 
     ax_t.set_xscale("log")
     for ax, key, fmt in ((ax_t, "ms", "{:.3g} ms"), (ax_c, "compile_s", "{:.2g} s")):
         for row, m in enumerate(labels):
-            ax.annotate(fmt.format(stats[m][key]), (stats[m][key], row), xytext=(3, 0),
-                        textcoords="offset points", va="center", fontsize=7)
+            ax.annotate(
+                fmt.format(stats[m][key]),
+                (stats[m][key], row),
+                xytext=(3, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=7,
+            )
         ax.margins(x=0.25)
         ax.invert_yaxis()
         ax.grid(alpha=0.3, axis="x")
@@ -426,8 +548,10 @@ def harness_snippet() -> str:
         )
     else:
         rel = found.relative_to(ROOT)
-        lines.append(f"Plots of the benchmark harness, copied from `{rel}/` at build time "
-                     "(see `benchmarks/README.md` for what is measured and on which machine):")
+        lines.append(
+            f"Plots of the benchmark harness, copied from `{rel}/` at build time "
+            "(see `benchmarks/README.md` for what is measured and on which machine):"
+        )
         lines.append("")
         for op in ("sort", "rank", "top_k"):
             if (found / f"{op}.png").is_file():
@@ -451,7 +575,9 @@ PARTS = {
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=(*PARTS, "all"), default="all", help="what to generate (default: all)")
+    parser.add_argument(
+        "--part", choices=(*PARTS, "all"), default="all", help="what to generate (default: all)"
+    )
     parser.add_argument("--if-missing", action="store_true", help="skip parts that are already complete")
     args = parser.parse_args(argv)
     if jax.config.jax_enable_x64:

@@ -87,19 +87,37 @@ def _elementwise() -> list[Case]:
     }
     binary = {
         name: getattr(sj, name)
-        for name in ("greater", "greater_equal", "less", "less_equal", "equal", "not_equal",
-                     "isclose", "greater_st", "less_st", "equal_st", "isclose_st")
+        for name in (
+            "greater",
+            "greater_equal",
+            "less",
+            "less_equal",
+            "equal",
+            "not_equal",
+            "isclose",
+            "greater_st",
+            "less_st",
+            "equal_st",
+            "isclose_st",
+        )
     }
     cases = []
     for mode in SOFT_MODES:
         for name, (f, kind) in unary.items():
-            cases.append(Case("elementwise", name, None, mode,
-                              lambda x, s, f=f, m=mode: f(x, s, m), kind))
+            cases.append(Case("elementwise", name, None, mode, lambda x, s, f=f, m=mode: f(x, s, m), kind))
         for name, f in binary.items():
             # y is the reversed row: differences span every magnitude in it.
-            cases.append(Case("comparison", name, None, mode,
-                              lambda x, s, f=f, m=mode: f(x, x[::-1], softness=s, mode=m), "bool",
-                              hard=lambda x, f=f: f(x, x[::-1], mode="hard")))
+            cases.append(
+                Case(
+                    "comparison",
+                    name,
+                    None,
+                    mode,
+                    lambda x, s, f=f, m=mode: f(x, x[::-1], softness=s, mode=m),
+                    "bool",
+                    hard=lambda x, f=f: f(x, x[::-1], mode="hard"),
+                )
+            )
     return cases
 
 
@@ -121,8 +139,10 @@ def _rounding_and_activations() -> list[Case]:
         "hard_tanh": (lambda f, x, s, m: f(x, softness=s, mode=m), None),
         "hard_sigmoid": (lambda f, x, s, m: f(x, softness=s, mode=m), None),
         "hard_silu": (lambda f, x, s, m: f(x, softness=s, mode=m), None),
-        "floor_divide": (lambda f, x, s, m: f(x, -0.75, softness=s, mode=m),
-                         lambda x: sj.floor_divide(x, -0.75, mode="hard")),
+        "floor_divide": (
+            lambda f, x, s, m: f(x, -0.75, softness=s, mode=m),
+            lambda x: sj.floor_divide(x, -0.75, mode="hard"),
+        ),
         "mod": (lambda f, x, s, m: f(x, -0.75, softness=s, mode=m), None),
         "remainder": (lambda f, x, s, m: f(x, 1.5, softness=s, mode=m), None),
         # y is the reversed row: differences span every magnitude in it.
@@ -134,8 +154,16 @@ def _rounding_and_activations() -> list[Case]:
         for name, (call, hard) in calls.items():
             for op_name in (name, f"{name}_st"):
                 op = getattr(sj, op_name)
-                cases.append(Case("elementwise", op_name, None, mode,
-                                  lambda x, s, c=call, f=op, m=mode: c(f, x, s, m), hard=hard))
+                cases.append(
+                    Case(
+                        "elementwise",
+                        op_name,
+                        None,
+                        mode,
+                        lambda x, s, c=call, f=op, m=mode: c(f, x, s, m),
+                        hard=hard,
+                    )
+                )
     return cases
 
 
@@ -149,30 +177,66 @@ def _logic_and_selection() -> list[Case]:
         tag = "_geometric" if geo else ""
         for name in ("logical_and", "logical_or", "logical_xor"):
             f = getattr(sj, name)
-            cases.append(Case("logic", name + tag, None, "-",
-                              lambda p, s, f=f, g=geo: f(p, p[::-1], use_geometric_mean=g),
-                              "bool", "prob"))
+            cases.append(
+                Case(
+                    "logic",
+                    name + tag,
+                    None,
+                    "-",
+                    lambda p, s, f=f, g=geo: f(p, p[::-1], use_geometric_mean=g),
+                    "bool",
+                    "prob",
+                )
+            )
         for name in ("all", "any"):
             f = getattr(sj, name)
-            cases.append(Case("logic", name + tag, None, "-",
-                              lambda p, s, f=f, g=geo: f(p, use_geometric_mean=g), "bool", "prob"))
-    cases.append(Case("logic", "logical_not", None, "-", lambda p, s: sj.logical_not(p),
-                      "bool", "prob"))
+            cases.append(
+                Case(
+                    "logic",
+                    name + tag,
+                    None,
+                    "-",
+                    lambda p, s, f=f, g=geo: f(p, use_geometric_mean=g),
+                    "bool",
+                    "prob",
+                )
+            )
+    cases.append(Case("logic", "logical_not", None, "-", lambda p, s: sj.logical_not(p), "bool", "prob"))
     for mode in SOFT_MODES:
         # A condition that does not depend on x (with exact 0s and 1s): with
         # c = greater(x, 0), d/dx = (x - y) S'(x) / s really overflows for
         # x - y near the dtype's maximum and softness 1e-6.
-        cases.append(Case(
-            "selection", "where", None, mode,
-            lambda x, s, m=mode: sj.where(_condition(x.shape[-1], x.dtype), x, x[::-1] / 2)))
-        cases.append(Case(
-            "selection", "take_along_axis", "softsort", mode,
-            lambda x, s, m=mode: sj.take_along_axis(
-                x, sj.argsort(x, softness=s, mode=m, method="softsort"), axis=-1)))
-        cases.append(Case(
-            "selection", "dynamic_index_in_dim", "softsort", mode,
-            lambda x, s, m=mode: sj.dynamic_index_in_dim(
-                x, sj.argmax(x, softness=s, mode=m, method="softsort"), keepdims=False)))
+        cases.append(
+            Case(
+                "selection",
+                "where",
+                None,
+                mode,
+                lambda x, s, m=mode: sj.where(_condition(x.shape[-1], x.dtype), x, x[::-1] / 2),
+            )
+        )
+        cases.append(
+            Case(
+                "selection",
+                "take_along_axis",
+                "softsort",
+                mode,
+                lambda x, s, m=mode: sj.take_along_axis(
+                    x, sj.argsort(x, softness=s, mode=m, method="softsort"), axis=-1
+                ),
+            )
+        )
+        cases.append(
+            Case(
+                "selection",
+                "dynamic_index_in_dim",
+                "softsort",
+                mode,
+                lambda x, s, m=mode: sj.dynamic_index_in_dim(
+                    x, sj.argmax(x, softness=s, mode=m, method="softsort"), keepdims=False
+                ),
+            )
+        )
     return cases
 
 
@@ -184,24 +248,47 @@ def _axiswise() -> list[Case]:
             for mode in SOFT_MODES:
                 if not supports(method, mode):
                     continue
-                cases.append(Case(
-                    "axiswise", name, method, mode,
-                    lambda x, s, f=f, me=method, mo=mode: f(x, softness=s, mode=mo, method=me),
-                    kind, hard=lambda x, f=f: f(x, mode="hard")))
+                cases.append(
+                    Case(
+                        "axiswise",
+                        name,
+                        method,
+                        mode,
+                        lambda x, s, f=f, me=method, mo=mode: f(x, softness=s, mode=mo, method=me),
+                        kind,
+                        hard=lambda x, f=f: f(x, mode="hard"),
+                    )
+                )
                 if registry.METHODS[method].standardizes:  # else it always works on raw values
-                    cases.append(Case(
-                        "axiswise", f"{name}_raw", method, mode,
-                        lambda x, s, f=f, me=method, mo=mode: f(
-                            x, softness=s, mode=mo, method=me, standardize=False),
-                        kind, hard=lambda x, f=f: f(x, mode="hard")))
+                    cases.append(
+                        Case(
+                            "axiswise",
+                            f"{name}_raw",
+                            method,
+                            mode,
+                            lambda x, s, f=f, me=method, mo=mode: f(
+                                x, softness=s, mode=mo, method=me, standardize=False
+                            ),
+                            kind,
+                            hard=lambda x, f=f: f(x, mode="hard"),
+                        )
+                    )
     for method in topk_mask.methods():
         for mode in SOFT_MODES:
             for suffix, standardize in (("", True), ("_raw", False)):
-                cases.append(Case(
-                    "axiswise", f"top_k_mask{suffix}", method, mode,
-                    lambda x, s, me=method, mo=mode, st=standardize: sj.top_k_mask(
-                        x, min(2, x.shape[-1]), softness=s, mode=mo, method=me, standardize=st),
-                    "bool", hard=lambda x: sj.top_k_mask(x, min(2, x.shape[-1]), mode="hard")))
+                cases.append(
+                    Case(
+                        "axiswise",
+                        f"top_k_mask{suffix}",
+                        method,
+                        mode,
+                        lambda x, s, me=method, mo=mode, st=standardize: sj.top_k_mask(
+                            x, min(2, x.shape[-1]), softness=s, mode=mo, method=me, standardize=st
+                        ),
+                        "bool",
+                        hard=lambda x: sj.top_k_mask(x, min(2, x.shape[-1]), mode="hard"),
+                    )
+                )
     # ptp (soft max - soft min) takes every method of max; its hard range
     # overflows for rows reaching +-0.9 x max (excused by the hard value).
     for method in ALL_METHODS:
@@ -210,11 +297,18 @@ def _axiswise() -> list[Case]:
                 continue
             for suffix, standardize in (("", True), ("_raw", False)):
                 if standardize or registry.METHODS[method].standardizes:
-                    cases.append(Case(
-                        "axiswise", f"ptp{suffix}", method, mode,
-                        lambda x, s, me=method, mo=mode, st=standardize: sj.ptp(
-                            x, softness=s, mode=mo, method=me, standardize=st),
-                        hard=lambda x: sj.ptp(x, mode="hard")))
+                    cases.append(
+                        Case(
+                            "axiswise",
+                            f"ptp{suffix}",
+                            method,
+                            mode,
+                            lambda x, s, me=method, mo=mode, st=standardize: sj.ptp(
+                                x, softness=s, mode=mo, method=me, standardize=st
+                            ),
+                            hard=lambda x: sj.ptp(x, mode="hard"),
+                        )
+                    )
     st_ops = {
         "sort_st": lambda x, **kw: sj.sort_st(x, **kw),
         "rank_st": lambda x, **kw: sj.rank_st(x, **kw),
@@ -224,12 +318,19 @@ def _axiswise() -> list[Case]:
         "top_k_st": lambda x, **kw: sj.top_k_st(x, min(2, x.shape[-1]), **kw)[0],
         "ptp_st": lambda x, **kw: sj.ptp_st(x, **kw),
     }
-    for name, f in st_ops.items():
-        for mode in SOFT_MODES:
-            cases.append(Case("straight_through", name, "softsort", mode,
-                              lambda x, s, f=f, mo=mode: f(x, softness=s, mode=mo, method="softsort"),
-                              "index" if name.startswith("arg") else "value",
-                              hard=(lambda x: sj.ptp(x, mode="hard")) if name == "ptp_st" else None))
+    cases.extend(
+        Case(
+            "straight_through",
+            name,
+            "softsort",
+            mode,
+            lambda x, s, f=f, mo=mode: f(x, softness=s, mode=mo, method="softsort"),
+            "index" if name.startswith("arg") else "value",
+            hard=(lambda x: sj.ptp(x, mode="hard")) if name == "ptp_st" else None,
+        )
+        for name, f in st_ops.items()
+        for mode in SOFT_MODES
+    )
     return cases
 
 
@@ -237,32 +338,119 @@ def _random() -> list[Case]:
     cases = []
     for mode in SOFT_MODES:
         cases += [
-            Case("random", "bernoulli", None, mode,
-                 lambda p, s, m=mode: sj.random.bernoulli(_KEY, p, softness=s, mode=m),
-                 "bool", "prob"),
-            Case("random", "binomial", None, mode,
-                 lambda p, s, m=mode: sj.random.binomial(_KEY, 3, p, softness=s, mode=m), "value",
-                 "prob"),
-            Case("random", "bernoulli_st", None, mode,
-                 lambda p, s, m=mode: sj.random.bernoulli_st(_KEY, p, softness=s, mode=m),
-                 "bool", "prob"),
+            Case(
+                "random",
+                "bernoulli",
+                None,
+                mode,
+                lambda p, s, m=mode: sj.random.bernoulli(_KEY, p, softness=s, mode=m),
+                "bool",
+                "prob",
+            ),
+            Case(
+                "random",
+                "binomial",
+                None,
+                mode,
+                lambda p, s, m=mode: sj.random.binomial(_KEY, 3, p, softness=s, mode=m),
+                "value",
+                "prob",
+            ),
+            Case(
+                "random",
+                "bernoulli_st",
+                None,
+                mode,
+                lambda p, s, m=mode: sj.random.bernoulli_st(_KEY, p, softness=s, mode=m),
+                "bool",
+                "prob",
+            ),
         ]
         for method in ("softsort", "neuralsort", "ot"):
             cases += [
-                Case("random", "categorical", method, mode,
-                     lambda x, s, m=mode, me=method: sj.random.categorical(
-                         _KEY, x, softness=s, mode=m, method=me), "index"),
-                Case("random", "choice", method, mode,
-                     lambda p, s, m=mode, me=method: sj.random.choice(
-                         _KEY, jnp.arange(p.shape[-1], dtype=p.dtype), p=p, softness=s, mode=m,
-                         method=me), "value", "prob"),
+                Case(
+                    "random",
+                    "categorical",
+                    method,
+                    mode,
+                    lambda x, s, m=mode, me=method: sj.random.categorical(
+                        _KEY, x, softness=s, mode=m, method=me
+                    ),
+                    "index",
+                ),
+                Case(
+                    "random",
+                    "choice",
+                    method,
+                    mode,
+                    lambda p, s, m=mode, me=method: sj.random.choice(
+                        _KEY, jnp.arange(p.shape[-1], dtype=p.dtype), p=p, softness=s, mode=m, method=me
+                    ),
+                    "value",
+                    "prob",
+                ),
             ]
     return cases
 
 
+def _binning() -> list[Case]:
+    """searchsorted / digitize / histogram / bincount / one_hot and their ``_st`` twins.
+
+    The sorted array is the sorted row (``searchsorted_window``: the row
+    tiled past 64 elements, the windowed path); queries are the reversed row.
+    ``histogram_auto`` takes its edges from the row's range, which overflows
+    for rows reaching +-0.9 x max (the hard edges are then not finite: excused).
+    """
+
+    def tiled(x: jax.Array) -> jax.Array:
+        return jnp.sort(jnp.tile(x, 65 // x.shape[-1] + 1))
+
+    calls: dict[str, tuple[Callable[..., Any], str]] = {
+        "searchsorted": (lambda f, x, **kw: f(jnp.sort(x), x[::-1], **kw), "value"),
+        "searchsorted_right": (lambda f, x, **kw: f(jnp.sort(x), x[::-1], "right", **kw), "value"),
+        "searchsorted_window": (lambda f, x, **kw: f(tiled(x), x[::-1], **kw), "value"),
+        "digitize": (lambda f, x, **kw: f(x, jnp.sort(x)[::-1], True, **kw), "value"),
+        "histogram": (lambda f, x, **kw: f(x, 4, (-1.0, 1.0), **kw)[0], "value"),
+        "histogram_edges": (lambda f, x, **kw: f(x, jnp.sort(x), weights=jnp.cos(x), **kw)[0], "value"),
+        "histogram_auto": (lambda f, x, **kw: f(x, 3, **kw)[0], "value"),
+        "bincount": (lambda f, x, **kw: f(x, length=4, **kw), "value"),
+        "bincount_weighted": (
+            lambda f, x, **kw: f(x, jnp.linspace(0.0, 1.0, x.shape[-1], dtype=x.dtype), length=4, **kw),
+            "value",
+        ),
+        "one_hot": (lambda f, x, **kw: f(x, 4, **kw), "index"),
+    }
+    cases = []
+    for mode in SOFT_MODES:
+        for name, (call, kind) in calls.items():
+            base = name.split("_")[0] if not name.startswith("one_hot") else "one_hot"
+            hard_op = getattr(sj, base)
+            for op_name in (base, f"{base}_st"):
+                op = getattr(sj, op_name)
+                cases.append(
+                    Case(
+                        "binning",
+                        name + op_name[len(base) :],
+                        None,
+                        mode,
+                        lambda x, s, c=call, f=op, m=mode: c(f, x, softness=s, mode=m),
+                        # one_hot_st is the hard row (all zeros out of range): not a SoftIndex
+                        "value" if op_name == "one_hot_st" else kind,
+                        hard=lambda x, c=call, f=hard_op: c(f, x, mode="hard"),
+                    )
+                )
+    return cases
+
+
 def all_cases() -> list[Case]:
-    return (_elementwise() + _rounding_and_activations() + _logic_and_selection() + _axiswise()
-            + _random())
+    return (
+        _elementwise()
+        + _rounding_and_activations()
+        + _logic_and_selection()
+        + _axiswise()
+        + _random()
+        + _binning()
+    )
 
 
 def hostile_rows(n: int, dtype: str, seed: int = 0) -> np.ndarray:
@@ -291,8 +479,16 @@ def probability_rows(n: int, seed: int = 0) -> np.ndarray:
     """Rows in [0, 1] with exact 0s and 1s, tiny and near-1 entries, and ties."""
     rng = np.random.default_rng(seed)
     u = rng.uniform(size=n)
-    rows = [u, np.zeros(n), np.ones(n), np.where(u > 0.5, 1.0, 0.0), np.full(n, 1e-30),
-            np.full(n, 1 - 1e-7), np.geomspace(1e-30, 1.0, n), np.full(n, 0.5)]
+    rows = [
+        u,
+        np.zeros(n),
+        np.ones(n),
+        np.where(u > 0.5, 1.0, 0.0),
+        np.full(n, 1e-30),
+        np.full(n, 1 - 1e-7),
+        np.geomspace(1e-30, 1.0, n),
+        np.full(n, 0.5),
+    ]
     return np.stack(rows)
 
 
@@ -325,7 +521,7 @@ def run(case: Case, dtype: str, n: int, softness: Sequence[float] = SOFTNESS) ->
     s = jnp.asarray(np.tile(np.asarray(softness), len(rows)), jnp.float32 if dtype == "bfloat16" else dtype)
 
     def one(xi: jax.Array, si: jax.Array) -> tuple[Any, jax.Array]:
-        out, grad = jax.value_and_grad(lambda v: _weighted_sum(case.fn(v, si)))(xi)
+        _out, grad = jax.value_and_grad(lambda v: _weighted_sum(case.fn(v, si)))(xi)
         return case.fn(xi, si), grad
 
     with warnings.catch_warnings(record=True) as caught:
@@ -341,13 +537,17 @@ def run(case: Case, dtype: str, n: int, softness: Sequence[float] = SOFTNESS) ->
     warned = sorted({f"{w.category.__name__}: {str(w.message)[:120]}" for w in caught})
     failures: list[str] = []
     first = _leaves(outs)[0]
-    checks = {"value": [np.asarray(leaf, np.float64) for leaf in _leaves(outs)],
-              "grad": [np.asarray(grads, np.float64)]}
+    checks = {
+        "value": [np.asarray(leaf, np.float64) for leaf in _leaves(outs)],
+        "grad": [np.asarray(grads, np.float64)],
+    }
     for what, arrays in checks.items():
         for arr in arrays:
             bad = ~np.isfinite(arr.reshape(len(x), -1)).all(-1) & hard_ok
-            failures += [f"non-finite {what} row={i // len(softness)} s={softness[i % len(softness)]:g}"
-                         for i in np.flatnonzero(bad)]
+            failures += [
+                f"non-finite {what} row={i // len(softness)} s={softness[i % len(softness)]:g}"
+                for i in np.flatnonzero(bad)
+            ]
     arr = np.asarray(first, np.float64).reshape(len(x), *np.shape(first)[1:])
     if case.kind == "bool":
         bad = ((arr < 0) | (arr > 1)).reshape(len(x), -1).any(-1) & hard_ok
@@ -356,24 +556,24 @@ def run(case: Case, dtype: str, n: int, softness: Sequence[float] = SOFTNESS) ->
         tol = {"bfloat16": 2**-6, "float32": 1e-5, "float64": 1e-10}[dtype] * max(1, np.log2(n))
         row_sums = arr.sum(-1)
         bad = ((np.abs(row_sums - 1) > tol) | (arr < 0).any(-1)).reshape(len(x), -1).any(-1) & hard_ok
-        failures += [f"SoftIndex off the simplex row={i // len(softness)} "
-                     f"s={softness[i % len(softness)]:g} sum={row_sums.reshape(len(x), -1)[i].min():.4g}"
-                     for i in np.flatnonzero(bad)]
+        failures += [
+            f"SoftIndex off the simplex row={i // len(softness)} "
+            f"s={softness[i % len(softness)]:g} sum={row_sums.reshape(len(x), -1)[i].min():.4g}"
+            for i in np.flatnonzero(bad)
+        ]
     if warned:
         # A method that warns has said it cannot meet the guarantee here: range
         # and simplex violations become documented exceptions. Non-finite
         # output never is.
         excused = [f for f in failures if not f.startswith("non-finite")]
         failures = [f for f in failures if f.startswith("non-finite")]
-        warned = warned + [f"{len(excused)} excused: {excused[:2]}"] if excused else warned
+        warned = [*warned, f"{len(excused)} excused: {excused[:2]}"] if excused else warned
     return Outcome(case, dtype, n, int(hard_ok.sum()), failures, warned)
 
 
 def applicable(case: Case, dtype: str, n: int) -> bool:
     """Row lengths and dtypes a case is swept at (1024 only for the axis-wise families)."""
-    if n >= 1024 and case.family not in ("axiswise",):
-        return False
-    return True
+    return not (n >= 1024 and case.family != "axiswise")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -415,8 +615,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{'family':18} {'row-cases':>10} {'failures':>9} {'warned':>7}")
     for fam, (runs, fails, warned) in totals.items():
         print(f"{fam:18} {runs:10d} {fails:9d} {warned:7d}")
-    print(f"total {sum(t[0] for t in totals.values())} row-cases, "
-          f"{sum(t[1] for t in totals.values())} failures, {time.perf_counter() - start:.0f} s")
+    print(
+        f"total {sum(t[0] for t in totals.values())} row-cases, "
+        f"{sum(t[1] for t in totals.values())} failures, {time.perf_counter() - start:.0f} s"
+    )
     return int(any(t[1] for t in totals.values()))
 
 

@@ -34,12 +34,13 @@ _FLAGS = doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS
 
 
 def public_functions() -> dict[str, object]:
-    """``{"softjax.name": fn}`` for every public callable of softjax and softjax.random."""
+    """``{"softjax.name": fn}`` for every public callable of softjax, softjax.random and softjax.losses."""
     import softjax
+    import softjax.losses
     import softjax.random
 
     out: dict[str, object] = {}
-    for module in (softjax, softjax.random):
+    for module in (softjax, softjax.random, softjax.losses):
         names = getattr(module, "__all__", None)
         if names is None:  # softjax has no __all__: every non-underscore re-export
             names = [n for n in dir(module) if not n.startswith("_")]
@@ -94,7 +95,12 @@ def _run_all() -> dict[str, dict]:
 def doctest_results() -> dict[str, dict]:
     env = dict(os.environ, JAX_ENABLE_X64="0", JAX_PLATFORMS=os.environ.get("JAX_PLATFORMS", "cpu"))
     proc = subprocess.run(
-        [sys.executable, __file__, "--json"], capture_output=True, text=True, env=env, timeout=300
+        [sys.executable, __file__, "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -150,7 +156,8 @@ def test_public_namespace_is_all_modules_and_dunders():
     import softjax
 
     extra = [
-        name for name in dir(softjax)
+        name
+        for name in dir(softjax)
         if name not in softjax.__all__
         and not (name.startswith("__") and name.endswith("__"))
         and not inspect.ismodule(getattr(softjax, name))
@@ -161,8 +168,16 @@ def test_public_namespace_is_all_modules_and_dunders():
 def test_collection_covers_the_api():
     names = set(_NAMES)
     # spot checks across families, so an empty or partial collection fails
-    for expected in ("softjax.sort", "softjax.top_k_st", "softjax.st", "softjax.where",
-                     "softjax.sqrt", "softjax.random.categorical", "softjax.random.permutation_st"):
+    for expected in (
+        "softjax.sort",
+        "softjax.top_k_st",
+        "softjax.st",
+        "softjax.where",
+        "softjax.sqrt",
+        "softjax.random.categorical",
+        "softjax.random.permutation_st",
+        "softjax.losses.ndcg",
+    ):
         assert expected in names
     assert len(names) >= 90
 

@@ -10,8 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st_
+from hypothesis import given, strategies as st_
 from hypothesis.extra import numpy as hnp
 from jax import lax
 
@@ -87,7 +86,6 @@ def test_splice_keeps_signed_zero_and_specials(dtype):
     assert np.signbit(np.asarray(out)[0])
 
 
-
 _splice_jit = jax.jit(splice)
 
 
@@ -106,6 +104,7 @@ def test_splice_value_is_forward_bits_for_any_floats(dtype, data):
     tangent = jax.jvp(lambda t: splice(jnp.asarray(f), b + t), (zero,), (one,))[1]
     np.testing.assert_array_equal(tangent, np.isfinite(b).astype(dtype))
 
+
 def test_splice_gradient_is_backward_gradient_all_orders():
     def y(x):
         return splice(jnp.round(x), jnp.sin(x) * x)
@@ -119,8 +118,12 @@ def test_splice_gradient_is_backward_gradient_all_orders():
     @jax.jit
     def derivatives(x):
         out = {"value": y(x), "jvp": jax.jvp(y, (x,), (2.0,))}
-        for name, d in [("grad", jax.grad), ("jacfwd", jax.jacfwd), ("hessian", jax.hessian),
-                        ("third", lambda f: jax.grad(jax.grad(jax.grad(f))))]:
+        for name, d in [
+            ("grad", jax.grad),
+            ("jacfwd", jax.jacfwd),
+            ("hessian", jax.hessian),
+            ("third", lambda f: jax.grad(jax.grad(jax.grad(f)))),
+        ]:
             out[name] = (d(y)(x), d(soft)(x))
         out["value_of_jvp"] = (jax.grad(value_of_jvp)(x), jax.grad(soft)(x))
         return out
@@ -135,14 +138,14 @@ def test_splice_gradient_is_backward_gradient_all_orders():
 
 def test_splice_nonfinite_backward_gives_zero_derivative_not_nan():
     # f and b the same infinity (prior formula: inf - inf = NaN).
-    both_inf = lambda x: splice(-jnp.inf * jnp.ones_like(x), x - jnp.inf)  # noqa: E731
+    both_inf = lambda x: splice(-jnp.inf * jnp.ones_like(x), x - jnp.inf)
     assert both_inf(1.0) == -jnp.inf
     assert jax.grad(both_inf)(1.0) == 0.0
     assert jax.jvp(both_inf, (1.0,), (1.0,))[1] == 0.0
     # Finite hard value, non-finite soft value: value f, derivative 0.
-    b_inf = lambda x: splice(jnp.round(x), x + jnp.inf)  # noqa: E731
+    b_inf = lambda x: splice(jnp.round(x), x + jnp.inf)
     assert b_inf(0.7) == 1.0 and jax.grad(b_inf)(0.7) == 0.0
-    b_nan = lambda x: splice(jnp.round(x), x + jnp.nan)  # noqa: E731
+    b_nan = lambda x: splice(jnp.round(x), x + jnp.nan)
     assert b_nan(0.7) == 1.0 and jax.grad(b_nan)(0.7) == 0.0
     # NaN in the hard value propagates (NaN in -> NaN out).
     assert jnp.isnan(splice(jnp.nan, 1.0))
@@ -214,8 +217,8 @@ def test_st_forward_hard_gradient_soft_float64():
         return {
             mode: (
                 st_relu(x, 0.3, mode),
-                jax.grad(lambda x: st_relu(x, 0.3, mode) @ w)(x),  # noqa: B023
-                jax.grad(lambda x: relu_like(x, 0.3, mode) @ w)(x),  # noqa: B023
+                jax.grad(lambda x, mode=mode: st_relu(x, 0.3, mode) @ w)(x),
+                jax.grad(lambda x, mode=mode: relu_like(x, 0.3, mode) @ w)(x),
             )
             for mode in ("smooth", "c0", "c1", "c2")
         }
@@ -302,9 +305,7 @@ def test_p9_required_mode_defaults_to_smooth():
 
     st_po = sj.st(positional_only)
     np.testing.assert_allclose(jax.grad(st_po)(0.02), jax.grad(step_like)(0.02), atol=1e-15)
-    np.testing.assert_allclose(
-        jax.grad(st_po)(0.02, "c0"), jax.grad(step_like)(0.02, mode="c0"), atol=1e-15
-    )
+    np.testing.assert_allclose(jax.grad(st_po)(0.02, "c0"), jax.grad(step_like)(0.02, mode="c0"), atol=1e-15)
 
 
 def test_st_default_mode_from_signature_and_hard_mode():
@@ -437,7 +438,15 @@ ST_CASES = {
     "hard_tanh": ((_EW,), (), {"mode": "c1"}),
     "hard_sigmoid": ((_EW * 3,), (), {"softness": 0.5}),
     "hard_silu": ((_EW * 3,), (), {"mode": "c2", "softness": 0.5}),
+    "searchsorted": ((np.array([-1.0, -0.2, 0.3, 1.1]), _EW), (), {}),
+    "digitize": ((_EW,), (np.array([-1.0, 0.0, 0.5]),), {"mode": "c1"}),
+    "histogram": ((_EW,), (), {"bins": 3, "range": (-1.5, 2.5), "softness": 0.2}),
+    "bincount": ((np.array([0.2, 1.4, 2.6, 0.9]),), (), {"length": 4, "mode": "c2"}),
+    "one_hot": ((np.array([0.2, 1.4, 2.6]),), (3,), {}),
 }
+
+
+INTEGER_HARD_RESULTS = {"searchsorted", "digitize"}
 
 
 def _cotangent(tree):
@@ -483,15 +492,22 @@ def test_st_operator_forward_hard_backward_soft(name):
         }
 
     out = st_side(args32, args64)
-    # Forward: bit-exact hard value, float32 and float64.
-    jax.tree.map(assert_bits_equal, out["st32"], hard_jit(*args32))
+
+    # Forward: bit-exact hard value, float32 and float64. An integer hard
+    # result (an insertion index) comes back in the input's float dtype, so
+    # that it can carry the soft gradient.
+    def as_st(hard, like):
+        return hard.astype(like.dtype) if name in INTEGER_HARD_RESULTS else hard
+
+    jax.tree.map(lambda st, h: assert_bits_equal(st, as_st(h, st)), out["st32"], hard_jit(*args32))
     hard64 = hard_jit(*args64)
-    jax.tree.map(assert_bits_equal, out["st64"], hard64)
+    jax.tree.map(lambda st, h: assert_bits_equal(st, as_st(h, st)), out["st64"], hard64)
     jax.tree.map(assert_bits_equal, out["st_hard64"], hard64)
     # Backward: the soft mode's VJP (float64) w.r.t. every float argument.
-    for g, g_soft in zip(out["g_st"], out["g_soft"]):
+    for g, g_soft in zip(out["g_st"], out["g_soft"], strict=True):
         np.testing.assert_allclose(g, g_soft, rtol=1e-12, atol=1e-12)
     assert any(np.abs(np.asarray(g)).max() > 1e-3 for g in out["g_soft"]), f"trivial gradient ({soft_mode})"
+
 
 def test_spec_examples_of_st_operators():
     # heaviside_st([-1, 0.5, 0, 0.8]) -> [0, 1, 0.5, 1], smooth gradient.
@@ -514,7 +530,7 @@ def test_spec_examples_of_st_operators():
             ),
         }
         return {
-            k: (f(x), jax.grad(lambda x: f(x).sum())(x), jax.grad(lambda x: g(x).sum())(x))  # noqa: B023
+            k: (f(x), jax.grad(lambda x, f=f: f(x).sum())(x), jax.grad(lambda x, g=g: g(x).sum())(x))
             for k, (f, g) in pairs.items()
         }
 
@@ -531,7 +547,7 @@ def test_st_operators_integer_inputs_promote_to_float():
     # the hard value in the common float dtype (as the prior formula did).
     i = jnp.array([-2, 0, 3])
     outs = jax.jit(lambda i: (sj.relu_st(i), sj.round_st(i), sj.abs_st(i)))(i)
-    for out, hard in zip(outs, (jax.nn.relu, jnp.round, jnp.abs)):
+    for out, hard in zip(outs, (jax.nn.relu, jnp.round, jnp.abs), strict=True):
         assert out.dtype == jnp.float64
         assert out.tolist() == hard(i).astype(float).tolist()
 
@@ -561,12 +577,26 @@ def test_st_operators_under_vmap_and_jvp():
 # ----------------------------------------------------------------------------- rule-based classifier example
 
 RULE_X = jnp.array(
-    [[0.2, 0.8], [0.5, 0.3], [0.9, 0.1], [0.4, 0.7], [0.1, 0.4], [0.2, 0.7], [0.4, 0.1], [0.4, 0.7],
-     [0.7, 0.29], [0.3, 0.3], [0.61, 0.25], [0.4, 0.6], [0.0, 0.1], [0.5, 0.3], [0.4, 0.9], [0.1, 0.57]]
+    [
+        [0.2, 0.8],
+        [0.5, 0.3],
+        [0.9, 0.1],
+        [0.4, 0.7],
+        [0.1, 0.4],
+        [0.2, 0.7],
+        [0.4, 0.1],
+        [0.4, 0.7],
+        [0.7, 0.29],
+        [0.3, 0.3],
+        [0.61, 0.25],
+        [0.4, 0.6],
+        [0.0, 0.1],
+        [0.5, 0.3],
+        [0.4, 0.9],
+        [0.1, 0.57],
+    ]
 )
-RULE_LABELS = jnp.array(
-    [0.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 1.0, 1.0]
-)
+RULE_LABELS = jnp.array([0.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 1.0, 1.0])
 
 
 def rule_loss_plain(params, x, labels, mode="smooth"):
@@ -614,8 +644,8 @@ def test_st_log_probs_keep_hard_infinities_with_finite_soft_gradient():
 
     @jax.jit
     def run(x):
-        f_st = lambda x: sj.argmax_st(x, axis=1, return_log_probs=True)  # noqa: E731
-        f_soft = lambda x: sj.argmax(x, axis=1, return_log_probs=True)  # noqa: E731
+        f_st = lambda x: sj.argmax_st(x, axis=1, return_log_probs=True)
+        f_soft = lambda x: sj.argmax(x, axis=1, return_log_probs=True)
         ct = _cotangent(f_soft(x))
         return f_st(x), jax.vjp(f_st, x)[1](ct)[0], jax.vjp(f_soft, x)[1](ct)[0]
 
@@ -652,7 +682,7 @@ def test_top_k_st_without_soft_index_returns_hard_index_without_gradient():
 def test_public_straight_through_module():
     # Code written against the reference API imports from this path.
     import softjax.straight_through as public
-    from softjax.straight_through import st, sort_st
+    from softjax.straight_through import sort_st, st
 
     assert st is sj.st and sort_st is sj.sort_st
     assert set(public.__all__) == {n for n in sj.__all__ if n.endswith("_st")} | {"st", "grad_replace"}

@@ -17,6 +17,7 @@ from softjax._src.steps import sigmoidal, softrelu
 # --- elementwise / comparison / logic / selection ------------------------------
 from softjax._src.elementwise import abs, clip, heaviside, relu, round, sign
 from softjax._src.rounding import ceil, floor, trunc
+from softjax._src.binning import bincount, digitize, histogram, one_hot, searchsorted
 from softjax._src.division import floor_divide, mod, remainder
 from softjax._src.activations import hard_sigmoid, hard_silu, hard_tanh, relu6
 from softjax._src.comparison import equal, greater, greater_equal, isclose, less, less_equal, not_equal
@@ -54,10 +55,10 @@ from softjax._src.kernels.transport import OTConvergenceWarning, OTPrecisionWarn
 
 # --- straight-through -------------------------------------------------------------
 # st, grad_replace and every *_st twin, as listed in softjax.straight_through.__all__.
-from softjax.straight_through import *  # noqa: E402, F403
+from softjax.straight_through import *
 
 # --- submodules -------------------------------------------------------------------
-from softjax import random, straight_through
+from softjax import losses, random, straight_through
 
 try:
     __version__ = importlib.metadata.version("softjax")
@@ -69,6 +70,7 @@ __all__ = [
     "OTPrecisionWarning",
     "SoftBool",
     "SoftIndex",
+    "__version__",
     "abs",
     "abs_st",
     "all",
@@ -87,11 +89,15 @@ __all__ = [
     "argquantile_st",
     "argsort",
     "argsort_st",
+    "bincount",
+    "bincount_st",
     "ceil",
     "ceil_st",
     "choose",
     "clip",
     "clip_st",
+    "digitize",
+    "digitize_st",
     "div",
     "dynamic_index_in_dim",
     "dynamic_slice",
@@ -115,6 +121,8 @@ __all__ = [
     "hard_tanh_st",
     "heaviside",
     "heaviside_st",
+    "histogram",
+    "histogram_st",
     "isclose",
     "isclose_st",
     "less",
@@ -126,6 +134,7 @@ __all__ = [
     "logical_not",
     "logical_or",
     "logical_xor",
+    "losses",
     "max",
     "max_st",
     "maximum",
@@ -141,6 +150,8 @@ __all__ = [
     "norm",
     "not_equal",
     "not_equal_st",
+    "one_hot",
+    "one_hot_st",
     "percentile",
     "percentile_st",
     "ptp",
@@ -158,6 +169,8 @@ __all__ = [
     "remainder_st",
     "round",
     "round_st",
+    "searchsorted",
+    "searchsorted_st",
     "sigmoidal",
     "sign",
     "sign_st",
@@ -176,5 +189,4 @@ __all__ = [
     "trunc",
     "trunc_st",
     "where",
-    "__version__",
 ]

@@ -8,22 +8,27 @@ for bit and the derivative is that of the requested soft mode.
 
 from __future__ import annotations
 
-from softjax._src import activations, division, minmax, rounding
+from softjax._src import activations, binning, division, minmax, rounding
 from softjax._src.straight_through import _st_twin
 
 __all__ = [
+    "bincount_st",
     "ceil_st",
+    "digitize_st",
     "floor_divide_st",
     "floor_st",
     "hard_sigmoid_st",
     "hard_silu_st",
     "hard_tanh_st",
+    "histogram_st",
     "maximum_st",
     "minimum_st",
     "mod_st",
+    "one_hot_st",
     "ptp_st",
     "relu6_st",
     "remainder_st",
+    "searchsorted_st",
     "trunc_st",
 ]
 
@@ -34,23 +39,40 @@ _XA = "x = jnp.array([-4.0, -1.5, 1.5, 6.5])"
 floor_st = _st_twin(rounding.floor, "x", "Array([-1.,  0.,  1.,  2.], dtype=float32)", _XR)
 ceil_st = _st_twin(rounding.ceil, "x", "Array([-0.,  1.,  2.,  3.], dtype=float32)", _XR)
 trunc_st = _st_twin(rounding.trunc, "x", "Array([-0.,  0.,  1.,  2.], dtype=float32)", _XR)
-floor_divide_st = _st_twin(
-    division.floor_divide, "x, y", "Array([-2., -1.,  3.,  1.], dtype=float32)", _XY
-)
+floor_divide_st = _st_twin(division.floor_divide, "x, y", "Array([-2., -1.,  3.,  1.], dtype=float32)", _XY)
 mod_st = _st_twin(division.mod, "x, y", "Array([ 0.25, -0.75,  0.  ,  0.25], dtype=float32)", _XY)
-remainder_st = _st_twin(
-    division.remainder, "x, y", "Array([ 0.25, -0.75,  0.  ,  0.25], dtype=float32)", _XY
-)
+remainder_st = _st_twin(division.remainder, "x, y", "Array([ 0.25, -0.75,  0.  ,  0.25], dtype=float32)", _XY)
 maximum_st = _st_twin(minmax.maximum, "x, y", "Array([0.5 , 0.25, 1.5 , 2.25], dtype=float32)", _XY)
 minimum_st = _st_twin(minmax.minimum, "x, y", "Array([-0.75, -1.  ,  0.5 ,  2.  ], dtype=float32)", _XY)
 ptp_st = _st_twin(minmax.ptp, "x", "Array(3.2, dtype=float32)")
 relu6_st = _st_twin(activations.relu6, "x", "Array([0. , 0. , 1.5, 6. ], dtype=float32)", _XA)
-hard_tanh_st = _st_twin(
-    activations.hard_tanh, "x", "Array([-1., -1.,  1.,  1.], dtype=float32)", _XA
-)
+hard_tanh_st = _st_twin(activations.hard_tanh, "x", "Array([-1., -1.,  1.,  1.], dtype=float32)", _XA)
 hard_sigmoid_st = _st_twin(
     activations.hard_sigmoid, "x", "Array([0.  , 0.25, 0.75, 1.  ], dtype=float32)", _XA
 )
 hard_silu_st = _st_twin(
     activations.hard_silu, "x", "Array([-0.   , -0.375,  1.125,  6.5  ], dtype=float32)", _XA
+)
+
+# Searching and binning (the hard searchsorted / digitize / bincount of float
+# input are integers or floats; the twins return the common float dtype).
+_XB = "a = jnp.array([0.0, 1.0, 2.0, 3.0])\nx = jnp.array([-0.5, 0.5, 1.25, 2.5])"
+searchsorted_st = _st_twin(binning.searchsorted, "a, x", "Array([0., 1., 2., 3.], dtype=float32)", _XB)
+digitize_st = _st_twin(binning.digitize, "x, a", "Array([0., 1., 2., 3.], dtype=float32)", _XB)
+histogram_st = _st_twin(
+    binning.histogram,
+    "x, bins=2, range=(0.0, 2.0)",
+    "(Array([1., 1.], dtype=float32), Array([0., 1., 2.], dtype=float32))",
+    _XB,
+    output="[0]",
+)
+bincount_st = _st_twin(binning.bincount, "x, length=3", "Array([2., 1., 1.], dtype=float32)", _XB)
+one_hot_st = _st_twin(
+    binning.one_hot,
+    "x, num_classes=3",
+    """Array([[1., 0., 0.],
+       [1., 0., 0.],
+       [0., 1., 0.],
+       [0., 0., 1.]], dtype=float32)""",
+    _XB,
 )

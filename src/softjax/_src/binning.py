@@ -1,0 +1,589 @@
+r"""Soft searching and binning: ``searchsorted``, ``digitize``, ``histogram``, ``bincount``, ``one_hot``.
+
+Every hard operator here counts comparisons: the insertion index of $v$ in a
+sorted $a$ is the number of $a_i < v$ (or $\le v$), a histogram bin holds the
+samples between two edges, a ``bincount`` bin the samples that round to its
+integer. The soft versions replace each comparison by the soft comparison of
+:mod:`softjax._src.comparison` (so ties follow the same convention: a strict
+comparison is slightly below 1/2 at a tie, a non-strict one slightly above) or
+by the mode's soft step $S$ of :func:`~softjax._src.steps.sigmoidal`, and sum
+them. Differences of two soft steps at neighbouring edges form soft cell
+indicators; they telescope, so soft counts keep the hard totals.
+
+Non-finite differences: where both operands are the same infinity their
+difference (``inf - inf``) is taken as 0, a tie, instead of NaN; a NaN operand
+propagates. Half precision is computed in float32 and cast back (bfloat16
+cannot count past 256).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.typing import ArrayLike, DTypeLike
+
+from softjax._src.comparison import greater, greater_equal
+from softjax._src.elementwise import check_mode
+from softjax._src.steps import sigmoidal
+from softjax._src.types import ElementwiseMode, SoftIndex, StepMode
+from softjax._src.validation import (
+    canonicalize_axis,
+    ensure_float,
+    validate_choice,
+    validate_positive_int,
+    validate_softness,
+)
+
+__all__ = ["bincount", "digitize", "histogram", "one_hot", "searchsorted"]
+
+# Sorted-array searches with more elements than this sum the soft comparisons
+# over a window of this many positions around each query (see _soft_count).
+_WINDOW = 64
+# Half-width of the window's band, in units of softness: the piecewise steps
+# are exactly 0 or 1 beyond 5s (5% margin against rounding of the band's
+# ends); the logistic is below exp(-40) ~ 4e-18 beyond 40s.
+_REACH = {"smooth": 40.0}
+_PIECEWISE_REACH = 5.25
+_EPSILON = 1e-10  # the comparisons' tie-breaking shift
+
+
+def _compute_dtype(dtype: DTypeLike) -> jnp.dtype:
+    return jnp.promote_types(dtype, jnp.float32)
+
+
+def _float_dtype(*arrays: ArrayLike) -> jnp.dtype:
+    dtype = jnp.result_type(*arrays)
+    return dtype if jnp.issubdtype(dtype, jnp.inexact) else jnp.result_type(float)
+
+
+def _expand(softness: float | ArrayLike) -> ArrayLike:
+    """Softness broadcastable against an array with one more trailing axis.
+
+    A scalar is returned as it is: a Python float stays weakly typed, so it
+    does not promote half-precision inputs.
+    """
+    return softness if jnp.ndim(softness) == 0 else jnp.expand_dims(jnp.asarray(softness), -1)
+
+
+def _diff(x: jax.Array, y: jax.Array) -> jax.Array:
+    """``x - y`` with ``inf - inf`` (same infinities) taken as a tie (0); NaN operands propagate."""
+    d = x - y
+    return jnp.where(jnp.isnan(d) & ~jnp.isnan(x) & ~jnp.isnan(y), 0.0, d)
+
+
+def _check_1d(fn: str, name: str, x: jax.Array) -> None:
+    if x.ndim != 1:
+        raise ValueError(f"{fn}: {name} must be 1-dimensional, got {name}.shape={x.shape}")
+
+
+def _check_side(side: str) -> str:
+    return validate_choice("side", side, ("left", "right"))
+
+
+# --------------------------------------------------------------------------- kernel
+
+
+def _step(d: jax.Array, side: str, softness: float | ArrayLike, mode: StepMode) -> jax.Array:
+    """Soft ``d > 0`` (side ``"left"``, ``greater``) or ``d >= 0`` (``"right"``, ``greater_equal``)."""
+    compare = greater if side == "left" else greater_equal
+    return compare(d, jnp.zeros((), d.dtype), softness, mode)
+
+
+def _dense_count(
+    a: jax.Array, v: jax.Array, side: str, softness: float | ArrayLike, mode: StepMode
+) -> jax.Array:
+    """$\\sum_i$ soft$(a_i < v)$ over all of ``a``: ``O(v.size * n)`` time and memory."""
+    return jnp.sum(_step(_diff(v[..., None], a), side, _expand(softness), mode), axis=-1)
+
+
+def _window_count(
+    a: jax.Array, v: jax.Array, side: str, softness: float | ArrayLike, mode: StepMode
+) -> tuple[jax.Array, jax.Array]:
+    """The windowed count and whether some query's band is wider than the window.
+
+    ``lo`` positions lie below the band (their soft comparisons are exactly 1,
+    or within ``exp(-40)`` of it for the logistic), positions from ``hi`` on
+    above it (0). The window of ``_WINDOW`` positions starting at
+    ``min(lo, n - _WINDOW)`` then covers the band whenever ``hi - lo`` fits.
+    """
+    n = a.shape[0]
+    reach = _REACH.get(mode, _PIECEWISE_REACH) * jnp.asarray(softness, v.dtype)
+    centre = v - (_EPSILON if side == "left" else -_EPSILON)
+    lo = jnp.searchsorted(a, centre - reach, side="left")
+    hi = jnp.searchsorted(a, centre + reach, side="right")
+    start = jnp.clip(lo, 0, n - _WINDOW)
+    idx = start[..., None] + jnp.arange(_WINDOW, dtype=start.dtype)
+    terms = _step(_diff(v[..., None], a[idx]), side, _expand(softness), mode)
+    return start.astype(v.dtype) + jnp.sum(terms, axis=-1), jnp.any(hi - lo > _WINDOW)
+
+
+def _soft_count(
+    a: jax.Array, v: jax.Array, side: str, softness: float | ArrayLike, mode: StepMode
+) -> jax.Array:
+    r"""$\sum_i$ soft$(a_i < v)$ (``"left"``) or soft$(a_i \le v)$ (``"right"``) for sorted 1-D ``a``.
+
+    Dense for ``n <= _WINDOW``; otherwise the windowed sum, falling back to
+    the dense one (``lax.cond``) when some band holds more than ``_WINDOW``
+    elements. ``a`` and ``v`` are in the compute dtype.
+    """
+    n = a.shape[0]
+    if n == 0:
+        return jnp.zeros(v.shape, v.dtype)
+    if n <= _WINDOW:
+        out = _dense_count(a, v, side, softness, mode)
+    else:
+        windowed, too_wide = _window_count(a, v, side, softness, mode)
+        out = jax.lax.cond(
+            too_wide,
+            lambda a, v, s, w: _dense_count(a, v, side, s, mode),
+            lambda a, v, s, w: w,
+            a,
+            v,
+            softness,
+            windowed,
+        )
+    # A NaN in a (sorted last) may lie outside every window: propagate it.
+    return jnp.where(jnp.any(jnp.isnan(a)), jnp.nan, out)
+
+
+def _prepare_search(fn: str, name: str, a: ArrayLike, v: ArrayLike) -> tuple[jax.Array, jax.Array, jnp.dtype]:
+    a, v = jnp.asarray(a), jnp.asarray(v)
+    _check_1d(fn, name, a)
+    dtype = _float_dtype(a, v)
+    ct = _compute_dtype(dtype)
+    return a.astype(ct), v.astype(ct), dtype
+
+
+# --------------------------------------------------------------------------- operators
+
+
+def searchsorted(
+    a: ArrayLike,
+    v: ArrayLike,
+    side: str = "left",
+    *,
+    softness: float | ArrayLike = 0.1,
+    mode: ElementwiseMode = "smooth",
+) -> jax.Array:
+    r"""Soft ``jnp.searchsorted``: the insertion index as a sum of soft comparisons.
+
+    The hard index of $v$ in the sorted $a$ is $\#\{i : a_i < v\}$
+    (``side="left"``) or $\#\{i : a_i \le v\}$ (``side="right"``). The soft
+    index sums the soft comparisons of :func:`softjax.greater` and
+    :func:`softjax.greater_equal`,
+
+    $$\mathrm{left}(v) = \sum_i S(v - a_i - \varepsilon), \qquad
+      \mathrm{right}(v) = \sum_i S(v - a_i + \varepsilon),$$
+
+    with the comparisons' tie convention ($\varepsilon = 10^{-10}$): at a tie
+    $v = a_i$ each term is about 1/2, so ``left`` and ``right`` differ by
+    about half the number of ties. The soft index is increasing in $v$ and
+    decreasing in every $a_i$; for $s \to 0$ it tends to the hard index
+    wherever $v$ is not one of the $a_i$.
+
+    Complexity, for $n$ = ``a.size`` and $m$ = ``v.size``: up to $n = 64$ the
+    sum is dense, $O(nm)$. Beyond, the elements of ``a`` within the band
+    $v \pm 5.25s$ (piecewise modes, whose steps are exactly 0 or 1 outside
+    $\pm 5s$) or $v \pm 40s$ (smooth; the logistic terms beyond are below
+    $e^{-40} \approx 4 \cdot 10^{-18}$ and counted as exact 0 or 1) are found
+    with ``jnp.searchsorted``, the elements below the band are counted
+    exactly and the soft comparisons are summed over a window of 64
+    positions covering the band: $O((n + m) \log n + 64 m)$. When some
+    band holds more than 64 elements (a softness large against the spacing
+    of ``a``) the dense sum is used instead (``lax.cond``; under ``vmap``
+    both run).
+
+    Args:
+        a: 1-D array sorted in increasing order (not checked, like
+            ``jnp.searchsorted``).
+        v: query values, any shape.
+        side: ``"left"`` (count $a_i < v$) or ``"right"`` (count
+            $a_i \le v$).
+        softness: $s > 0$, width of each soft comparison (scalar or array
+            broadcastable against ``v``).
+        mode: ``"hard"`` (``jnp.searchsorted``), ``"smooth"`` (logistic),
+            ``"c0"``, ``"c1"``, ``"c2"`` (piecewise-polynomial steps with band
+            $\pm 5s$).
+
+    Returns:
+        Array of ``v``'s shape: hard mode ``jnp.searchsorted``'s integer
+            indices; soft modes float indices in $[0, n]$, in the common float
+            dtype of ``a`` and ``v``. A NaN in ``v`` or ``a`` gives NaN.
+
+    Raises:
+        ValueError: ``a`` not 1-D, ``side`` not ``"left"``/``"right"``,
+            unknown ``mode``, or a non-positive concrete ``softness``.
+
+    Examples:
+        >>> import softjax as sj
+        >>> a = jnp.array([0.0, 1.0, 2.0, 3.0])
+        >>> v = jnp.array([-1.0, 0.5, 1.0, 2.9])
+        >>> sj.searchsorted(a, v, mode="hard")
+        Array([0, 1, 1, 3], dtype=int32)
+        >>> sj.searchsorted(a, v, "right", mode="hard")
+        Array([0, 1, 2, 3], dtype=int32)
+        >>> sj.searchsorted(a, v, softness=0.05, mode="c1")  # a tie counts 1/2
+        Array([0.       , 1.       , 1.5      , 3.2160003], dtype=float32)
+    """
+    check_mode(mode)
+    _check_side(side)
+    if mode == "hard":
+        return jnp.searchsorted(a, v, side=side)
+    validate_softness(softness)
+    a, v, dtype = _prepare_search("searchsorted", "a", a, v)
+    return _soft_count(a, v, side, softness, mode).astype(dtype)
+
+
+def digitize(
+    x: ArrayLike,
+    bins: ArrayLike,
+    right: bool = False,
+    *,
+    softness: float | ArrayLike = 0.1,
+    mode: ElementwiseMode = "smooth",
+) -> jax.Array:
+    r"""Soft ``jnp.digitize``: the index of the bin of each ``x``, as a soft count.
+
+    For increasing ``bins`` this is soft :func:`searchsorted` of ``x`` in
+    ``bins`` with ``side="right"`` ($\#\{i : b_i \le x\}$; with
+    ``right=True``, ``side="left"``, $\#\{i : b_i < x\}$); for decreasing
+    ``bins`` (``bins[-1] < bins[0]``, decided at run time as in
+    ``jnp.digitize``) it is $n$ minus that count in the reversed bins.
+    Its cost is that of soft ``searchsorted``.
+
+    Args:
+        x: values to bin, any shape.
+        bins: 1-D array of bin edges, increasing or decreasing.
+        right: whether the bins include their right edge (``False``: the
+            intervals are $b_{i-1} \le x < b_i$).
+        softness: $s > 0$, width of each soft comparison (scalar or array
+            broadcastable against ``x``).
+        mode: ``"hard"`` (``jnp.digitize``), ``"smooth"``, ``"c0"``,
+            ``"c1"``, ``"c2"``.
+
+    Returns:
+        Array of ``x``'s shape: hard mode ``jnp.digitize``'s integer indices;
+            soft modes float indices in $[0, n]$ (common float dtype of ``x``
+            and ``bins``). NaN propagates.
+
+    Raises:
+        ValueError: ``bins`` not 1-D, unknown ``mode``, or a non-positive
+            concrete ``softness``.
+        TypeError: ``right`` not a bool.
+
+    Examples:
+        >>> import softjax as sj
+        >>> bins = jnp.array([0.0, 1.0, 2.0])
+        >>> x = jnp.array([-0.5, 0.98, 1.5, 3.0])
+        >>> sj.digitize(x, bins, mode="hard")
+        Array([0, 1, 2, 3], dtype=int32)
+        >>> sj.digitize(x, bins, softness=0.01, mode="c2")
+        Array([0.       , 1.1630802, 2.       , 3.       ], dtype=float32)
+    """
+    check_mode(mode)
+    if not isinstance(right, (bool, np.bool_)):
+        raise TypeError(f"digitize: right must be a bool, got {right!r}")
+    if mode == "hard":
+        return jnp.digitize(x, bins, right=bool(right))
+    validate_softness(softness)
+    bins, x, dtype = _prepare_search("digitize", "bins", bins, x)
+    n = bins.shape[0]
+    if n == 0:
+        return jnp.zeros(x.shape, dtype)
+    side = "left" if right else "right"
+    increasing = bins[-1] >= bins[0]
+    ascending = jnp.where(increasing, bins, bins[::-1])
+    count = _soft_count(ascending, x, side, softness, mode)
+    return jnp.where(increasing, count, n - count).astype(dtype)
+
+
+def histogram(
+    a: ArrayLike,
+    bins: int | ArrayLike = 10,
+    range: Sequence[float] | None = None,  # noqa: A002
+    weights: ArrayLike | None = None,
+    density: bool | None = False,
+    *,
+    softness: float | ArrayLike = 0.1,
+    mode: ElementwiseMode = "smooth",
+) -> tuple[jax.Array, jax.Array]:
+    r"""Soft ``jnp.histogram``: soft bin counts from differences of soft steps at the edges.
+
+    With edges $e_0 < \dots < e_B$ (``jnp.histogram_bin_edges``: given, or
+    ``bins`` equal intervals of ``range`` or of ``[a.min(), a.max()]``),
+    sample $x_i$ and weight $w_i$ (default 1),
+
+    $$c_b = \sum_i w_i\,\big[G(x_i - e_b) - G(x_i - e_{b+1})\big]
+      \quad (b < B - 1), \qquad
+      c_{B-1} = \sum_i w_i\,\big[G(x_i - e_{B-1}) - T(x_i - e_B)\big],$$
+
+    where $G(d) = S(d + \varepsilon)$ is the soft $d \ge 0$
+    (:func:`softjax.greater_equal`) and $T(d) = S(d - \varepsilon)$ the soft
+    $d > 0$ (:func:`softjax.greater`): the bins are $[e_b, e_{b+1})$ and the
+    last one includes its right edge, as in ``jnp.histogram``. The counts
+    telescope: $\sum_b c_b = \sum_i w_i\,[G(x_i - e_0) - T(x_i - e_B)]$, the
+    soft number of samples in $[e_0, e_B]$, which tends to the hard in-range
+    count for $s \to 0$ (samples outside the range are dropped, softly).
+    Cost $O(\mathrm{a.size} \cdot B)$.
+
+    Args:
+        a: samples, any shape (flattened).
+        bins: number of equal-width bins (a static int), or a 1-D array of
+            increasing edges.
+        range: static ``(lower, upper)`` of the bins when ``bins`` is an
+            int (default: the sample's minimum and maximum).
+        weights: optional weights of ``a``'s shape.
+        density: if true, divide the counts by the bin widths and by their
+            sum (the soft counts' sum), as ``jnp.histogram`` does.
+        softness: $s > 0$, width of each soft step (scalar).
+        mode: ``"hard"`` (``jnp.histogram``), ``"smooth"``, ``"c0"``,
+            ``"c1"``, ``"c2"``.
+
+    Returns:
+        Tuple ``(counts, edges)``: ``counts`` of shape ``(B,)`` and
+            ``edges`` of shape ``(B + 1,)``, in the inexact dtype of ``a``
+            and ``weights`` (hard mode: exactly ``jnp.histogram``'s result).
+            NaN propagates.
+
+    Raises:
+        ValueError: ``bins < 1``, edges not 1-D, ``weights`` of another
+            shape than ``a``, a ``range`` that is not two numbers, unknown
+            ``mode``, or a non-positive concrete ``softness``.
+
+    Examples:
+        >>> import softjax as sj
+        >>> x = jnp.array([0.1, 0.45, 0.5, 0.9, 1.0])
+        >>> sj.histogram(x, bins=2, range=(0.0, 1.0), mode="hard")[0]
+        Array([2., 3.], dtype=float32)
+        >>> sj.histogram(x, bins=2, range=(0.0, 1.0), softness=0.02, mode="c1")[0]
+        Array([2.34375, 2.15625], dtype=float32)
+    """
+    check_mode(mode)
+    if np.ndim(bins) == 0:
+        validate_positive_int("bins", bins, minimum=1)
+    elif np.ndim(bins) != 1:
+        raise ValueError(
+            f"histogram: bins must be an int or a 1-D array of edges, got shape {np.shape(bins)}"
+        )
+    if range is not None and np.shape(range) != (2,):
+        raise ValueError(f"histogram: range must be None or a (lower, upper) pair, got {range!r}")
+    if weights is not None and np.shape(weights) != np.shape(a):
+        raise ValueError(
+            f"histogram: weights must have the shape of a, got {np.shape(weights)} and {np.shape(a)}"
+        )
+    if mode == "hard":
+        return jnp.histogram(a, bins, range, weights, density)
+    validate_softness(softness)
+    x = jnp.asarray(a)
+    dtype = _float_dtype(x) if weights is None else _float_dtype(x, weights)
+    x = x.astype(dtype)
+    edges = jnp.histogram_bin_edges(x, bins, range)
+    ct = _compute_dtype(dtype)
+    xc, e = x.reshape(-1).astype(ct), edges.astype(ct)
+    s = jnp.asarray(softness, ct)
+    lower = greater_equal(_diff(xc[:, None], e[:-1]), jnp.zeros((), ct), s, mode)
+    d_upper = _diff(xc[:, None], e[1:])
+    upper = jnp.concatenate(
+        [
+            greater_equal(d_upper[:, :-1], jnp.zeros((), ct), s, mode),
+            greater(d_upper[:, -1:], jnp.zeros((), ct), s, mode),
+        ],
+        axis=1,
+    )
+    mass = lower - upper
+    mass = jnp.where(mass < 0, 0.0, mass)  # a step at its band edge may round below 0
+    if weights is not None:
+        mass = mass * jnp.asarray(weights).reshape(-1, 1).astype(ct)
+    counts = jnp.sum(mass, axis=0)
+    if density:
+        counts = counts / jnp.diff(e) / counts.sum()
+    return counts.astype(dtype), edges
+
+
+def _integer_cells(
+    x: jax.Array, n: int, softness: float | ArrayLike, mode: StepMode, open_last: bool
+) -> jax.Array:
+    r"""Soft indicators of the cells $[j - \tfrac12, j + \tfrac12)$, $j = 0..n-1$, along a new last axis.
+
+    The first cell is open below ($S(\cdot) = 1$ there); the last one open
+    above if ``open_last``. ``x`` is in the compute dtype. Each of the
+    $n + 1$ edge steps is evaluated once and shared by the two cells it
+    separates, so the cells telescope; a cell is clamped at 0, since a
+    piecewise step evaluated at its band edge may round a few ulps below 0.
+    """
+    k = jnp.arange(n + 1, dtype=x.dtype)
+    steps = sigmoidal(_diff(x[..., None], k - 0.5), _expand(softness), mode)
+    lower = jnp.where(k[:-1] == 0, 1.0, steps[..., :-1])
+    upper = steps[..., 1:]
+    if open_last:
+        upper = jnp.where(k[1:] == n, 0.0, upper)
+    cells = lower - upper
+    return jnp.where(cells < 0, 0.0, cells)
+
+
+def bincount(
+    x: ArrayLike,
+    weights: ArrayLike | None = None,
+    *,
+    length: int,
+    softness: float | ArrayLike = 0.1,
+    mode: ElementwiseMode = "smooth",
+) -> jax.Array:
+    r"""Soft ``jnp.bincount`` of real-valued ``x``: soft counts at the integers $0, \dots, L - 1$.
+
+    Sample $x_i$ puts the mass of the soft cell of integer $j$,
+
+    $$m_j(x) = S(x - j + \tfrac12) - S(x - j - \tfrac12), \qquad
+      m_0(x) = 1 - S(x - \tfrac12),$$
+
+    on bin $j$ (the cells of soft :func:`softjax.round`, whose value is
+    $\sum_j j\,m_j$); bin 0 collects everything below $\tfrac12$, since
+    ``jnp.bincount`` counts negative values at 0, and mass beyond
+    $L - \tfrac12$ is dropped, as are values $\ge L$. The result is
+    $\sum_i w_i\,m_j(x_i)$. At a half-integer the mass splits evenly
+    between the two neighbours. Cost $O(\mathrm{x.size} \cdot L)$.
+
+    Hard mode is ``jnp.bincount(x, weights, length=length)`` for integer
+    ``x``; a float ``x`` is rounded half to even (``jnp.round``) first, the
+    result is float (``x``'s dtype, promoted with ``weights``) and a NaN in
+    ``x`` makes every count NaN.
+
+    Args:
+        x: 1-D array of values (integers, or reals to be counted at the
+            nearest integer).
+        weights: optional weights of ``x``'s shape.
+        length: $L \ge 0$, the static number of bins (required: as under
+            ``jit``, the output size cannot depend on the data).
+        softness: $s > 0$, width of each soft step (scalar).
+        mode: ``"hard"``, ``"smooth"``, ``"c0"``, ``"c1"``, ``"c2"``.
+
+    Returns:
+        Array of shape ``(length,)``: hard mode on integer ``x``
+            ``jnp.bincount``'s result; otherwise float counts (``x``'s float
+            dtype, promoted with ``weights``). NaN propagates.
+
+    Raises:
+        ValueError: ``x`` not 1-D, ``weights`` of another shape,
+            ``length < 0``, unknown ``mode``, or a non-positive concrete
+            ``softness``.
+        TypeError: ``length`` not an integer.
+
+    Examples:
+        >>> import softjax as sj
+        >>> x = jnp.array([0.0, 1.2, 0.9, 2.5])
+        >>> sj.bincount(x, length=3, mode="hard")
+        Array([1., 2., 1.], dtype=float32)
+        >>> sj.bincount(x, length=3, softness=0.02, mode="c1")
+        Array([1. , 2. , 0.5], dtype=float32)
+    """
+    check_mode(mode)
+    length = validate_positive_int("length", length, minimum=0)
+    x = jnp.asarray(x)
+    if x.dtype == bool:
+        x = x.astype(jnp.int32)
+    _check_1d("bincount", "x", x)
+    if weights is not None and np.shape(weights) != x.shape:
+        raise ValueError(f"bincount: weights must have the shape of x, got {np.shape(weights)} and {x.shape}")
+    if mode == "hard" and jnp.issubdtype(x.dtype, jnp.integer):
+        return jnp.bincount(x, weights, length=length)
+    dtype = _float_dtype(x) if weights is None else _float_dtype(ensure_float(x), weights)
+    x = ensure_float(x)
+    if mode == "hard":
+        nan = jnp.isnan(x)
+        idx = jnp.where(nan, 0, jnp.clip(jnp.round(x), -1, length)).astype(jnp.int32)
+        counts = jnp.bincount(idx, weights, length=length).astype(dtype)
+        return jnp.where(jnp.any(nan), jnp.nan, counts).astype(dtype)
+    validate_softness(softness)
+    ct = _compute_dtype(dtype)
+    mass = _integer_cells(x.astype(ct), length, softness, mode, open_last=False)
+    if weights is not None:
+        mass = mass * jnp.asarray(weights).astype(ct)[:, None]
+    return jnp.sum(mass, axis=0).astype(dtype)
+
+
+def one_hot(
+    i: ArrayLike,
+    num_classes: int,
+    *,
+    softness: float | ArrayLike = 0.1,
+    mode: ElementwiseMode = "smooth",
+    dtype: DTypeLike | None = None,
+    axis: int = -1,
+) -> SoftIndex:
+    r"""Soft ``jax.nn.one_hot`` of a real-valued position: a SoftIndex over the classes.
+
+    Position $i$ gives class $j$ the probability of the soft cell
+    $[j - \tfrac12, j + \tfrac12)$ of soft :func:`softjax.round`,
+
+    $$p_j(i) = S(i - j + \tfrac12) - S(i - j - \tfrac12), \qquad
+      p_0(i) = 1 - S(i - \tfrac12), \quad p_{L-1}(i) = S(i - L + \tfrac32),$$
+
+    with the two end cells open so that each row lies on the simplex: the
+    $p_j$ are non-negative and telescope to 1 (up to rounding). The mass sits
+    on the integers within the band of $i$ (one or two neighbours for small
+    softness), its mean $\sum_j j\,p_j$ is soft ``round(i)`` clipped to
+    $[0, L - 1]$, and with ``mode="c0"``, ``softness=0.1`` (ramps of width
+    1) it is exactly the linear interpolation between the two integers
+    around $i$. For $s \to 0$ it tends to ``jax.nn.one_hot(jnp.round(i))``
+    for $i$ in $[-\tfrac12, L - \tfrac12]$ off the half-integers (where the
+    mass splits evenly); outside, the hard row is all zeros while the soft
+    one stays on the simplex at the nearest end class. Cost
+    $O(\mathrm{i.size} \cdot L)$, the size of the output.
+
+    Args:
+        i: positions, any shape (integers or reals).
+        num_classes: $L \ge 1$, the static number of classes.
+        softness: $s > 0$, width of each soft step (scalar or array
+            broadcastable against ``i``).
+        mode: ``"hard"`` (``jax.nn.one_hot`` of ``jnp.round(i)``),
+            ``"smooth"``, ``"c0"``, ``"c1"``, ``"c2"``.
+        dtype: output dtype (default: JAX's default float, as
+            ``jax.nn.one_hot``); soft modes need a float dtype.
+        axis: the axis of the output holding the classes.
+
+    Returns:
+        SoftIndex of ``i``'s shape with the class axis of length
+            ``num_classes`` inserted at ``axis``.
+
+    Raises:
+        ValueError: ``num_classes < 1``, ``axis`` out of bounds, unknown
+            ``mode``, or a non-positive concrete ``softness``.
+        TypeError: a non-float ``dtype`` in a soft mode.
+
+    Examples:
+        >>> import softjax as sj
+        >>> i = jnp.array([0.0, 1.25, 3.0])
+        >>> sj.one_hot(i, 3, mode="hard")
+        Array([[1., 0., 0.],
+               [0., 1., 0.],
+               [0., 0., 0.]], dtype=float32)
+        >>> sj.one_hot(i, 3, mode="c0")
+        Array([[1.  , 0.  , 0.  ],
+               [0.  , 0.75, 0.25],
+               [0.  , 0.  , 1.  ]], dtype=float32)
+    """
+    check_mode(mode)
+    num_classes = validate_positive_int("num_classes", num_classes, minimum=1)
+    i = jnp.asarray(i)
+    if i.dtype == bool:
+        i = i.astype(jnp.int32)
+    out_axis = canonicalize_axis(axis, i.ndim + 1)
+    dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
+    if mode == "hard":
+        if jnp.issubdtype(i.dtype, jnp.integer):
+            return jax.nn.one_hot(i, num_classes, dtype=dtype, axis=out_axis)
+        # jax.nn.one_hot of the rounded float, without its float-input warning.
+        shape = [1] * i.ndim
+        shape.insert(out_axis, num_classes)
+        classes = jax.lax.broadcasted_iota(i.dtype, shape, out_axis)
+        return (jnp.expand_dims(jnp.round(i), out_axis) == classes).astype(dtype)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"one_hot: dtype must be a float dtype in soft modes, got {dtype}")
+    validate_softness(softness)
+    x = ensure_float(i)
+    ct = _compute_dtype(jnp.promote_types(x.dtype, dtype))
+    p = _integer_cells(x.astype(ct), num_classes, softness, mode, open_last=True)
+    return jnp.moveaxis(p, -1, out_axis).astype(dtype)
