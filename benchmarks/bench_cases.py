@@ -11,8 +11,9 @@ plain JAX rather than with softjax's own hard mode.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -50,8 +51,19 @@ AXISWISE_METHODS: dict[str, tuple[str, ...]] = {
     "percentile": ALL_METHODS,
 }
 ELEMENTWISE_OPS = (
-    "heaviside", "sign", "abs", "relu", "clip", "round",
-    "greater", "greater_equal", "less", "less_equal", "equal", "not_equal", "isclose",
+    "heaviside",
+    "sign",
+    "abs",
+    "relu",
+    "clip",
+    "round",
+    "greater",
+    "greater_equal",
+    "less",
+    "less_equal",
+    "equal",
+    "not_equal",
+    "isclose",
 )
 COMPARISONS = ELEMENTWISE_OPS[6:]
 
@@ -156,7 +168,11 @@ def _hard_axiswise(op: str, k: int) -> Callable[[jax.Array], Any]:
 def _soft_axiswise(op: str, method: str, mode: str, k: int) -> Callable[[jax.Array], Any]:
     kw = dict(mode=mode, method=method)
     extra: dict[str, tuple[Any, ...]] = {
-        "top_k": (k,), "argquantile": (Q,), "quantile": (Q,), "argpercentile": (P,), "percentile": (P,),
+        "top_k": (k,),
+        "argquantile": (Q,),
+        "quantile": (Q,),
+        "argpercentile": (P,),
+        "percentile": (P,),
     }
     fn = getattr(sj, op)
     args = extra.get(op, ())

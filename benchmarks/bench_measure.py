@@ -12,7 +12,8 @@ import resource
 import statistics
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -65,7 +66,7 @@ def _weighted_loss(fn: Callable[..., Any]) -> Callable[..., jax.Array]:
 
     def loss(x: jax.Array, weights: list[jax.Array], *rest: Any) -> jax.Array:
         leaves = jax.tree_util.tree_leaves(fn(x, *rest))
-        return sum(jnp.vdot(leaf, w) for leaf, w in zip(leaves, weights))
+        return sum(jnp.vdot(leaf, w) for leaf, w in zip(leaves, weights, strict=True))
 
     return loss
 

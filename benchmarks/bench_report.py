@@ -5,23 +5,52 @@ from __future__ import annotations
 import csv
 import os
 import shutil
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 COLUMNS = (
-    "family", "op", "method", "mode", "n", "batch", "dtype", "status",
-    "fwd_ms", "fwd_ratio", "vg_ms", "vg_ratio", "vg_fwd_ratio",
-    "compile_fwd_s", "compile_vg_s", "compile_ratio",
-    "mem_fwd_mb", "mem_vg_mb", "mem_ratio",
-    "rss_peak_mb", "device_peak_mb", "repeats_done", "wall_s",
+    "family",
+    "op",
+    "method",
+    "mode",
+    "n",
+    "batch",
+    "dtype",
+    "status",
+    "fwd_ms",
+    "fwd_ratio",
+    "vg_ms",
+    "vg_ratio",
+    "vg_fwd_ratio",
+    "compile_fwd_s",
+    "compile_vg_s",
+    "compile_ratio",
+    "mem_fwd_mb",
+    "mem_vg_mb",
+    "mem_ratio",
+    "rss_peak_mb",
+    "device_peak_mb",
+    "repeats_done",
+    "wall_s",
 )
 # (column, header) pairs of the Markdown table; every time has its ratio to hard next to it.
 TABLE = (
-    ("op", "op"), ("method", "method"), ("mode", "mode"), ("n", "n"), ("status", "status"),
-    ("fwd_ms", "fwd ms"), ("fwd_ratio", "fwd ×hard"),
-    ("vg_ms", "val+grad ms"), ("vg_ratio", "val+grad ×hard"), ("vg_fwd_ratio", "val+grad ×hard fwd"),
-    ("compile_vg_s", "compile s"), ("compile_ratio", "compile ×hard"),
-    ("mem_vg_mb", "XLA mem MB"), ("mem_ratio", "mem ×hard"),
-    ("rss_peak_mb", "peak RSS MB"), ("repeats_done", "repeats"),
+    ("op", "op"),
+    ("method", "method"),
+    ("mode", "mode"),
+    ("n", "n"),
+    ("status", "status"),
+    ("fwd_ms", "fwd ms"),
+    ("fwd_ratio", "fwd ×hard"),
+    ("vg_ms", "val+grad ms"),
+    ("vg_ratio", "val+grad ×hard"),
+    ("vg_fwd_ratio", "val+grad ×hard fwd"),
+    ("compile_vg_s", "compile s"),
+    ("compile_ratio", "compile ×hard"),
+    ("mem_vg_mb", "XLA mem MB"),
+    ("mem_ratio", "mem ×hard"),
+    ("rss_peak_mb", "peak RSS MB"),
+    ("repeats_done", "repeats"),
 )
 HEADLINE_SIZES = (4096, 16384)
 
@@ -95,7 +124,11 @@ def write_plots(rows: list[dict[str, Any]], folder: str) -> list[str]:
     os.makedirs(folder, exist_ok=True)
     styles = {"smooth": "-", "c0": "--", "c1": "-.", "c2": ":", "hard": "-"}
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    panels = (("fwd_ms", "forward time [ms]"), ("vg_ms", "value+grad time [ms]"), ("mem_vg_mb", "value+grad XLA memory [MB]"))
+    panels = (
+        ("fwd_ms", "forward time [ms]"),
+        ("vg_ms", "value+grad time [ms]"),
+        ("mem_vg_mb", "value+grad XLA memory [MB]"),
+    )
     paths = []
     for op in dict.fromkeys(r["op"] for r in rows):
         op_rows = [r for r in rows if r["op"] == op]
@@ -110,21 +143,32 @@ def write_plots(rows: list[dict[str, Any]], folder: str) -> list[str]:
             is_hard = method == "hard"
             colour = "black" if is_hard else colours[methods.index(method) % len(colours)]
             label = "hard (jax)" if is_hard else (method if method != "-" else "soft") + f" / {mode}"
-            for ax, (col, _) in zip(axes, panels):
+            for ax, (col, _) in zip(axes, panels, strict=True):
                 xy = sorted((r["n"], r[col]) for r in pts if r.get(col) is not None)
                 if xy:
-                    ax.plot(*zip(*xy), styles.get(mode, "-"), color=colour, marker="o", ms=3,
-                            lw=2.2 if is_hard else 1.3, label=label)
+                    ax.plot(
+                        *zip(*xy, strict=True),
+                        styles.get(mode, "-"),
+                        color=colour,
+                        marker="o",
+                        ms=3,
+                        lw=2.2 if is_hard else 1.3,
+                        label=label,
+                    )
         sizes = sorted({r["n"] for r in op_rows})
         xlabel = "n (axis length)" if op_rows[0]["family"] == "axiswise" else "n (elements)"
-        for ax, (_, title) in zip(axes, panels):
+        for ax, (_, title) in zip(axes, panels, strict=True):
             ax.set(xscale="log", yscale="log", xlabel=xlabel, title=title)
             ax.set_xticks(sizes, [str(n) for n in sizes])
             ax.minorticks_off()  # log minor ticks dominate plotting time
             ax.grid(True, alpha=0.3)
         handles, labels = axes[0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="center right", fontsize=8)
-        fig.suptitle(f"{op}  (batch {op_rows[0]['batch']}, {op_rows[0]['dtype']})" if op_rows[0]["family"] == "axiswise" else f"{op}  ({op_rows[0]['dtype']})")
+        fig.suptitle(
+            f"{op}  (batch {op_rows[0]['batch']}, {op_rows[0]['dtype']})"
+            if op_rows[0]["family"] == "axiswise"
+            else f"{op}  ({op_rows[0]['dtype']})"
+        )
         fig.subplots_adjust(left=0.05, right=0.83, bottom=0.13, top=0.85, wspace=0.25)  # tight_layout is slow
         path = os.path.join(folder, f"{op}.png")
         fig.savefig(path, dpi=80)
@@ -144,11 +188,15 @@ def report(rows: list[dict[str, Any]], meta: dict[str, Any], plots: list[str], p
         f"- **load average** (1 min) at start / end: {meta['load_start']} / {meta['load_end']}",
         f"- **total**: {meta['wall_s']:.0f} s wall, {meta['cpu_s']:.0f} s CPU (user+sys), {len(rows)} rows",
         "",
-        "Times are medians over repeats after one warm-up call (`block_until_ready`); "
-        "`×hard` is the ratio to the matching `jax.numpy`/`jax.lax` operator measured in the "
-        "same run (same n, batch, dtype); *val+grad ×hard fwd* divides by the hard op's forward time; *repeats* 0 means a single call slower than the time cap. *val+grad* differentiates `sum(w * op(x))` for a fixed "
-        "random `w`. *XLA mem* is `memory_analysis()` temp + argument + output bytes of the compiled "
-        "value+grad function; *peak RSS* is the process high-water mark so far (cumulative).",
+        (
+            "Times are medians over repeats after one warm-up call (`block_until_ready`); "
+            "`×hard` is the ratio to the matching `jax.numpy`/`jax.lax` operator measured in the "
+            "same run (same n, batch, dtype); *val+grad ×hard fwd* divides by the hard op's forward time; "
+            "*repeats* 0 means a single call slower than the time cap. *val+grad* differentiates "
+            "`sum(w * op(x))` for a fixed "
+            "random `w`. *XLA mem* is `memory_analysis()` temp + argument + output bytes of the compiled "
+            "value+grad function; *peak RSS* is the process high-water mark so far (cumulative)."
+        ),
         "",
     ]
     for op in ("sort",):
@@ -159,7 +207,10 @@ def report(rows: list[dict[str, Any]], meta: dict[str, Any], plots: list[str], p
         out += ["## Plots", ""]
         out += [f"![{os.path.basename(p)[:-4]}]({plot_dir_rel}/{os.path.basename(p)})" for p in plots]
         out += [""]
-    for fam, title in (("axiswise", "Axis-wise operators"), ("elementwise", "Elementwise and comparison operators")):
+    for fam, title in (
+        ("axiswise", "Axis-wise operators"),
+        ("elementwise", "Elementwise and comparison operators"),
+    ):
         fam_rows = [r for r in rows if r["family"] == fam]
         if fam_rows:
             out += [f"## {title}", "", markdown_table(fam_rows), ""]

@@ -65,13 +65,16 @@ def main() -> int:
                 t0 = time.perf_counter()
                 fn = loss_and_grad(name, mode, args.softness)
                 v32, g32 = fn(x64.astype(jnp.float32))
-                v64, g64 = fn(x64)
+                _v64, g64 = fn(x64)
                 finite = bool(np.isfinite(v32)) and bool(np.all(np.isfinite(g32)))
                 err = float(jnp.linalg.norm(g32 - g64) / jnp.maximum(jnp.linalg.norm(g64), 1e-30))
                 ok = finite and err <= 1e-2
                 failures += not ok
-                print(f"{name:9s} {mode:6s} {n:5d} {str(finite):>6s} {err:12.2e} "
-                      f"{time.perf_counter() - t0:6.1f}{'' if ok else '  FAIL'}", flush=True)
+                print(
+                    f"{name:9s} {mode:6s} {n:5d} {finite!s:>6s} {err:12.2e} "
+                    f"{time.perf_counter() - t0:6.1f}{'' if ok else '  FAIL'}",
+                    flush=True,
+                )
     print(f"{failures} failing case(s)")
     return 1 if failures else 0
 

@@ -27,10 +27,10 @@ import time
 
 os.environ.setdefault("JAX_ENABLE_X64", "0")
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
+import jax
+import jax.numpy as jnp
 
-import softjax as sj  # noqa: E402
+import softjax as sj
 
 
 def timed(fn, *args, repeats: int) -> tuple[float, float]:
@@ -75,30 +75,38 @@ def main() -> None:
     print(f"devices: {jax.devices()}  dtype: float32  repeats: {args.repeats}")
 
     print("\n1. sort, method='ot', mode='smooth', batch 8 (ratio = time / hard jnp.sort forward)")
-    print(f"{'n':>6} {'hard fwd ms':>12} {'ot fwd ms':>10} {'x hard':>8} {'ot val+grad ms':>15} {'x hard':>8}")
+    print(
+        f"{'n':>6} {'hard fwd ms':>12} {'ot fwd ms':>10} {'x hard':>8} {'ot val+grad ms':>15} {'x hard':>8}"
+    )
     for n in (256, 1024):
         x, fwd, vg = sort_case("smooth", n, 8)
         hard, _ = timed(jax.jit(lambda x: jnp.sort(x, axis=-1)), x, repeats=max(args.repeats, 10))
         t_fwd, _ = timed(fwd, x, repeats=args.repeats)
         t_vg, _ = timed(vg, x, repeats=args.repeats)
-        print(f"{n:>6} {hard * 1e3:>12.3f} {t_fwd * 1e3:>10.1f} {t_fwd / hard:>8.0f} "
-              f"{t_vg * 1e3:>15.1f} {t_vg / hard:>8.0f}")
+        print(
+            f"{n:>6} {hard * 1e3:>12.3f} {t_fwd * 1e3:>10.1f} {t_fwd / hard:>8.0f} "
+            f"{t_vg * 1e3:>15.1f} {t_vg / hard:>8.0f}"
+        )
 
     print("\n2. sort, method='ot', mode='c0', n = 1024: value+grad (target < 2 s)")
     for batch in (1, 8):
         x, fwd, vg = sort_case("c0", 1024, batch)
         t_fwd, _ = timed(fwd, x, repeats=args.repeats)
         t_vg, first = timed(vg, x, repeats=args.repeats)
-        print(f"  batch {batch}: forward {t_fwd:.3f} s, value+grad {t_vg:.3f} s "
-              f"(first call incl. compile {first:.1f} s)")
+        print(
+            f"  batch {batch}: forward {t_fwd:.3f} s, value+grad {t_vg:.3f} s "
+            f"(first call incl. compile {first:.1f} s)"
+        )
 
     if not args.skip_2048:
         print("\n3. sort, method='ot', mode='c0', n = 2048, batch 1: forward + backward")
         x, fwd, vg = sort_case("c0", 2048, 1)
         t_vg, first = timed(vg, x, repeats=1)
         _, g = vg(x)
-        print(f"  value+grad {t_vg:.2f} s (first call {first:.1f} s), grad finite: "
-              f"{bool(jnp.all(jnp.isfinite(g)))}, XLA compiled memory {compiled_mb(vg, x):.0f} MB")
+        print(
+            f"  value+grad {t_vg:.2f} s (first call {first:.1f} s), grad finite: "
+            f"{bool(jnp.all(jnp.isfinite(g)))}, XLA compiled memory {compiled_mb(vg, x):.0f} MB"
+        )
 
 
 if __name__ == "__main__":

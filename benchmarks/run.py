@@ -20,15 +20,16 @@ import resource
 import shlex
 import sys
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import jax  # noqa: E402
+import jax
 
-import bench_cases as cases  # noqa: E402
-import bench_measure as measure  # noqa: E402
-import bench_report as report  # noqa: E402
+import bench_cases as cases
+import bench_measure as measure
+import bench_report as report
 
 AXIS_SIZES = (64, 256, 1024, 4096, 16384)
 ELEMENTWISE_SIZES = (256, 1024, 4096, 16384, 65536, 131072)
@@ -48,36 +49,61 @@ def _csv(kind: type, allowed: Sequence[Any] | None = None, name: str = ""):
             raise argparse.ArgumentTypeError(f"{name}: empty list")
         bad = [i for i in items if allowed is not None and i not in allowed]
         if bad:
-            raise argparse.ArgumentTypeError(f"{name}: unknown {bad}; allowed: {', '.join(map(str, allowed))}")
+            raise argparse.ArgumentTypeError(
+                f"{name}: unknown {bad}; allowed: {', '.join(map(str, allowed))}"
+            )
         return items
 
     return parse
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true",
-                   help=f"axis sizes {QUICK_AXIS_SIZES}, elementwise sizes {QUICK_ELEMENTWISE_SIZES}, "
-                        f"3 repeats, mode smooth; every operator with its default method, every method on "
-                        f"{'/'.join(QUICK_ALL_METHODS_OPS)}, every mode on {'/'.join(QUICK_ALL_MODES_OPS)}; "
-                        "--methods/--modes switch to their full cross product")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"axis sizes {QUICK_AXIS_SIZES}, elementwise sizes {QUICK_ELEMENTWISE_SIZES}, "
+        f"3 repeats, mode smooth; every operator with its default method, every method on "
+        f"{'/'.join(QUICK_ALL_METHODS_OPS)}, every mode on {'/'.join(QUICK_ALL_MODES_OPS)}; "
+        "--methods/--modes switch to their full cross product",
+    )
     p.add_argument("--ops", type=_csv(str, cases.all_ops(), "--ops"), help="operators (default: all)")
-    p.add_argument("--methods", type=_csv(str, cases.ALL_METHODS, "--methods"),
-                   help="soft methods of axis-wise operators (default: all allowed); the hard baseline always runs")
-    p.add_argument("--modes", type=_csv(str, cases.SOFT_MODES, "--modes"), help="modes (default: smooth,c0,c1,c2)")
-    p.add_argument("--sizes", type=_csv(int, None, "--sizes"),
-                   help=f"sizes for every operator (default: axis length {AXIS_SIZES}, elements {ELEMENTWISE_SIZES})")
-    p.add_argument("--elementwise-sizes", type=_csv(int, None, "--elementwise-sizes"),
-                   help="sizes for elementwise/comparison operators (overrides --sizes for them)")
+    p.add_argument(
+        "--methods",
+        type=_csv(str, cases.ALL_METHODS, "--methods"),
+        help="soft methods of axis-wise operators (default: all allowed); the hard baseline always runs",
+    )
+    p.add_argument(
+        "--modes", type=_csv(str, cases.SOFT_MODES, "--modes"), help="modes (default: smooth,c0,c1,c2)"
+    )
+    p.add_argument(
+        "--sizes",
+        type=_csv(int, None, "--sizes"),
+        help=f"sizes for every operator (default: axis length {AXIS_SIZES}, elements {ELEMENTWISE_SIZES})",
+    )
+    p.add_argument(
+        "--elementwise-sizes",
+        type=_csv(int, None, "--elementwise-sizes"),
+        help="sizes for elementwise/comparison operators (overrides --sizes for them)",
+    )
     p.add_argument("--batch", type=int, default=8, help="batch rows of axis-wise inputs (default 8)")
     p.add_argument("--repeats", type=int, help="timed calls per measurement (default 5, --quick 3)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    p.add_argument("--time-cap", type=float, default=20.0,
-                   help="seconds; once a size of a case runs longer (warm-up + timed calls), or compiles "
-                        f"longer than {COMPILE_CAP_FACTOR}x this, its larger sizes are skipped (default 20)")
+    p.add_argument(
+        "--time-cap",
+        type=float,
+        default=20.0,
+        help="seconds; once a size of a case runs longer (warm-up + timed calls), or compiles "
+        f"longer than {COMPILE_CAP_FACTOR}x this, its larger sizes are skipped (default 20)",
+    )
     p.add_argument("--out", default=DEFAULT_OUT, help="results folder (default benchmarks/results/)")
-    p.add_argument("--results-md", help="also write the Markdown report here (e.g. benchmarks/RESULTS.md), "
-                                        "with its plots copied to a plots/ folder beside it")
+    p.add_argument(
+        "--results-md",
+        help="also write the Markdown report here (e.g. benchmarks/RESULTS.md), "
+        "with its plots copied to a plots/ folder beside it",
+    )
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     args = p.parse_args(argv)
     if args.batch < 1 or (args.repeats is not None and args.repeats < 1):
@@ -115,7 +141,11 @@ def plan(args: argparse.Namespace) -> list[tuple[str, list[tuple[str, str]]]]:
 
 def _sizes(args: argparse.Namespace, fam: str) -> tuple[int, ...]:
     if fam == cases.ELEMENTWISE:
-        chosen = args.elementwise_sizes or args.sizes or (QUICK_ELEMENTWISE_SIZES if args.quick else ELEMENTWISE_SIZES)
+        chosen = (
+            args.elementwise_sizes
+            or args.sizes
+            or (QUICK_ELEMENTWISE_SIZES if args.quick else ELEMENTWISE_SIZES)
+        )
     else:
         chosen = args.sizes or (QUICK_AXIS_SIZES if args.quick else AXIS_SIZES)
     return tuple(sorted(set(chosen)))
@@ -130,14 +160,22 @@ def _print_row(row: dict[str, Any]) -> None:
         v = row.get(key)
         return f" ×{v:<6.3g}" if v is not None else " " * 8
 
-    print(f"{row['op']:<14}{row['method']:<16}{row['mode']:<7}n={row['n']:<7}"
-          f"fwd{num('fwd_ms', 'ms')}{ratio('fwd_ratio')} v+g{num('vg_ms', 'ms')}{ratio('vg_ratio')}"
-          f" (/hard fwd{ratio('vg_fwd_ratio')}) "
-          f"compile{num('compile_vg_s', 's')} mem{num('mem_vg_mb', 'MB')}  {row['status'][:70]}", flush=True)
+    print(
+        f"{row['op']:<14}{row['method']:<16}{row['mode']:<7}n={row['n']:<7}"
+        f"fwd{num('fwd_ms', 'ms')}{ratio('fwd_ratio')} v+g{num('vg_ms', 'ms')}{ratio('vg_ratio')}"
+        f" (/hard fwd{ratio('vg_fwd_ratio')}) "
+        f"compile{num('compile_vg_s', 's')} mem{num('mem_vg_mb', 'MB')}  {row['status'][:70]}",
+        flush=True,
+    )
 
 
 def _add_ratios(row: dict[str, Any], base: dict[str, Any] | None) -> None:
-    pairs = (("fwd_ratio", "fwd_ms"), ("vg_ratio", "vg_ms"), ("compile_ratio", "compile_vg_s"), ("mem_ratio", "mem_vg_mb"))
+    pairs = (
+        ("fwd_ratio", "fwd_ms"),
+        ("vg_ratio", "vg_ms"),
+        ("compile_ratio", "compile_vg_s"),
+        ("mem_ratio", "mem_vg_mb"),
+    )
     for ratio, col in pairs:
         a, b = row.get(col), (base or {}).get(col)
         row[ratio] = a / b if a is not None and b else None
@@ -146,14 +184,27 @@ def _add_ratios(row: dict[str, Any], base: dict[str, Any] | None) -> None:
     row["vg_fwd_ratio"] = a / b if a is not None and b else None
 
 
-def run_series(args: argparse.Namespace, op: str, method: str, mode: str, baselines: dict[int, dict[str, Any]],
-               rows: list[dict[str, Any]]) -> None:
+def run_series(
+    args: argparse.Namespace,
+    op: str,
+    method: str,
+    mode: str,
+    baselines: dict[int, dict[str, Any]],
+    rows: list[dict[str, Any]],
+) -> None:
     """One case (op, method, mode) over ascending sizes, applying the time cap and memory skips."""
     fam = cases.family(op)
     skip: str | None = None
     for n in _sizes(args, fam):
-        row: dict[str, Any] = {"family": fam, "op": op, "method": method, "mode": mode, "n": n,
-                               "batch": args.batch if fam == cases.AXISWISE else 1, "dtype": args.dtype}
+        row: dict[str, Any] = {
+            "family": fam,
+            "op": op,
+            "method": method,
+            "mode": mode,
+            "n": n,
+            "batch": args.batch if fam == cases.AXISWISE else 1,
+            "dtype": args.dtype,
+        }
         if skip is not None:
             row["status"] = skip
         else:
@@ -173,7 +224,8 @@ def run_series(args: argparse.Namespace, op: str, method: str, mode: str, baseli
                 if run_s > args.time_cap:
                     skip = f"skipped (time cap: n={n} ran {run_s:.0f} s > {args.time_cap:g} s)"
                 elif compile_s > COMPILE_CAP_FACTOR * args.time_cap:
-                    skip = f"skipped (time cap: n={n} compiled {compile_s:.0f} s > {COMPILE_CAP_FACTOR * args.time_cap:g} s)"
+                    cap = COMPILE_CAP_FACTOR * args.time_cap
+                    skip = f"skipped (time cap: n={n} compiled {compile_s:.0f} s > {cap:g} s)"
         if method == cases.HARD:
             baselines[n] = row
         _add_ratios(row, baselines.get(n))
@@ -188,8 +240,11 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     start_wall = time.perf_counter()
     load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     info = measure.machine_info()
-    print(f"JAX devices: {jax.devices()} (backend {jax.default_backend()}), jax {jax.__version__}, "
-          f"dtype {args.dtype}, batch {args.batch}, repeats {args.repeats}, time cap {args.time_cap:g} s", flush=True)
+    print(
+        f"JAX devices: {jax.devices()} (backend {jax.default_backend()}), jax {jax.__version__}, "
+        f"dtype {args.dtype}, batch {args.batch}, repeats {args.repeats}, time cap {args.time_cap:g} s",
+        flush=True,
+    )
 
     rows: list[dict[str, Any]] = []
     os.makedirs(args.out, exist_ok=True)
@@ -205,14 +260,16 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     plots = [] if args.no_plots else report.write_plots(rows, os.path.join(args.out, "plots"))
     usage = resource.getrusage(resource.RUSAGE_SELF)
     meta = {
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "python benchmarks/run.py " + shlex.join(sys.argv[1:] if argv is None else list(argv)),
         "machine": info,
         "load_start": f"{load_start:.1f}",
         "load_end": f"{os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else "nan",
         "wall_s": time.perf_counter() - start_wall,
         "cpu_s": usage.ru_utime + usage.ru_stime,
-        "note": "`--quick` run (a covering subset at two small sizes), not the full benchmark" if args.quick else "",
+        "note": "`--quick` run (a covering subset at two small sizes), not the full benchmark"
+        if args.quick
+        else "",
     }
     text = report.report(rows, meta, plots, "plots")
     with open(os.path.join(args.out, "bench.md"), "w") as f:
@@ -229,8 +286,11 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
         if fam_rows:
             print(report.markdown_table(fam_rows), end="\n\n")
     bad = sum(r["status"] != "ok" for r in rows)
-    print(f"{len(rows)} rows ({bad} not ok) in {meta['wall_s']:.0f} s wall / {meta['cpu_s']:.0f} s CPU; "
-          f"load average {meta['load_start']} -> {meta['load_end']}; results in {args.out}", flush=True)
+    print(
+        f"{len(rows)} rows ({bad} not ok) in {meta['wall_s']:.0f} s wall / {meta['cpu_s']:.0f} s CPU; "
+        f"load average {meta['load_start']} -> {meta['load_end']}; results in {args.out}",
+        flush=True,
+    )
     return rows
 
 

@@ -128,10 +128,11 @@ def default_pages(site: Path, docs: Path = ROOT / "docs") -> list[str]:
     names += list(GUIDE_PAGES[1:])
     pages = []
     for name in names:
+        page = name
         directory_url = name.removesuffix(".html") + "/index.html"
         if not (site / name).is_file() and (site / directory_url).is_file():
-            name = directory_url  # a site built with use_directory_urls: true
-        pages.append(name)
+            page = directory_url  # a site built with use_directory_urls: true
+        pages.append(page)
     return pages
 
 
@@ -140,7 +141,7 @@ def serve(directory: Path) -> Iterator[str]:
     """Serve ``directory`` on 127.0.0.1 (a free port); yields the base URL."""
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's signature
             pass
 
     handler = functools.partial(Quiet, directory=str(directory))
@@ -193,28 +194,35 @@ def check_pages(
                     route_.abort()
 
             context.route("**/*", route)
-            for page_path in pages:
-                results.append(
-                    _check_page(context, base, page_path, outside, screenshots, page_path.startswith(api_prefix))
-                )
+            results.extend(
+                _check_page(context, base, page_path, outside, screenshots, page_path.startswith(api_prefix))
+                for page_path in pages
+            )
         finally:
             browser.close()
     return results
 
 
-def _check_page(context, base: str, page_path: str, outside: list[str], screenshots, is_api: bool) -> PageResult:
+def _check_page(
+    context, base: str, page_path: str, outside: list[str], screenshots, is_api: bool
+) -> PageResult:
     result = PageResult(page_path)
     start = time.perf_counter()
     errors: list[str] = []
     outside.clear()
     page = context.new_page()
     page.set_default_timeout(PAGE_TIMEOUT_MS)
-    page.on("console", lambda msg: errors.append(f"console error: {msg.text}") if msg.type == "error" else None)
+    page.on(
+        "console", lambda msg: errors.append(f"console error: {msg.text}") if msg.type == "error" else None
+    )
     page.on("pageerror", lambda exc: errors.append(f"uncaught exception: {exc}"))
     page.on(
         "requestfailed",
-        lambda req: None if urlsplit(req.url).netloc != urlsplit(base).netloc
-        else errors.append(f"request failed: {req.url} ({req.failure})"),
+        lambda req: (
+            None
+            if urlsplit(req.url).netloc != urlsplit(base).netloc
+            else errors.append(f"request failed: {req.url} ({req.failure})")
+        ),
     )
     try:
         response = page.goto(base + page_path, wait_until="load")
@@ -268,7 +276,10 @@ def main(argv: list[str] | None = None) -> int:
         print('browser check: playwright is missing (python -m pip install -e ".[docs]")', file=sys.stderr)
         return 2
     if find_chromium(args.chromium) is None:
-        print("browser check: no Chromium found (apt-get install chromium, or set CHROMIUM=/path)", file=sys.stderr)
+        print(
+            "browser check: no Chromium found (apt-get install chromium, or set CHROMIUM=/path)",
+            file=sys.stderr,
+        )
         return 2
 
     start = time.perf_counter()

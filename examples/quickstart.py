@@ -86,10 +86,27 @@ def rule_based_classifier():
     # straight-through estimation; the rule fires if any element of a sample
     # lies inside [lo, hi]. @sj.st evaluates the loss with hard comparisons
     # (forward value) and differentiates the soft ones (mode, default smooth).
-    x = jnp.array([[0.2, 0.8], [0.5, 0.3], [0.9, 0.1], [0.4, 0.7], [0.1, 0.4], [0.2, 0.7], [0.4, 0.1], [0.4, 0.7],
-                   [0.7, 0.29], [0.3, 0.3], [0.61, 0.25], [0.4, 0.6], [0.0, 0.1], [0.5, 0.3], [0.4, 0.9], [0.1, 0.57]])
-    labels = jnp.array([0.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0,
-                        0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 1.0, 1.0])
+    x = jnp.array(
+        [
+            [0.2, 0.8],
+            [0.5, 0.3],
+            [0.9, 0.1],
+            [0.4, 0.7],
+            [0.1, 0.4],
+            [0.2, 0.7],
+            [0.4, 0.1],
+            [0.4, 0.7],
+            [0.7, 0.29],
+            [0.3, 0.3],
+            [0.61, 0.25],
+            [0.4, 0.6],
+            [0.0, 0.1],
+            [0.5, 0.3],
+            [0.4, 0.9],
+            [0.1, 0.57],
+        ]
+    )
+    labels = jnp.array([0.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 1.0, 1.0])
 
     @sj.st
     def rule_loss(params, x, labels, mode="smooth"):

@@ -10,18 +10,20 @@ import os
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-from jax.sharding import NamedSharding, PartitionSpec as P  # noqa: E402
+import jax
+import jax.numpy as jnp
+from jax.sharding import NamedSharding, PartitionSpec as P
 
-import softjax as sj  # noqa: E402
+import softjax as sj
 
 
 def loss_fn(w, feats, t_sorted, t_top, t_pos):
     s = feats @ w  # (batch, 6), sharded along the batch
-    return (jnp.mean((sj.sort(s, axis=-1) - t_sorted) ** 2)
-            + jnp.mean((sj.top_k(s, 2)[0] - t_top) ** 2)
-            + jnp.mean((sj.greater(s, 0.0, softness=0.5) - t_pos) ** 2))
+    return (
+        jnp.mean((sj.sort(s, axis=-1) - t_sorted) ** 2)
+        + jnp.mean((sj.top_k(s, 2)[0] - t_top) ** 2)
+        + jnp.mean((sj.greater(s, 0.0, softness=0.5) - t_pos) ** 2)
+    )
 
 
 @jax.jit
@@ -59,7 +61,7 @@ def main():
         print(f"devices: {n_dev}, batch {feats_s.shape} sharded as {jax.typeof(feats_s).sharding.spec}")
         for step in range(0, 31, 10):
             print(f"step {step:2d}  loss {sharded[step]:.4f}  (one device: {single[step]:.4f})")
-        worst = max(abs(a - b) / abs(b) for a, b in zip(sharded, single))
+        worst = max(abs(a - b) / abs(b) for a, b in zip(sharded, single, strict=True))
         print(f"largest relative difference from one device over 31 steps: {worst:.1e}")
 
         # Outputs carry the batch sharding in their type: each device sorted its own rows.

@@ -6,7 +6,6 @@ call time, so a method registered from its declaration alone is tested too;
 the tuples below are snapshots taken at import.
 """
 
-
 import softjax as sj
 from softjax._src.methods import registry
 
@@ -16,8 +15,9 @@ MODES = ("smooth", "c0", "c1", "c2")
 def methods_for(op: str) -> tuple[str, ...]:
     """The registered methods that the operator ``op`` (a key of ``ALL_OPS``) accepts."""
     if op == "top_k_index":  # methods reading values off their sort return None as the index
-        return tuple(name for name, spec in registry.METHODS.items()
-                     if spec.index_outputs and not spec.sorted_values)
+        return tuple(
+            name for name, spec in registry.METHODS.items() if spec.index_outputs and not spec.sorted_values
+        )
     return registry.methods("index" if op in _INDEX_FNS else "values")
 
 
@@ -57,8 +57,17 @@ ALL_OPS = {**INDEX_OPS, **VALUE_OPS}
 # covered by the hard-mode and reference tests.
 CORE_OPS = {
     name: ALL_OPS[name]
-    for name in ("argmax", "argsort_desc", "argquantile", "top_k_index",
-                 "max", "sort", "rank", "quantile", "top_k_values")
+    for name in (
+        "argmax",
+        "argsort_desc",
+        "argquantile",
+        "top_k_index",
+        "max",
+        "sort",
+        "rank",
+        "quantile",
+        "top_k_values",
+    )
 }
 
 
@@ -86,7 +95,5 @@ def combos(ops, methods=None, modes=MODES):
         for method in methods_for(name):
             if methods is not None and method not in methods:
                 continue
-            for mode in modes:
-                if supports(method, mode):
-                    out.append((name, method, mode))
+            out.extend((name, method, mode) for mode in modes if supports(method, mode))
     return out

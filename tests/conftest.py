@@ -1,8 +1,9 @@
 """Shared test configuration.
 
 x64 is enabled for the whole suite so float64 results can be compared with the
-published reference values of the quick examples and docstrings; float32 behaviour is tested with explicit float32
-inputs (a float32 input stays float32 in every operator).
+published reference values of the quick examples and docstrings; float32
+behaviour is tested with explicit float32 inputs (a float32 input stays
+float32 in every operator).
 """
 
 import os
@@ -31,22 +32,95 @@ jax.config.update("jax_enable_x64", True)
 import pytest  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
 
+# Three tiers, each containing the one before:
+#   fast (default)       every public operator, method, mode and transform once;
+#   full (--full)        the cross products and subprocess-backed checks; CI;
+#   exhaustive (--run-slow) the sweeps marked slow (hostile inputs, every dtype).
+# SOFTJAX_TEST_TIER=fast|full|exhaustive sets the tier for every pytest run
+# (and for the subprocess-backed tests, which read it too).
+TIERS = ("fast", "full", "exhaustive")
+
 
 def pytest_addoption(parser):
-    parser.addoption(
-        "--run-slow", action="store_true", help="also run the exhaustive sweeps marked slow"
-    )
+    parser.addoption("--full", action="store_true", help="run the full tier (what CI runs)")
+    parser.addoption("--run-slow", action="store_true", help="also run the exhaustive sweeps marked slow")
+
+
+def tier(config) -> str:
+    """The tier of this run: the larger of the command line's and SOFTJAX_TEST_TIER."""
+    chosen = os.environ.get("SOFTJAX_TEST_TIER", "fast")
+    if chosen not in TIERS:
+        raise pytest.UsageError(f"SOFTJAX_TEST_TIER must be one of {TIERS}, got {chosen!r}")
+    if config.getoption("--run-slow"):
+        return "exhaustive"
+    if config.getoption("--full") and chosen == "fast":
+        return "full"
+    return chosen
+
+
+def pytest_configure(config):
+    # Subprocess-backed tests and helpers read the tier from the environment.
+    os.environ["SOFTJAX_TEST_TIER"] = tier(config)
+
+
+def pytest_report_header(config):
+    return f"softjax test tier: {tier(config)}"
+
+
+# Full tier only: subprocess-backed reports and the tests that take longest to
+# compile, each repeating coverage that the fast tier keeps in a cheaper form
+# (node-id prefixes; the reason after each).
+FULL_ONLY = {
+    "tests/test_trace_consistency.py": "eager vs jit vs vmap per method, one subprocess each",
+    "tests/test_examples.py": "runs every example script",
+    "tests/test_docstrings.py::test_docstring_example_runs": "runs every docstring example",
+    "tests/test_axiswise_properties.py::test_rank_in_range_and_values_in_hull": "hypothesis sweep",
+    "tests/test_axiswise_properties.py::test_log_probs_exponentiate_back": "every method x mode",
+    "tests/test_axiswise_properties.py::test_soft_index_rows_are_distributions": "hypothesis sweep",
+    "tests/test_axiswise_properties.py::test_permutation_equivariance": "hypothesis sweep",
+    "tests/test_axiswise_properties.py::test_fused_sort_memory_is_linear": "compiles n = 4096",
+    "tests/test_axiswise_transforms.py::test_float32_finite": "the finiteness sample covers it",
+    "tests/test_topk_mask.py::test_hostile_inputs_finite_values_and_gradients": "finiteness sample",
+    "tests/test_transport.py::test_marginals_hold_at_n256": "n = 256 solves",
+    "tests/test_transport.py::test_zero_mass_targets_batching_and_degenerate_inputs": "many layouts",
+    "tests/test_simplex.py::test_partial_sort_levels_are_exact": "every level of a long row",
+    "tests/test_topk_mask.py::test_check_grads_real_k_methods": "second order through the k solvers",
+    "tests/test_transport.py::test_jacfwd_equals_jacrev_and_jit": "full Jacobians of both solvers",
+}
+# In the fast tier a parametrized test runs on at most this many of its
+# parameter sets (the first and the last, and evenly between).
+FAST_PARAMS = 2
+
+
+def _thin(items):
+    """The items of the fast tier: each test function on at most FAST_PARAMS parameter sets."""
+    groups: dict[tuple, list] = {}
+    for item in items:
+        groups.setdefault((item.path, item.originalname), []).append(item)
+    keep = set()
+    for group in groups.values():
+        n = len(group)
+        picks = {round(i * (n - 1) / max(FAST_PARAMS - 1, 1)) for i in range(min(n, FAST_PARAMS))}
+        keep.update(id(group[i]) for i in picks)
+    return keep
 
 
 def pytest_collection_modifyitems(config, items):
-    # The default run covers every operator x method x mode; tests marked
-    # slow repeat checks over the rest of the cross product (compile-bound).
-    if config.getoption("--run-slow"):
-        return
-    skip = pytest.mark.skip(reason="exhaustive sweep: run with --run-slow")
+    level = TIERS.index(tier(config))
+    skip_slow = pytest.mark.skip(reason="exhaustive sweep: run with --run-slow")
+    skip_full = pytest.mark.skip(reason="full tier: run with --full")
+    fast = _thin([item for item in items if "slow" not in item.keywords]) if level == 0 else set()
     for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
+        nodeid = item.nodeid
+        if "slow" in item.keywords and level < 2:
+            item.add_marker(skip_slow)
+        elif level == 0 and (
+            "full" in item.keywords
+            or id(item) not in fast
+            or any(nodeid.startswith(prefix) for prefix in FULL_ONLY)
+        ):
+            item.add_marker(skip_full)
+
 
 settings.register_profile(
     "softjax",
@@ -55,3 +129,28 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 settings.load_profile("softjax")
+
+
+# Per-test wall time (setup + call + teardown), the latest run of each test, for choosing
+# what belongs in the fast tier: .cache/test-durations.json (git-ignored).
+_DURATIONS: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report):
+    _DURATIONS[report.nodeid] = _DURATIONS.get(report.nodeid, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session):
+    if hasattr(session.config, "workerinput") or not _DURATIONS:
+        return  # xdist workers report to the controller, which writes the file
+    import json
+
+    path = os.path.join(os.path.dirname(_CACHE), "test-durations.json")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    try:  # runs of a few files update their entries only
+        with open(path) as f:
+            merged = {**json.load(f), **_DURATIONS}
+    except (OSError, ValueError):
+        merged = dict(_DURATIONS)
+    with open(path, "w") as f:
+        json.dump(dict(sorted(merged.items(), key=lambda kv: -kv[1])), f, indent=0)

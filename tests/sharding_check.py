@@ -36,20 +36,20 @@ if __name__ == "__main__":  # must precede the JAX import
     if "xla_force_host_platform_device_count" not in flags:
         os.environ["XLA_FLAGS"] = (flags + " --xla_force_host_platform_device_count=8").strip()
 
-import json  # noqa: E402
-import re  # noqa: E402
-import time  # noqa: E402
-import warnings  # noqa: E402
-import zlib  # noqa: E402
+import json
+import re
+import time
+import warnings
+import zlib
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-from jax.sharding import AxisType, NamedSharding, PartitionSpec as P  # noqa: E402
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import softjax as sj  # noqa: E402
-from axiswise_cases import ALL_OPS, ALL_METHODS, MODES, supports  # noqa: E402
+import softjax as sj
+from axiswise_cases import ALL_METHODS, ALL_OPS, MODES, supports
 
 shard_map = getattr(jax, "shard_map", None)
 if shard_map is None:  # pragma: no cover - older JAX
@@ -101,21 +101,27 @@ def _random_method_ops(method, mode):
         "random.categorical[row keys]": per_row(lambda k, row: r.categorical(k, row, **kw)),
         "random.categorical_st[row keys]": per_row(lambda k, row: r.categorical_st(k, row, **kw)),
         "random.categorical[no replace, row keys]": per_row(
-            lambda k, row: r.categorical(k, row, shape=(2,), replace=False, **kw)),
+            lambda k, row: r.categorical(k, row, shape=(2,), replace=False, **kw)
+        ),
         "random.choice[row keys]": per_row(
-            lambda k, row: r.choice(k, row, (3,), replace=False, p=jax.nn.softmax(row), **kw)),
+            lambda k, row: r.choice(k, row, (3,), replace=False, p=jax.nn.softmax(row), **kw)
+        ),
         "random.choice_st[row keys]": per_row(
-            lambda k, row: r.choice_st(k, row, (3,), p=jax.nn.softmax(row), **kw)),
+            lambda k, row: r.choice_st(k, row, (3,), p=jax.nn.softmax(row), **kw)
+        ),
         "random.multinomial[row keys]": per_row(
-            lambda k, row: r.multinomial(k, 3, jax.nn.softmax(row), **kw)),
+            lambda k, row: r.multinomial(k, 3, jax.nn.softmax(row), **kw)
+        ),
         "random.multinomial_st[row keys]": per_row(
-            lambda k, row: r.multinomial_st(k, 3, jax.nn.softmax(row), **kw)),
+            lambda k, row: r.multinomial_st(k, 3, jax.nn.softmax(row), **kw)
+        ),
         "random.permutation[row keys]": per_row(lambda k, row: r.permutation(k, row, **kw)),
         "random.permutation_st[row keys]": per_row(lambda k, row: r.permutation_st(k, row, **kw)),
         # One shared key, noise drawn for the whole (sharded) batch.
         "random.categorical[shared key]": _shared_key(lambda key, x: r.categorical(key, x, **kw)),
         "random.permutation[shared key]": _shared_key(
-            lambda key, x: r.permutation(key, x, axis=1, independent=True, **kw)),
+            lambda key, x: r.permutation(key, x, axis=1, independent=True, **kw)
+        ),
     }
     return ops
 
@@ -153,11 +159,15 @@ def _top_k_mask_ops(method, mode):
         "top_k_mask_st": lambda x, *_: sj.top_k_mask_st(x, 2, method=method, **kw),
     }
     if method == "fast_soft_sort":
-        ops.update({
-            "top_k_mask[real k]": lambda x, *_: sj.top_k_mask(x, 2.5, method=method, **kw),
-            "top_k_mask[threshold]": lambda x, *_: sj.top_k_mask(x, 2, method="threshold", **kw),
-            "top_k_mask[threshold, real k]": lambda x, *_: sj.top_k_mask(x, 2.5, method="threshold", **kw),
-        })
+        ops.update(
+            {
+                "top_k_mask[real k]": lambda x, *_: sj.top_k_mask(x, 2.5, method=method, **kw),
+                "top_k_mask[threshold]": lambda x, *_: sj.top_k_mask(x, 2, method="threshold", **kw),
+                "top_k_mask[threshold, real k]": lambda x, *_: sj.top_k_mask(
+                    x, 2.5, method="threshold", **kw
+                ),
+            }
+        )
     return ops
 
 
@@ -170,12 +180,29 @@ def elementwise_ops(mode):
         "softrelu": lambda x, *_: sj.softrelu(x, **kw),
         "softrelu_gated": lambda x, *_: sj.softrelu(x, gated=True, **kw),
     }
-    for name in ("abs", "heaviside", "relu", "round", "sign", "floor", "ceil", "trunc",
-                 "relu6", "hard_tanh", "hard_sigmoid", "hard_silu"):
+    for name in (
+        "abs",
+        "heaviside",
+        "relu",
+        "round",
+        "sign",
+        "floor",
+        "ceil",
+        "trunc",
+        "relu6",
+        "hard_tanh",
+        "hard_sigmoid",
+        "hard_silu",
+    ):
         for suffix in ("", "_st"):
             ops[name + suffix] = (lambda f: lambda x, *_: f(x, **kw))(getattr(sj, name + suffix))
-    for name, other in (("maximum", y), ("minimum", y), ("mod", 0.7), ("remainder", -0.7),
-                        ("floor_divide", 0.7)):
+    for name, other in (
+        ("maximum", y),
+        ("minimum", y),
+        ("mod", 0.7),
+        ("remainder", -0.7),
+        ("floor_divide", 0.7),
+    ):
         for suffix in ("", "_st"):
             ops[name + suffix] = (lambda f, o: lambda x, *_: f(x, o, **kw))(getattr(sj, name + suffix), other)
     for suffix in ("", "_st"):
@@ -192,50 +219,65 @@ def elementwise_ops(mode):
     def lt(x):
         return sj.less(x, 1.0, **kw)
 
-    ops.update({
-        "logical_and": lambda x, *_: sj.logical_and(gt(x), lt(x)),
-        "logical_or": lambda x, *_: sj.logical_or(gt(x), lt(x), use_geometric_mean=True),
-        "logical_xor": lambda x, *_: sj.logical_xor(gt(x), lt(x)),
-        "logical_not": lambda x, *_: sj.logical_not(gt(x)),
-        "all": lambda x, *_: sj.all(gt(x), axis=-1),
-        "any": lambda x, *_: sj.any(gt(x), axis=-1),
-        "where": lambda x, *_: sj.where(gt(x), x, -x),
-        "random.bernoulli[row keys]": lambda x, keys, key: jax.vmap(
-            lambda k, row: r.bernoulli(k, jax.nn.sigmoid(row), **kw))(keys, x),
-        "random.bernoulli_st[row keys]": lambda x, keys, key: jax.vmap(
-            lambda k, row: r.bernoulli_st(k, jax.nn.sigmoid(row), **kw))(keys, x),
-        "random.binomial[row keys]": lambda x, keys, key: jax.vmap(
-            lambda k, row: r.binomial(k, 4, jax.nn.sigmoid(row), **kw))(keys, x),
-        "random.binomial_st[row keys]": lambda x, keys, key: jax.vmap(
-            lambda k, row: r.binomial_st(k, 4, jax.nn.sigmoid(row), **kw))(keys, x),
-        "random.rademacher[row keys]": lambda x, keys, key: x * jax.vmap(
-            lambda k: r.rademacher(k, (N,), jnp.float32, **kw))(keys),
-        "random.rademacher_st[row keys]": lambda x, keys, key: x * jax.vmap(
-            lambda k: r.rademacher_st(k, (N,), jnp.float32, **kw))(keys),
-        "random.bernoulli[shared key]": _shared_key(
-            lambda key, x: r.bernoulli(key, jax.nn.sigmoid(x), **kw)),
-    })
+    ops.update(
+        {
+            "logical_and": lambda x, *_: sj.logical_and(gt(x), lt(x)),
+            "logical_or": lambda x, *_: sj.logical_or(gt(x), lt(x), use_geometric_mean=True),
+            "logical_xor": lambda x, *_: sj.logical_xor(gt(x), lt(x)),
+            "logical_not": lambda x, *_: sj.logical_not(gt(x)),
+            "all": lambda x, *_: sj.all(gt(x), axis=-1),
+            "any": lambda x, *_: sj.any(gt(x), axis=-1),
+            "where": lambda x, *_: sj.where(gt(x), x, -x),
+            "random.bernoulli[row keys]": lambda x, keys, key: jax.vmap(
+                lambda k, row: r.bernoulli(k, jax.nn.sigmoid(row), **kw)
+            )(keys, x),
+            "random.bernoulli_st[row keys]": lambda x, keys, key: jax.vmap(
+                lambda k, row: r.bernoulli_st(k, jax.nn.sigmoid(row), **kw)
+            )(keys, x),
+            "random.binomial[row keys]": lambda x, keys, key: jax.vmap(
+                lambda k, row: r.binomial(k, 4, jax.nn.sigmoid(row), **kw)
+            )(keys, x),
+            "random.binomial_st[row keys]": lambda x, keys, key: jax.vmap(
+                lambda k, row: r.binomial_st(k, 4, jax.nn.sigmoid(row), **kw)
+            )(keys, x),
+            "random.rademacher[row keys]": lambda x, keys, key: (
+                x * jax.vmap(lambda k: r.rademacher(k, (N,), jnp.float32, **kw))(keys)
+            ),
+            "random.rademacher_st[row keys]": lambda x, keys, key: (
+                x * jax.vmap(lambda k: r.rademacher_st(k, (N,), jnp.float32, **kw))(keys)
+            ),
+            "random.bernoulli[shared key]": _shared_key(
+                lambda key, x: r.bernoulli(key, jax.nn.sigmoid(x), **kw)
+            ),
+        }
+    )
     if mode == "smooth":  # operators without a mode: once
+
         def soft_idx(x):
             return jax.nn.softmax(x / SOFTNESS, axis=-1)
 
-        ops.update({
-            "take_along_axis": lambda x, *_: sj.take_along_axis(x, soft_idx(x)[:, None, :], axis=-1),
-            "take": lambda x, *_: jax.vmap(lambda row, p: sj.take(row, p[None], axis=0))(x, soft_idx(x)),
-            "choose": lambda x, *_: sj.choose(soft_idx(x), x.T),
-            "dynamic_index_in_dim": lambda x, *_: jax.vmap(
-                lambda row, p: sj.dynamic_index_in_dim(row, p, 0))(x, soft_idx(x)),
-            "dynamic_slice_in_dim": lambda x, *_: jax.vmap(
-                lambda row, p: sj.dynamic_slice_in_dim(row, p, 3, 0))(x, soft_idx(x)),
-            "dynamic_slice": lambda x, *_: jax.vmap(
-                lambda row, p: sj.dynamic_slice(row, [p], [3]))(x, soft_idx(x)),
-            "sqrt": lambda x, *_: sj.sqrt(jnp.abs(x)),
-            "log": lambda x, *_: sj.log(jnp.abs(x) + 0.1),
-            "arcsin": lambda x, *_: sj.arcsin(jnp.tanh(x)),
-            "arccos": lambda x, *_: sj.arccos(jnp.tanh(x)),
-            "div": lambda x, *_: sj.div(x, jnp.abs(x) + 1.0),
-            "norm": lambda x, *_: sj.norm(x, axis=-1),
-        })
+        ops.update(
+            {
+                "take_along_axis": lambda x, *_: sj.take_along_axis(x, soft_idx(x)[:, None, :], axis=-1),
+                "take": lambda x, *_: jax.vmap(lambda row, p: sj.take(row, p[None], axis=0))(x, soft_idx(x)),
+                "choose": lambda x, *_: sj.choose(soft_idx(x), x.T),
+                "dynamic_index_in_dim": lambda x, *_: jax.vmap(
+                    lambda row, p: sj.dynamic_index_in_dim(row, p, 0)
+                )(x, soft_idx(x)),
+                "dynamic_slice_in_dim": lambda x, *_: jax.vmap(
+                    lambda row, p: sj.dynamic_slice_in_dim(row, p, 3, 0)
+                )(x, soft_idx(x)),
+                "dynamic_slice": lambda x, *_: jax.vmap(lambda row, p: sj.dynamic_slice(row, [p], [3]))(
+                    x, soft_idx(x)
+                ),
+                "sqrt": lambda x, *_: sj.sqrt(jnp.abs(x)),
+                "log": lambda x, *_: sj.log(jnp.abs(x) + 0.1),
+                "arcsin": lambda x, *_: sj.arcsin(jnp.tanh(x)),
+                "arccos": lambda x, *_: sj.arccos(jnp.tanh(x)),
+                "div": lambda x, *_: sj.div(x, jnp.abs(x) + 1.0),
+                "norm": lambda x, *_: sj.norm(x, axis=-1),
+            }
+        )
     return ops
 
 
@@ -246,17 +288,36 @@ def elementwise_ops(mode):
 # and the *_st variants run in the full tier (SOFTJAX_SHARDING_FULL=1).
 def _quick_ops(method, mode):
     if method == "elementwise":
-        return {f"{name}@{m}" for m in MODES for name in (
-            "sigmoidal", "clip", "round_st", "greater", "equal", "logical_and", "all", "where",
-            "floor", "maximum", "mod", "hard_silu", "ptp",
-            "random.bernoulli[row keys]", "random.bernoulli[shared key]",
-            "take_along_axis", "choose", "dynamic_slice", "norm")}
+        return {
+            f"{name}@{m}"
+            for m in MODES
+            for name in (
+                "sigmoidal",
+                "clip",
+                "round_st",
+                "greater",
+                "equal",
+                "logical_and",
+                "all",
+                "where",
+                "floor",
+                "maximum",
+                "mod",
+                "hard_silu",
+                "ptp",
+                "random.bernoulli[row keys]",
+                "random.bernoulli[shared key]",
+                "take_along_axis",
+                "choose",
+                "dynamic_slice",
+                "norm",
+            )
+        }
     names = {"argsort"} if method in RANDOM_METHODS else {"sort"}
     if method in TOP_K_MASK_METHODS:
         names |= {"top_k_mask", "top_k_mask[real k]", "top_k_mask[threshold, real k]"}
     if (method, mode) == ("softsort", "smooth"):
-        names |= {"sort", "sort_st", "random.categorical[row keys]",
-                  "random.categorical[shared key]"}
+        names |= {"sort", "sort_st", "random.categorical[row keys]", "random.categorical[shared key]"}
     return names
 
 
@@ -281,8 +342,7 @@ def groups(full=False):
                 if full or name in _quick_ops(method, mode):
                     ops[f"{name}@{mode}"] = op
         out.append((method, "all", ops))
-    elementwise = {f"{name}@{mode}": op for mode in MODES
-                   for name, op in elementwise_ops(mode).items()}
+    elementwise = {f"{name}@{mode}": op for mode in MODES for name, op in elementwise_ops(mode).items()}
     if not full:
         elementwise = {k: v for k, v in elementwise.items() if k in _quick_ops("elementwise", None)}
     out.append(("elementwise", "all", elementwise))
@@ -290,8 +350,7 @@ def groups(full=False):
     # contains one of the substrings (targeted re-runs of the full tier).
     wanted = [w for w in os.environ.get("SOFTJAX_SHARDING_OPS", "").split(",") if w]
     if wanted:
-        out = [(m, g, {k: v for k, v in ops.items() if any(w in k for w in wanted)})
-               for m, g, ops in out]
+        out = [(m, g, {k: v for k, v in ops.items() if any(w in k for w in wanted)}) for m, g, ops in out]
         out = [entry for entry in out if entry[2]]
     return out
 
@@ -329,7 +388,7 @@ def make_fn(ops, shared):
                     total = total + jnp.sum(_weights(f"{name}/{i}", leaf.shape) * leaf)
             return total, outs
 
-        xs = {name: x for name in ops}
+        xs = dict.fromkeys(ops, x)
         grads, outs = jax.grad(loss, has_aux=True)(xs)
         grads = {name: g for name, g in grads.items() if name in outs}
         return outs, grads
@@ -341,8 +400,9 @@ def make_fn(ops, shared):
 
 _COLLECTIVE = re.compile(
     r"=\s*(.+?)\s+(all-gather|all-to-all|collective-permute|reduce-scatter|all-reduce)"
-    r"(?:-start)?\(")
-_CALLBACK = re.compile(r'custom_call_target="([^"]*callback[^"]*)"', re.I)
+    r"(?:-start)?\("
+)
+_CALLBACK = re.compile(r'custom_call_target="([^"]*callback[^"]*)"', re.IGNORECASE)
 _HOST = re.compile(r"\b(send|recv|infeed|outfeed)(?:-done)?\(")
 
 
@@ -359,14 +419,17 @@ def inspect_hlo(text):
     """Collectives ``"kind shape @ op_name"`` and host callbacks in compiled HLO text."""
     collectives, callbacks, host = set(), set(), set()
     for line in text.splitlines():
-        if (m := _COLLECTIVE.search(line)):
+        if m := _COLLECTIVE.search(line):
             collectives.add(f"{m.group(2)} {m.group(1).rstrip(',)')} @ {_where(line)}")
-        if (m := _CALLBACK.search(line)):
+        if m := _CALLBACK.search(line):
             callbacks.add(f"{m.group(1)} @ {_where(line)}")
-        if (m := _HOST.search(line)):
+        if m := _HOST.search(line):
             host.add(f"{m.group(1)} @ {_where(line)}")
-    return {"collectives": sorted(collectives), "callbacks": sorted(callbacks),
-            "host_transfers": sorted(host)}
+    return {
+        "collectives": sorted(collectives),
+        "callbacks": sorted(callbacks),
+        "host_transfers": sorted(host),
+    }
 
 
 # --- checks ----------------------------------------------------------------------------
@@ -404,9 +467,13 @@ def compare(outs, grads, ref_outs, ref_grads, mesh, stage, batch="data", typed=F
             for i, leaf in enumerate(jax.tree.leaves(got)):
                 key = f"{name}/{kind}" + (f"[{i}]" if i else "")
                 stage["max_err"][key] = _mismatch(leaf, ref_leaves[i])
-                if not _batch_sharded(leaf, mesh, batch) or (typed and not _typed_batch_sharding(leaf, batch)):
+                if not _batch_sharded(leaf, mesh, batch) or (
+                    typed and not _typed_batch_sharding(leaf, batch)
+                ):
+                    typed_spec = jax.typeof(leaf).sharding.spec
                     stage["not_batch_sharded"].append(
-                        f"{key}: {leaf.sharding.spec} (type {jax.typeof(leaf).sharding.spec}) shape {leaf.shape}")
+                        f"{key}: {leaf.sharding.spec} (type {typed_spec}) shape {leaf.shape}"
+                    )
 
 
 def _stage():
@@ -464,13 +531,16 @@ def run_group(method, mode, ops, meshes, x_host, keys_host):
             return report | {name: _stage() for name in STAGES} | {"warnings": []}
 
         def sharded(mesh):
-            return (jax.device_put(x_host, NamedSharding(mesh, P("data", None))),
-                    jax.device_put(keys_host, NamedSharding(mesh, P("data"))))
+            return (
+                jax.device_put(x_host, NamedSharding(mesh, P("data", None))),
+                jax.device_put(keys_host, NamedSharding(mesh, P("data"))),
+            )
 
         def build(fn, mesh):
             def go():
                 args = sharded(mesh)
                 return jax.jit(fn).lower(*args).compile(), args
+
             return go
 
         report["jit"] = _stage()
@@ -479,8 +549,12 @@ def run_group(method, mode, ops, meshes, x_host, keys_host):
             report["explicit_jit"] = _stage()
             run_stage(report["explicit_jit"], build(f_full, explicit), ref, explicit, typed=True)
             report["shard_map"] = _stage()
-            mapped = shard_map(make_fn(ops, shared=False), mesh=explicit,
-                               in_specs=(P("data", None), P("data")), out_specs=P("data"))
+            mapped = shard_map(
+                make_fn(ops, shared=False),
+                mesh=explicit,
+                in_specs=(P("data", None), P("data")),
+                out_specs=P("data"),
+            )
             run_stage(report["shard_map"], build(mapped, explicit), ref, explicit, typed=True)
             report["vmap_spmd"] = _stage()
             vmapped = jax.vmap(_per_row(ops), spmd_axis_name="data")
@@ -497,7 +571,13 @@ def run_group(method, mode, ops, meshes, x_host, keys_host):
 # a 2-D mesh, over one of them, a mesh mixing Explicit and Auto axes, and the
 # operator's own axis sharded (gathered once: correct, not free).
 MESH_VARIANTS = (
-    ("2d_both", (4, 2), ("data", "model"), (AxisType.Explicit, AxisType.Explicit), P(("data", "model"), None)),
+    (
+        "2d_both",
+        (4, 2),
+        ("data", "model"),
+        (AxisType.Explicit, AxisType.Explicit),
+        P(("data", "model"), None),
+    ),
     ("2d_one", (4, 2), ("data", "model"), (AxisType.Explicit, AxisType.Explicit), P("data", None)),
     ("mixed", (4, 2), ("data", "model"), (AxisType.Explicit, AxisType.Auto), P("data", None)),
     ("operator_axis", (2,), ("data",), (AxisType.Explicit,), P(None, "data")),
@@ -549,13 +629,15 @@ def long_rows_check(meshes):
     weights = jnp.asarray(np.random.default_rng(6).standard_normal(LONG_N), jnp.float32)
     out = []
     for method in ("smooth_sort", "fast_soft_sort"):
-        def f(x):
+
+        def f(x, method=method):
             value, grad = jax.value_and_grad(
-                lambda v: jnp.sum(weights * sj.sort(v, axis=-1, softness=0.1, method=method)))(x)
+                lambda v: jnp.sum(weights * sj.sort(v, axis=-1, softness=0.1, method=method))
+            )(x)
             return value, grad, sj.sort(x, axis=-1, softness=0.1, method=method)
 
         ref = jax.jit(f)(jax.device_put(x_host, jax.devices()[0]))
-        for kind, mesh in zip(("auto", "explicit"), meshes):
+        for kind, mesh in zip(("auto", "explicit"), meshes, strict=True):
             entry = {"method": method, "axis_type": kind, "error": None, "max_err": {}}
             try:
                 with jax.set_mesh(mesh):
@@ -563,7 +645,7 @@ def long_rows_check(meshes):
                     compiled = jax.jit(f).lower(x).compile()
                     entry["hlo"] = inspect_hlo(compiled.as_text())
                     got = compiled(x)
-                for name, g, r in zip(("loss", "grad", "sort"), got, ref):
+                for name, g, r in zip(("loss", "grad", "sort"), got, ref, strict=True):
                     entry["max_err"][name] = _mismatch(g, r)
                 entry["batch_sharded"] = _batch_sharded(got[2], mesh, "data")
             except Exception as err:
@@ -616,6 +698,9 @@ def training_check(mesh):
     }
 
 
+SMOKE_METHODS = ("softsort", "elementwise")
+
+
 def main():
     t0 = time.perf_counter()
     devices = jax.devices()
@@ -628,17 +713,37 @@ def main():
     x_host = rng.standard_normal((BATCH, N)).astype(np.float32)
     x_host[0, :2] = 0.25  # a tie
     keys_host = jax.random.split(jax.random.key(3), BATCH)
-    full = os.environ.get("SOFTJAX_SHARDING_FULL") == "1"
+    full = (
+        os.environ.get("SOFTJAX_SHARDING_FULL") == "1" or os.environ.get("SOFTJAX_TEST_TIER") == "exhaustive"
+    )
+    if "--smoke" in sys.argv[1:]:
+        # The fast test tier: one method's smooth ops and the elementwise
+        # group, every stage, on both axis types; nothing else.
+        selected = [
+            (method, mode, {k: v for k, v in ops.items() if k.endswith("@smooth")})
+            for method, mode, ops in groups(False)
+            if method in SMOKE_METHODS
+        ]
+        results = [
+            run_group(method, mode, ops, (mesh, explicit), x_host, keys_host)
+            for method, mode, ops in selected
+        ]
+        print(json.dumps({"tier": "smoke", "groups": results, "seconds": round(time.perf_counter() - t0, 2)}))
+        return
     only = set(sys.argv[1:])
     selected = [(method, mode, ops) for method, mode, ops in groups(full) if not only or method in only]
-    results = [run_group(method, mode, ops, (mesh, explicit), x_host, keys_host)
-               for method, mode, ops in selected]
+    results = [
+        run_group(method, mode, ops, (mesh, explicit), x_host, keys_host) for method, mode, ops in selected
+    ]
     # Other meshes: every method in the full tier; in the default tier the
     # methods with a custom_partitioning rule (fast_soft_sort), a host
     # callback (ot) and a chunked fused kernel (softsort).
     variant_methods = VARIANT_METHODS_FULL if full else VARIANT_METHODS
-    smooth = [(method, {k: v for k, v in ops.items() if k.endswith("@smooth") and "[shared key]" not in k})
-              for method, _, ops in selected if method in variant_methods]
+    smooth = [
+        (method, {k: v for k, v in ops.items() if k.endswith("@smooth") and "[shared key]" not in k})
+        for method, _, ops in selected
+        if method in variant_methods
+    ]
     report = {
         "tier": "full" if full else "quick",
         "jax": jax.__version__,

@@ -36,8 +36,10 @@ def test_hard_matches_jax_nn(dtype):
         x = jnp.array([-7, -3, -1, 0, 1, 3, 6, 9], dtype)
     else:
         top = 0.9 * float(jnp.finfo(dtype).max)
-        x = jnp.array([-0.0, 0.0, -1.0, 1.0, -3.0, 3.0, 6.0, 2.5, -2.5, 7.0, top, -top, 1e-30,
-                       np.nan, np.inf, -np.inf], dtype)
+        x = jnp.array(
+            [-0.0, 0.0, -1.0, 1.0, -3.0, 3.0, 6.0, 2.5, -2.5, 7.0, top, -top, 1e-30, np.nan, np.inf, -np.inf],
+            dtype,
+        )
     for ours, theirs, _ in OPS.values():
         assert_bits_equal(ours(x, mode="hard"), theirs(x))
         assert_bits_equal(ours(2, mode="hard"), theirs(2))
@@ -46,7 +48,9 @@ def test_hard_matches_jax_nn(dtype):
 
 @jax.jit
 def _all(x, s):
-    return {name: jnp.stack([op(x, softness=s, mode=m) for m in SOFT_MODES]) for name, (op, _, _) in OPS.items()}
+    return {
+        name: jnp.stack([op(x, softness=s, mode=m) for m in SOFT_MODES]) for name, (op, _, _) in OPS.items()
+    }
 
 
 def test_soft_properties():
@@ -61,8 +65,9 @@ def test_soft_properties():
                 assert np.all(y >= ymin - 1e-12) and np.all(y <= ymax + 1e-12), name
             # exact away from the kinks (piecewise modes, outside the bands +-5s)
             far = np.asarray((jnp.abs(x - lo) >= 5 * s) & (jnp.abs(x - hi) >= 5 * s))
-            np.testing.assert_allclose(y[1:4][:, far], np.broadcast_to(hard(x)[far], y[1:4][:, far].shape),
-                                       atol=1e-12, err_msg=name)
+            np.testing.assert_allclose(
+                y[1:4][:, far], np.broadcast_to(hard(x)[far], y[1:4][:, far].shape), atol=1e-12, err_msg=name
+            )
             if s == 1e-5:
                 np.testing.assert_allclose(y, np.broadcast_to(hard(x), y.shape), atol=1e-4, err_msg=name)
         np.testing.assert_allclose(out["hard_silu"], x * out["hard_sigmoid"], atol=1e-15)
@@ -71,8 +76,10 @@ def test_soft_properties():
 
 def test_smooth_closed_form():
     x, s = jnp.linspace(-2.0, 8.0, 41), 0.3
+
     def relu(v):
         return s * jax.nn.softplus(v / s)
+
     np.testing.assert_allclose(sj.relu6(x, softness=s), relu(x) - relu(x - 6.0), atol=1e-12)
     np.testing.assert_allclose(sj.hard_sigmoid(x, softness=s), (relu(x + 3) - relu(x - 3)) / 6, atol=1e-12)
 
@@ -94,8 +101,14 @@ def test_extreme_inputs_float32(mode):
 
     @jax.jit
     def run(x):
-        return [(op(x, softness=s, mode=mode), jax.grad(lambda v, op=op, s=s: jnp.sum(op(v, softness=s, mode=mode)))(x))
-                for op, _, _ in OPS.values() for s in (1e-6, 0.1, 1e3)]
+        return [
+            (
+                op(x, softness=s, mode=mode),
+                jax.grad(lambda v, op=op, s=s: jnp.sum(op(v, softness=s, mode=mode)))(x),
+            )
+            for op, _, _ in OPS.values()
+            for s in (1e-6, 0.1, 1e3)
+        ]
 
     for value, grad in run(x):
         assert np.all(np.isfinite(value)) and np.all(np.isfinite(grad))

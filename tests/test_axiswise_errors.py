@@ -10,13 +10,13 @@ X = jnp.array([0.2, 1.7, -0.5, 0.9, 0.3])
 
 
 def test_unknown_mode_and_method():
-    with pytest.raises(ValueError, match="Invalid mode.*'hard'"):
+    with pytest.raises(ValueError, match=r"Invalid mode.*'hard'"):
         sj.sort(X, mode="soft")
-    with pytest.raises(ValueError, match="Invalid method.*'neuralsort'"):
+    with pytest.raises(ValueError, match=r"Invalid method.*'neuralsort'"):
         sj.sort(X, method="bubble")
     with pytest.raises(ValueError, match="Invalid method"):
         sj.argmax(X, method="fast_soft_sort")  # index ops need an index-producing method
-    with pytest.raises(ValueError, match="Invalid quantile_method.*'midpoint'"):
+    with pytest.raises(ValueError, match=r"Invalid quantile_method.*'midpoint'"):
         sj.quantile(X, 0.5, quantile_method="cubic")
 
 
@@ -69,8 +69,14 @@ def test_traced_q_is_clipped():
     assert out == sj.quantile(X, 1.0, method="softsort")
 
 
-@pytest.mark.parametrize("k,match", [(0, "k must be positive, got k=0"), (-1, "k must be positive"),
-                                     (6, "k=6 exceeds dimension size 5 along axis=-1")])
+@pytest.mark.parametrize(
+    "k,match",
+    [
+        (0, "k must be positive, got k=0"),
+        (-1, "k must be positive"),
+        (6, "k=6 exceeds dimension size 5 along axis=-1"),
+    ],
+)
 def test_top_k_bad_k(k, match):
     for mode in ("hard", "smooth"):
         with pytest.raises(ValueError, match=match):

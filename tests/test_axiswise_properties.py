@@ -5,8 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 from hypothesis.extra.numpy import arrays
 
 import softjax as sj
@@ -17,8 +16,12 @@ METHODS = ("softsort", "neuralsort")
 rows = arrays(np.float64, st.sampled_from([2, 6]), elements=st.floats(-100, 100, width=64))
 
 
-@given(x=rows, method=st.sampled_from(METHODS), mode=st.sampled_from(MODES),
-       softness=st.sampled_from([0.05, 0.3, 2.0]))
+@given(
+    x=rows,
+    method=st.sampled_from(METHODS),
+    mode=st.sampled_from(MODES),
+    softness=st.sampled_from([0.05, 0.3, 2.0]),
+)
 def test_soft_index_rows_are_distributions(x, method, mode, softness):
     for out in (
         sj.argsort(x, softness=softness, mode=mode, method=method),
@@ -35,21 +38,32 @@ def test_rank_in_range_and_values_in_hull(x, method, mode):
     n = x.shape[0]
     r = sj.rank(x, mode=mode, method=method)
     assert np.all(r >= 1 - 1e-9) and np.all(r <= n + 1e-9)
-    for v in (sj.sort(x, mode=mode, method=method), sj.max(x, mode=mode, method=method),
-              sj.median(x, mode=mode, method=method)):
+    for v in (
+        sj.sort(x, mode=mode, method=method),
+        sj.max(x, mode=mode, method=method),
+        sj.median(x, mode=mode, method=method),
+    ):
         assert np.all(v >= x.min() - 1e-9) and np.all(v <= x.max() + 1e-9)
 
 
-@given(x=rows, perm_seed=st.integers(0, 1000), method=st.sampled_from(METHODS),
-       mode=st.sampled_from(MODES))
+@given(x=rows, perm_seed=st.integers(0, 1000), method=st.sampled_from(METHODS), mode=st.sampled_from(MODES))
 def test_permutation_equivariance(x, perm_seed, method, mode):
     perm = np.random.default_rng(perm_seed).permutation(x.shape[0])
-    np.testing.assert_allclose(sj.sort(x[perm], mode=mode, method=method),
-                               sj.sort(x, mode=mode, method=method), rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(sj.rank(x[perm], mode=mode, method=method),
-                               sj.rank(x, mode=mode, method=method)[perm], rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(sj.argmax(x[perm], mode=mode, method=method),
-                               sj.argmax(x, mode=mode, method=method)[perm], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        sj.sort(x[perm], mode=mode, method=method), sj.sort(x, mode=mode, method=method), rtol=1e-9, atol=1e-9
+    )
+    np.testing.assert_allclose(
+        sj.rank(x[perm], mode=mode, method=method),
+        sj.rank(x, mode=mode, method=method)[perm],
+        rtol=1e-9,
+        atol=1e-9,
+    )
+    np.testing.assert_allclose(
+        sj.argmax(x[perm], mode=mode, method=method),
+        sj.argmax(x, mode=mode, method=method)[perm],
+        rtol=1e-9,
+        atol=1e-12,
+    )
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -58,22 +72,30 @@ def test_hard_limit(method, mode):
     x = jnp.array([0.2, 1.7, -0.5, 0.9, 0.3, -1.2])
     s = 1e-4
     np.testing.assert_allclose(sj.sort(x, softness=s, mode=mode, method=method), jnp.sort(x), atol=1e-6)
-    np.testing.assert_allclose(sj.rank(x, softness=s, mode=mode, method=method),
-                               sj.rank(x, mode="hard"), atol=1e-6)
-    np.testing.assert_allclose(sj.argsort(x, softness=s, mode=mode, method=method),
-                               sj.argsort(x, mode="hard"), atol=1e-6)
-    np.testing.assert_allclose(sj.quantile(x, 0.3, softness=s, mode=mode, method=method),
-                               jnp.quantile(x, 0.3), atol=1e-6)
-    np.testing.assert_allclose(sj.top_k(x, 3, softness=s, mode=mode, method=method)[0],
-                               jax.lax.top_k(x, 3)[0], atol=1e-6)
+    np.testing.assert_allclose(
+        sj.rank(x, softness=s, mode=mode, method=method), sj.rank(x, mode="hard"), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        sj.argsort(x, softness=s, mode=mode, method=method), sj.argsort(x, mode="hard"), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        sj.quantile(x, 0.3, softness=s, mode=mode, method=method), jnp.quantile(x, 0.3), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        sj.top_k(x, 3, softness=s, mode=mode, method=method)[0], jax.lax.top_k(x, 3)[0], atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("mode", ["smooth", "c0"])
 def test_log_probs_exponentiate_back(method, mode):
     x = jnp.array([0.2, 1.7, -0.5, 0.9, 0.3])
-    for fn in (lambda **k: sj.argsort(x, **k), lambda **k: sj.argmax(x, **k),
-               lambda **k: sj.argquantile(x, 0.3, **k), lambda **k: sj.top_k(x, 2, **k)[1]):
+    for fn in (
+        lambda **k: sj.argsort(x, **k),
+        lambda **k: sj.argmax(x, **k),
+        lambda **k: sj.argquantile(x, 0.3, **k),
+        lambda **k: sj.top_k(x, 2, **k)[1],
+    ):
         probs = fn(mode=mode, method=method)
         logs = fn(mode=mode, method=method, return_log_probs=True)
         np.testing.assert_allclose(jnp.exp(logs), probs, rtol=1e-9, atol=1e-14)
@@ -82,8 +104,9 @@ def test_log_probs_exponentiate_back(method, mode):
         clipped = jnp.clip(probs, 1e-3, 1.0)
         np.testing.assert_allclose(jnp.exp(eps), clipped / clipped.sum(-1, keepdims=True), rtol=1e-9)
     # gradients of log-prob outputs stay finite (no 0 * inf)
-    g = jax.grad(lambda x: sj.argmax(x, mode=mode, method=method, return_log_probs=True,
-                                     log_prob_eps=1e-3).sum())(x)
+    g = jax.grad(
+        lambda x: sj.argmax(x, mode=mode, method=method, return_log_probs=True, log_prob_eps=1e-3).sum()
+    )(x)
     assert np.all(np.isfinite(g))
 
 

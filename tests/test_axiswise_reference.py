@@ -22,9 +22,7 @@ def test_defaults():
     np.testing.assert_allclose(sj.quantile(X, 0.3), 0.2202219480, rtol=0, atol=1e-10)
     np.testing.assert_allclose(sj.percentile(X, 30.0), 0.2202219480, rtol=0, atol=1e-10)
     np.testing.assert_allclose(sj.argmax(X), [0.010770, 0.862581, 0.001571, 0.110137, 0.014941], **TOL)
-    np.testing.assert_allclose(
-        sj.argmedian(X), [0.375658, 0.000085, 0.000931, 0.085520, 0.537806], **TOL
-    )
+    np.testing.assert_allclose(sj.argmedian(X), [0.375658, 0.000085, 0.000931, 0.085520, 0.537806], **TOL)
     np.testing.assert_allclose(sj.top_k(X, 2)[0], [1.530194, 0.858806], **TOL)
 
 
@@ -111,8 +109,10 @@ def test_quantiles_softness_03():
 
 
 ARGMAX = {
-    "smooth": ([0.109617, 0.472499, 0.057705, 0.237928, 0.122252],
-               [0.016583, 0.649380, 0.000264, 0.304943, 0.028831]),
+    "smooth": (
+        [0.109617, 0.472499, 0.057705, 0.237928, 0.122252],
+        [0.016583, 0.649380, 0.000264, 0.304943, 0.028831],
+    ),
     "c0": ([0, 0.843034, 0, 0.156966, 0], [0, 1, 0, 0, 0]),
     "c1": ([0, 0.924214, 0, 0.075786, 0], [0, 1, 0, 0, 0]),
     "c2": ([0, 0.971784, 0, 0.028216, 0], [0, 0.999944, 0, 0.000056, 0]),

@@ -26,10 +26,15 @@ AVAILABLE = tuple(m for m in ALL_METHODS if method_available(m))
 # (argsort/sort/rank, argquantile/quantile, ...) share a mode so that
 # method="ot" compiles one solver per anchor layout.
 ROTATION = {
-    "argmax": "smooth", "max": "smooth",
-    "argsort_desc": "c0", "sort": "c0", "rank": "c0",
-    "argquantile": "c1", "quantile": "c1",
-    "top_k_index": "c2", "top_k_values": "c2",
+    "argmax": "smooth",
+    "max": "smooth",
+    "argsort_desc": "c0",
+    "sort": "c0",
+    "rank": "c0",
+    "argquantile": "c1",
+    "quantile": "c1",
+    "top_k_index": "c2",
+    "top_k_values": "c2",
 }
 assert set(ROTATION) == set(CORE_OPS) and set(ROTATION.values()) == set(MODES)
 X64 = jnp.array([0.2, 1.7, -0.5, 0.9, 0.3, -1.1], dtype=jnp.float64)
@@ -47,8 +52,7 @@ TIGHT_OT = {"ot_kwargs": {"sinkhorn_tol": 1e-12, "lbfgs_tol": 1e-12}}
 # sort and rank (the other values are read off the same soft sort); the jit,
 # vmap and float32 tests below still run every operator of both methods.
 GRADIENT_DEFAULT = {
-    "ot": {("argmax", "smooth"), ("argsort_desc", "c0"), ("argquantile", "c1"),
-           ("top_k_index", "c2")},
+    "ot": {("argmax", "smooth"), ("argsort_desc", "c0"), ("argquantile", "c1"), ("top_k_index", "c2")},
     "smooth_sort": {("sort", "smooth"), ("rank", "smooth")},
 }
 
@@ -116,12 +120,12 @@ def test_jit_and_vmap(method, tier):
     # Batched along axis -1, vmapped over rows, and a single row must agree.
     labels = _group(method, tier)
     ops = [_op(n, method, mode, tight=True, axis=-1) for n, mode in labels]
-    run = lambda x: [op(x) for op in ops]  # noqa: E731
+    run = lambda x: [op(x) for op in ops]
     batch = jnp.stack([X64, X64[::-1] * 2.0, jnp.full(6, 0.5)])
     batched = jax.jit(run)(batch)
     vmapped = jax.jit(jax.vmap(run))(batch)
     single = jax.jit(run)(batch[0])
-    for label, b, v, one in zip(labels, batched, vmapped, single):
+    for label, b, v, one in zip(labels, batched, vmapped, single, strict=True):
         np.testing.assert_allclose(v, b, rtol=1e-9, atol=1e-12, err_msg=str(label))
         np.testing.assert_allclose(one, b[0], rtol=1e-9, atol=1e-12, err_msg=str(label))
 
@@ -144,7 +148,7 @@ def test_eager_calls_reuse_compiled_code(method):
         jax.block_until_ready(op(X64))
     jax.monitoring.register_event_duration_secs_listener(listener)
     try:
-        for label, op in zip(labels, ops):
+        for label, op in zip(labels, ops, strict=True):
             jax.block_until_ready(op(X64))
             assert not compiles, (label, len(compiles))
     finally:
@@ -180,7 +184,7 @@ def test_float32_finite(method, tier):
     check = jax.jit(jax.vmap(values_and_grads))
     for batch in (rows, rows[:, :1], rows[:, :2]):  # n = 5, 1, 2
         outs, grads, values = check(batch)
-        for (name, mode), out, grad, value in zip(labels, outs, grads, values):
+        for (name, mode), out, grad, value in zip(labels, outs, grads, values, strict=True):
             label = (name, mode, batch.shape)
             assert out.dtype == grad.dtype == value.dtype == jnp.float32, label
             assert np.all(np.isfinite(out)) and np.all(np.isfinite(grad)), label

@@ -34,8 +34,22 @@ def tiny(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     md = out / "published" / "RESULTS.md"
     md.parent.mkdir()
-    argv = ["--ops", "sort,greater", "--methods", "neuralsort", "--modes", "smooth", "--sizes", "16",
-            "--repeats", "1", "--out", str(out), "--results-md", str(md)]
+    argv = [
+        "--ops",
+        "sort,greater",
+        "--methods",
+        "neuralsort",
+        "--modes",
+        "smooth",
+        "--sizes",
+        "16",
+        "--repeats",
+        "1",
+        "--out",
+        str(out),
+        "--results-md",
+        str(md),
+    ]
     rows = run.main(argv)
     return rows, out, md
 
@@ -44,14 +58,26 @@ def test_tiny_run_rows(tiny):
     rows, _, _ = tiny
     keys = [(r["op"], r["method"], r["mode"], r["n"]) for r in rows]
     assert keys == [
-        ("sort", "hard", "hard", 16), ("sort", "neuralsort", "smooth", 16),
-        ("greater", "hard", "hard", 16), ("greater", "-", "smooth", 16),
+        ("sort", "hard", "hard", 16),
+        ("sort", "neuralsort", "smooth", 16),
+        ("greater", "hard", "hard", 16),
+        ("greater", "-", "smooth", 16),
     ]
     for r in rows:
         assert r["status"] == "ok", r
         assert r["dtype"] == "float32"
-        for col in ("fwd_ms", "vg_ms", "compile_vg_s", "mem_vg_mb", "rss_peak_mb",
-                    "fwd_ratio", "vg_ratio", "vg_fwd_ratio", "compile_ratio", "mem_ratio"):
+        for col in (
+            "fwd_ms",
+            "vg_ms",
+            "compile_vg_s",
+            "mem_vg_mb",
+            "rss_peak_mb",
+            "fwd_ratio",
+            "vg_ratio",
+            "vg_fwd_ratio",
+            "compile_ratio",
+            "mem_ratio",
+        ):
             assert isinstance(r[col], float) and math.isfinite(r[col]) and r[col] > 0, (col, r)
         if r["method"] == "hard":
             assert r["fwd_ratio"] == r["vg_ratio"] == 1.0
@@ -86,7 +112,9 @@ def test_failures_become_rows():
     assert measure.measure(boom, (x,), 1, 5.0)["status"].startswith("unavailable: ValueError")
     assert measure.measure(lambda x: jnp.log(x), (x,), 1, 5.0)["status"] == "non-finite value"
     # sqrt is finite at 0 but its gradient is not
-    assert measure.measure(lambda x: jnp.sqrt(x * x), (x.at[3].set(0.0),), 1, 5.0)["status"] == "non-finite grad"
+    assert (
+        measure.measure(lambda x: jnp.sqrt(x * x), (x.at[3].set(0.0),), 1, 5.0)["status"] == "non-finite grad"
+    )
     assert measure.classify(RuntimeError("RESOURCE_EXHAUSTED: Out of memory")).startswith("OOM")
     assert measure.classify(TypeError("bad\nline")) == "error: TypeError: bad line"
 
@@ -103,10 +131,12 @@ def test_quick_plan_covers_every_operator_and_method():
 
 def test_time_cap_skips_larger_sizes(monkeypatch):
     args = run.parse_args(["--ops", "max", "--sizes", "8,16,32", "--time-cap", "1"])
-    results = iter([
-        {"status": "ok", "wall_s": 3.0, "compile_fwd_s": 1.0, "compile_vg_s": 1.5},  # ran 0.5 s
-        {"status": "ok", "wall_s": 5.0, "compile_fwd_s": 1.0, "compile_vg_s": 1.5},  # ran 2.5 s
-    ])
+    results = iter(
+        [
+            {"status": "ok", "wall_s": 3.0, "compile_fwd_s": 1.0, "compile_vg_s": 1.5},  # ran 0.5 s
+            {"status": "ok", "wall_s": 5.0, "compile_fwd_s": 1.0, "compile_vg_s": 1.5},  # ran 2.5 s
+        ]
+    )
     monkeypatch.setattr(measure, "measure", lambda *a, **k: next(results))
     rows: list = []
     run.run_series(args, "max", "softsort", "smooth", {}, rows)

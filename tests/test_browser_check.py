@@ -89,7 +89,9 @@ def test_missing_image_fails(results):
 
 
 def test_other_host_is_blocked_and_fails(results):
-    assert _has(results["api/broken.html"], "request to another host (blocked): http://example.invalid/remote.png")
+    assert _has(
+        results["api/broken.html"], "request to another host (blocked): http://example.invalid/remote.png"
+    )
 
 
 def test_clean_page_passes(results):

@@ -6,8 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 from jax.test_util import check_grads
 
 import softjax as sj
@@ -42,7 +41,9 @@ def test_reference_isclose_tolerances_and_c1():
     ref = [0.736341365085, 0.983665377986, 1.004999958384, 1.021484230115, 1.004624889125]
     np.testing.assert_allclose(got, np.clip(ref, 0, 1), rtol=0, atol=1e-12)
     got = sj.greater(X, Y, mode="c1")
-    np.testing.assert_allclose(got, [0, 0.895999999904, 0.49999999985, 0.351999999856, 0.574749999851], atol=1e-12)
+    np.testing.assert_allclose(
+        got, [0, 0.895999999904, 0.49999999985, 0.351999999856, 0.574749999851], atol=1e-12
+    )
 
 
 def test_threshold_example_intermediate():
@@ -185,7 +186,7 @@ def _transforms(second_order, modes=("smooth", "c1")):
         outs = []
         for op in OPS:
             for m in modes:
-                f = lambda a, b, op=op, m=m: getattr(sj, op)(a, b, 0.1, mode=m)  # noqa: E731
+                f = lambda a, b, op=op, m=m: getattr(sj, op)(a, b, 0.1, mode=m)
                 outs += [jax.vmap(f)(x, y), *jax.vmap(jax.grad(f, argnums=(0, 1)))(x, y)]
                 outs.append(jax.jvp(f, (x, y), (jnp.ones_like(x), jnp.ones_like(y)))[1])
                 if second_order:
@@ -225,7 +226,7 @@ def test_check_grads(mode):
 @pytest.mark.parametrize("op", OPS)
 def test_errors(op):
     f = getattr(sj, op)
-    with pytest.raises(ValueError, match="Invalid mode: 'soft'.*'hard'"):
+    with pytest.raises(ValueError, match=r"Invalid mode: 'soft'.*'hard'"):
         f(1.0, 2.0, mode="soft")
     with pytest.raises(ValueError, match=rf"{op}: x and y are not broadcast-compatible.*\(3,\).*\(2,\)"):
         f(jnp.ones(3), jnp.ones(2))

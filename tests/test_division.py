@@ -31,8 +31,10 @@ def _pairs(dtype):
         x = jnp.array([-7, -6, -1, 0, 1, 5, 6, 7, 100], dtype)
         return x[:, None], jnp.array([-3, -2, 2, 3], dtype)
     top = 0.9 * float(jnp.finfo(dtype).max)
-    x = jnp.array([-7.5, -6.0, -1.0, -0.0, 0.0, 0.5, 2.5, 7.0, 1e-30, -1e-30, top, -top,
-                   2.0**24 + 1, np.inf, np.nan], dtype)
+    x = jnp.array(
+        [-7.5, -6.0, -1.0, -0.0, 0.0, 0.5, 2.5, 7.0, 1e-30, -1e-30, top, -top, 2.0**24 + 1, np.inf, np.nan],
+        dtype,
+    )
     y = jnp.array([-2.0, -0.5, 0.5, 1.5, 3.0, 1e-20, top, 0.0], dtype)
     return x[:, None], y
 
@@ -62,8 +64,7 @@ _Y = np.array([2.13, -1.93, 0.71, -0.77, 1.33, 3.07, -1.17, 0.47])
 @jax.jit
 def _all_modes(x, y, s):
     return {
-        name: jnp.stack([getattr(sj, name)(x, y, softness=s, mode=m) for m in SOFT_MODES])
-        for name in OPS
+        name: jnp.stack([getattr(sj, name)(x, y, softness=s, mode=m) for m in SOFT_MODES]) for name in OPS
     }
 
 
@@ -72,8 +73,11 @@ def test_identity_and_mod_is_remainder():
     for s in (0.05, 0.3, 1.7):
         out = _all_modes(x, y, s)
         # x = floor_divide(x, y) * y + mod(x, y), for either sign of y, every mode.
-        np.testing.assert_allclose(out["floor_divide"] * y + out["mod"], jnp.broadcast_to(x, (8, 8))[None]
-                                   * jnp.ones((len(SOFT_MODES), 1, 1)), atol=1e-12)
+        np.testing.assert_allclose(
+            out["floor_divide"] * y + out["mod"],
+            jnp.broadcast_to(x, (8, 8))[None] * jnp.ones((len(SOFT_MODES), 1, 1)),
+            atol=1e-12,
+        )
         np.testing.assert_array_equal(out["mod"], out["remainder"])
 
 
@@ -92,8 +96,11 @@ def test_floor_divide_is_the_soft_floor_of_the_quotient():
     x = jnp.linspace(-5.0, 5.0, 81) + 0.01
     for y in (0.5, -4.0, 1.0):
         for mode in ("smooth", "c1"):
-            np.testing.assert_allclose(sj.floor_divide(x, y, softness=0.2, mode=mode),
-                                       sj.floor(x / y, softness=0.2, mode=mode), atol=1e-12)
+            np.testing.assert_allclose(
+                sj.floor_divide(x, y, softness=0.2, mode=mode),
+                sj.floor(x / y, softness=0.2, mode=mode),
+                atol=1e-12,
+            )
 
 
 def test_at_multiples_of_y_the_sawtooth_is_at_its_midpoint():
@@ -131,8 +138,9 @@ def test_check_grads(mode):
     y = jnp.asarray(_Y)
 
     def f(x, y, s):
-        return jnp.concatenate([sj.floor_divide(x, y, softness=s, mode=mode),
-                                sj.mod(x, y, softness=s, mode=mode)])
+        return jnp.concatenate(
+            [sj.floor_divide(x, y, softness=s, mode=mode), sj.mod(x, y, softness=s, mode=mode)]
+        )
 
     check_grads(jax.jit(f), (x, y, 0.3), order=1, modes=("fwd", "rev"), eps=1e-6)
     if mode != "c1":  # c1's second derivative jumps at the band edges
@@ -180,8 +188,10 @@ def test_extreme_operands_float32(mode):
         out = []
         for y in (1.5, -0.75, 3e38, 1e-30):
             for s in (1e-6, 0.1, 1e3):
+
                 def f(v, y=y, s=s):
                     return sj.mod(v, y, softness=s, mode=mode)
+
                 out.append((f(x), jax.grad(lambda v, f=f: jnp.sum(f(v)))(x)))
         return out
 
@@ -205,8 +215,9 @@ def test_derivative_at_exact_multiples():
             return sj.mod(x, b, softness=0.05, mode="c2")
 
         h = 1e-7
-        return jax.vmap(jax.grad(lambda a, b: sj.mod(a, b, softness=0.05, mode="c2"), 1))(x, y), \
-            (f(y + h) - f(y - h)) / (2 * h)
+        return jax.vmap(jax.grad(lambda a, b: sj.mod(a, b, softness=0.05, mode="c2"), 1))(x, y), (
+            f(y + h) - f(y - h)
+        ) / (2 * h)
 
     gy, fd = run(x, y)
     np.testing.assert_allclose(gy, fd, rtol=1e-5, atol=1e-5)

@@ -4,8 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 from jax.test_util import check_grads
 
 import softjax as sj
@@ -124,8 +123,16 @@ def _near_hard(x):
     s = 1e-4
     return jnp.stack(
         [
-            jnp.stack([sj.heaviside(x, s, m), sj.sign(x, s, m), sj.abs(x, s, m), sj.relu(x, s, m),
-                       sj.clip(x, -0.5, 1.0, s, m), sj.round(x, s, m)])
+            jnp.stack(
+                [
+                    sj.heaviside(x, s, m),
+                    sj.sign(x, s, m),
+                    sj.abs(x, s, m),
+                    sj.relu(x, s, m),
+                    sj.clip(x, -0.5, 1.0, s, m),
+                    sj.round(x, s, m),
+                ]
+            )
             for m in SOFT_MODES
         ]
     )
@@ -133,8 +140,9 @@ def _near_hard(x):
 
 def test_soft_tends_to_hard():
     x = jnp.array([-2.3, -0.7, -0.02, 0.03, 0.4, 1.2, 2.61])
-    hard = jnp.stack([jnp.heaviside(x, 0.5), jnp.sign(x), jnp.abs(x), jax.nn.relu(x),
-                      jnp.clip(x, -0.5, 1.0), jnp.round(x)])
+    hard = jnp.stack(
+        [jnp.heaviside(x, 0.5), jnp.sign(x), jnp.abs(x), jax.nn.relu(x), jnp.clip(x, -0.5, 1.0), jnp.round(x)]
+    )
     for out in _near_hard(x):
         np.testing.assert_allclose(out, hard, atol=1e-12)
 
@@ -175,6 +183,7 @@ def test_python_scalars_and_lists():
 # for every operator. Two modes suffice here (the operators are thin
 # compositions); every mode's derivatives are covered in test_steps.py.
 TRANSFORM_MODES = ["smooth", "c1"]
+
 
 def _all_ops(mode):
     return [
@@ -228,7 +237,7 @@ def test_check_grads(mode):
 
 def test_gradients_wrt_bounds_and_softness():
     x = jnp.array([-0.23, 0.07, 0.31])
-    f = lambda a, b, s: sj.clip(x, a, b, s, "c2")  # noqa: E731
+    f = lambda a, b, s: sj.clip(x, a, b, s, "c2")
     check_grads(jax.jit(f), (-0.25, 0.25, 0.1), order=1, modes=("rev",), eps=1e-6)
     g = jax.jit(jax.grad(lambda s: jnp.sum(sj.round(x, s))))(0.1)
     assert np.isfinite(g) and g != 0
@@ -256,9 +265,7 @@ def test_clip_within_bounds_and_monotone(xs, a, width, s):
 
 @jax.jit
 def _abs_sign_all_modes(x, s):
-    return jnp.stack([sj.abs(x, s, m) for m in SOFT_MODES]), jnp.stack(
-        [sj.sign(x, s, m) for m in SOFT_MODES]
-    )
+    return jnp.stack([sj.abs(x, s, m) for m in SOFT_MODES]), jnp.stack([sj.sign(x, s, m) for m in SOFT_MODES])
 
 
 @given(_FLOATS, st.floats(0.01, 1.0))
@@ -328,7 +335,7 @@ def test_round_non_finite():
     for mode in ("smooth", "c1"):
         out = sj.round(x, mode=mode)
         assert out[0] == jnp.inf and out[1] == -jnp.inf and np.isnan(out[2])
-        g = jax.grad(lambda v: jnp.sum(sj.round(v, mode=mode)[:2]))(x)
+        g = jax.grad(lambda v, mode=mode: jnp.sum(sj.round(v, mode=mode)[:2]))(x)
         assert np.all(np.isfinite(g[:2]))
 
 
@@ -374,7 +381,7 @@ def test_clip_array_bounds_broadcast():
     ],
 )
 def test_unknown_mode(call):
-    with pytest.raises(ValueError, match="Invalid mode: 'soft'.*'hard'.*'c2'"):
+    with pytest.raises(ValueError, match=r"Invalid mode: 'soft'.*'hard'.*'c2'"):
         call("soft")
 
 

@@ -41,9 +41,18 @@ EXPECTED = {
         ("Hard grad:", [0.0] * 10),
         (
             "Soft grad:",
-            [2268.416045211027, -2371.1378378215604, 2268.416045211027, 1126.1997709309273,
-             2268.416045211027, 2268.416045211027, 2268.416045211027, -14633.974249586556,
-             2268.416045211027, 2268.416045211027],
+            [
+                2268.416045211027,
+                -2371.1378378215604,
+                2268.416045211027,
+                1126.1997709309273,
+                2268.416045211027,
+                2268.416045211027,
+                2268.416045211027,
+                -14633.974249586556,
+                2268.416045211027,
+                2268.416045211027,
+            ],
         ),
         ("Selected features:", [7, 1, 3]),
     ],
@@ -64,7 +73,7 @@ _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
 def _present_examples() -> list[str]:
     source = SCRIPT.read_text()
-    return [name for name in EXPECTED if re.search(rf"^def {name}\(", source, re.M)]
+    return [name for name in EXPECTED if re.search(rf"^def {name}\(", source, re.MULTILINE)]
 
 
 def _records(stdout: str) -> list[str]:
@@ -91,7 +100,7 @@ def _compare(record: str, prefix: str, expected: list[float]) -> list[str]:
     if len(tokens) != len(expected):
         return [f"{record!r}: expected {len(expected)} numbers, found {len(tokens)}"]
     problems = []
-    for token, want in zip(tokens, expected):
+    for token, want in zip(tokens, expected, strict=True):
         got = float(token)
         if isinstance(want, int):
             ok = got == want and re.fullmatch(r"[-+]?\d+", token)
@@ -128,7 +137,7 @@ def test_example_output(matched, name):
         pytest.skip(f"{name}() is not in examples/quickstart.py yet")
     result, stdout = matched
     problems = []
-    for (prefix, values), record in zip(EXPECTED[name], result[name]):
+    for (prefix, values), record in zip(EXPECTED[name], result[name], strict=True):
         if record is None:
             problems.append(f"missing line {prefix!r} (in spec order)")
         else:
@@ -145,8 +154,18 @@ def test_compare_helper_tolerances():
     # guard against a checker that accepts anything
     assert _compare("Soft grad: -0.6600359275215457", "Soft grad:", [-0.6600359275215457]) == []
     assert _compare("Soft grad: -0.66003593", "Soft grad:", [-0.6600359275215457]) != []
-    assert _compare("Soft grad: [-4.27770205  1.41523253]", "Soft grad:", [-4.2777020549582465, 1.4152325250121145]) == []
-    assert _compare("Soft grad: [-4.27770215  1.41523253]", "Soft grad:", [-4.2777020549582465, 1.4152325250121145]) != []
+    assert (
+        _compare(
+            "Soft grad: [-4.27770205  1.41523253]", "Soft grad:", [-4.2777020549582465, 1.4152325250121145]
+        )
+        == []
+    )
+    assert (
+        _compare(
+            "Soft grad: [-4.27770215  1.41523253]", "Soft grad:", [-4.2777020549582465, 1.4152325250121145]
+        )
+        != []
+    )
     assert _compare("Selected features: [7 1 3]", "Selected features:", [7, 1, 3]) == []
     assert _compare("Selected features: [7 3 1]", "Selected features:", [7, 1, 3]) != []
     assert _compare("Hard grad: [0. 0.]", "Hard grad:", [0.0]) != []

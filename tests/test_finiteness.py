@@ -19,7 +19,7 @@ F32_MAX = float(jnp.finfo(jnp.float32).max)
 
 
 def _finite_value_and_grad(f, x):
-    value, grad = jax.value_and_grad(lambda v: jnp.sum(f(v)).astype(jnp.float32))(x)
+    _value, grad = jax.value_and_grad(lambda v: jnp.sum(f(v)).astype(jnp.float32))(x)
     return bool(jnp.all(jnp.isfinite(f(x)))), bool(jnp.all(jnp.isfinite(grad)))
 
 
@@ -32,7 +32,7 @@ def test_relu_c2_far_outside_the_band():
 @pytest.mark.parametrize("mode, d", [("c2", 1e6), ("c1", 1e20), ("c0", 1e37)])
 def test_comparison_with_tiny_softness(mode, d):
     x = jnp.array([d, -d, 0.5 * d], jnp.float32)
-    f = lambda v: sj.greater(v, 0.0, softness=1e-6, mode=mode)  # noqa: E731
+    f = lambda v: sj.greater(v, 0.0, softness=1e-6, mode=mode)
     assert _finite_value_and_grad(f, x) == (True, True)
     np.testing.assert_array_equal(f(x), [1.0, 0.0, 1.0])
 
@@ -60,7 +60,7 @@ def test_every_mode_near_float32_max(mode):
 def test_isclose_near_overflow():
     x = jnp.array([3e38, -3e38], jnp.float32)
     for mode in ("smooth", "c0", "c1", "c2"):
-        f = lambda v, m=mode: sj.isclose(v, v * 0.999, mode=m)  # noqa: E731
+        f = lambda v, m=mode: sj.isclose(v, v * 0.999, mode=m)
         assert _finite_value_and_grad(f, x) == (True, True)
 
 
@@ -83,11 +83,12 @@ def test_where_ignores_an_infinite_unselected_branch():
 
 
 def test_standardize_survives_extreme_rows():
-    rows = jnp.array([[3e38, -3e38, 1e38, 0.0], [1e20, -2e20, 3e20, 0.0], [1e-30, 2e-30, 0.0, -1e-30]],
-                     jnp.float32)
+    rows = jnp.array(
+        [[3e38, -3e38, 1e38, 0.0], [1e20, -2e20, 3e20, 0.0], [1e-30, 2e-30, 0.0, -1e-30]], jnp.float32
+    )
     for method in ("softsort", "neuralsort", "sorting_network", "fast_soft_sort"):
-        f = lambda v, m=method: sj.sort(v, axis=-1, method=m)  # noqa: E731
-        value, grad = jax.value_and_grad(lambda v: jnp.sum(f(v) * jnp.arange(4.0)))(rows)
+        f = lambda v, m=method: sj.sort(v, axis=-1, method=m)
+        _value, grad = jax.value_and_grad(lambda v, f=f: jnp.sum(f(v) * jnp.arange(4.0)))(rows)
         assert np.all(np.isfinite(f(rows))) and np.all(np.isfinite(grad)), method
         assert np.all(np.abs(f(rows)[0]) <= 3.0001e38)
 
@@ -160,13 +161,20 @@ def test_softness_derivative_is_exact_after_rescaling(method):
         x = base * scale
         s0 = 0.3 if standardize else 0.3 * scale
         ops = {
-            "sort": lambda s: sj.sort(x, softness=s, method=method, standardize=standardize),
-            "rank": lambda s: sj.rank(x, softness=s, method=method, standardize=standardize),
-            "argmax": lambda s: sj.argmax(x, softness=s, method=index_method, standardize=standardize),
+            "sort": lambda s, x=x, st=standardize: sj.sort(x, softness=s, method=method, standardize=st),
+            "rank": lambda s, x=x, st=standardize: sj.rank(x, softness=s, method=method, standardize=st),
+            "argmax": lambda s, x=x, st=standardize: sj.argmax(
+                x, softness=s, method=index_method, standardize=st
+            ),
         }
         for name, op in ops.items():
-            f = lambda s, op=op: op(s) @ jnp.arange(1.0, 5.0)  # noqa: E731
+            f = lambda s, op=op: op(s) @ jnp.arange(1.0, 5.0)
             h = 1e-6 * s0
             fd = (f(s0 + h) - f(s0 - h)) / (2 * h)
-            np.testing.assert_allclose(jax.grad(f)(s0), fd, rtol=rtol, atol=1e-9,
-                                       err_msg=f"{name} scale={scale} standardize={standardize}")
+            np.testing.assert_allclose(
+                jax.grad(f)(s0),
+                fd,
+                rtol=rtol,
+                atol=1e-9,
+                err_msg=f"{name} scale={scale} standardize={standardize}",
+            )

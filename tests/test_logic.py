@@ -4,8 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 from hypothesis.extra import numpy as hnp
 from jax.test_util import check_grads
 
@@ -93,8 +92,13 @@ def test_boolean_inputs_give_floats():
     # all() and friends of bools return floats, not integers.
     b = jnp.array([[True, False], [True, True]])
     for out in (
-        sj.all(b), sj.any(b), sj.logical_not(b), sj.logical_and(b, b), sj.logical_or(b, b),
-        sj.logical_xor(b, b), sj.all(b, use_geometric_mean=True),
+        sj.all(b),
+        sj.any(b),
+        sj.logical_not(b),
+        sj.logical_and(b, b),
+        sj.logical_or(b, b),
+        sj.logical_xor(b, b),
+        sj.all(b, use_geometric_mean=True),
     ):
         assert out.dtype == jnp.float64
     np.testing.assert_array_equal(sj.all(b), [0.0, 1.0])
@@ -144,10 +148,19 @@ _BOOLS = hnp.arrays(np.bool_, (4, 3))
 @jax.jit
 def _logic_table(x, y, geo_x):
     return (
-        sj.logical_not(x), sj.logical_and(x, y), sj.logical_or(x, y), sj.logical_xor(x, y),
-        sj.all(x), sj.any(x), sj.all(x, axis=0), sj.any(x, axis=None),
-        sj.logical_and(x, y, True), sj.logical_or(x, y, True), sj.logical_xor(x, y, True),
-        sj.all(geo_x, use_geometric_mean=True), sj.any(geo_x, use_geometric_mean=True),
+        sj.logical_not(x),
+        sj.logical_and(x, y),
+        sj.logical_or(x, y),
+        sj.logical_xor(x, y),
+        sj.all(x),
+        sj.any(x),
+        sj.all(x, axis=0),
+        sj.any(x, axis=None),
+        sj.logical_and(x, y, True),
+        sj.logical_or(x, y, True),
+        sj.logical_xor(x, y, True),
+        sj.all(geo_x, use_geometric_mean=True),
+        sj.any(geo_x, use_geometric_mean=True),
     )
 
 
@@ -156,13 +169,24 @@ def test_logic_matches_numpy_on_booleans(xb, yb):
     x, y = xb.astype(float), yb.astype(float)
     out = [np.asarray(o) for o in _logic_table(x, y, x)]
     expected = [
-        ~xb, xb & yb, xb | yb, xb ^ yb, xb.all(-1), xb.any(-1), xb.all(0), xb.any(),
-        xb & yb, xb | yb, xb ^ yb, xb.all(-1), xb.any(-1),
+        ~xb,
+        xb & yb,
+        xb | yb,
+        xb ^ yb,
+        xb.all(-1),
+        xb.any(-1),
+        xb.all(0),
+        xb.any(),
+        xb & yb,
+        xb | yb,
+        xb ^ yb,
+        xb.all(-1),
+        xb.any(-1),
     ]
-    for got, want in zip(out[:8], expected[:8]):
+    for got, want in zip(out[:8], expected[:8], strict=True):
         np.testing.assert_array_equal(got, want.astype(float))
     # geometric mode is off by at most eps^(1/n) on hard inputs: rounding recovers them
-    for got, want in zip(out[8:], expected[8:]):
+    for got, want in zip(out[8:], expected[8:], strict=True):
         np.testing.assert_array_equal(np.round(got), want.astype(float))
 
 
@@ -171,8 +195,8 @@ _PROBS = hnp.arrays(np.float64, (4, 3), elements=st.floats(0, 1))
 
 @given(_PROBS, _PROBS)
 def test_softbool_in_unit_interval(x, y):
-    for o in _logic_table(x, y, x):
-        o = np.asarray(o)
+    for out in _logic_table(x, y, x):
+        o = np.asarray(out)
         assert np.all((o >= 0) & (o <= 1 + 1e-15))
 
 

@@ -4,10 +4,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from axiswise_cases import ALL_METHODS
 from jax.test_util import check_grads
 
 import softjax as sj
+from axiswise_cases import ALL_METHODS
 
 SOFT_MODES = ["smooth", "c0", "c1", "c2", "_c1_pnorm", "_c2_pnorm"]
 F32_MAX = float(jnp.finfo(jnp.float32).max)
@@ -50,8 +50,14 @@ _Y = jnp.array([0.0, -0.3, 0.1, 0.0, -0.6, 0.4, 2.3])
 
 @jax.jit
 def _pairwise(x, y, s):
-    return {m: (sj.maximum(x, y, softness=s, mode=m), sj.minimum(x, y, softness=s, mode=m),
-                sj.maximum(y, x, softness=s, mode=m)) for m in SOFT_MODES}
+    return {
+        m: (
+            sj.maximum(x, y, softness=s, mode=m),
+            sj.minimum(x, y, softness=s, mode=m),
+            sj.maximum(y, x, softness=s, mode=m),
+        )
+        for m in SOFT_MODES
+    }
 
 
 def test_soft_properties():
@@ -98,8 +104,10 @@ def test_extreme_operands_float32(mode):
         out = []
         for s in (1e-6, 0.1, 1e3):
             for op in (sj.maximum, sj.minimum):
+
                 def f(a, b, op=op, s=s):
                     return jnp.sum(op(a, b, softness=s, mode=mode))
+
                 out.append((op(x, y, softness=s, mode=mode), jax.grad(f, (0, 1))(x, y)))
         return out
 
@@ -110,7 +118,9 @@ def test_extreme_operands_float32(mode):
 @pytest.mark.parametrize("mode", ["smooth", "c2"])
 def test_check_grads(mode):
     def f(x, y, s):
-        return jnp.concatenate([sj.maximum(x, y, softness=s, mode=mode), sj.minimum(x, y, softness=s, mode=mode)])
+        return jnp.concatenate(
+            [sj.maximum(x, y, softness=s, mode=mode), sj.minimum(x, y, softness=s, mode=mode)]
+        )
 
     x, y = _X + 0.013, _Y  # away from the band edges at s = 0.2
     check_grads(jax.jit(f), (x, y, 0.2), order=1, modes=("fwd", "rev"), eps=1e-6)
@@ -130,10 +140,14 @@ def test_ptp_is_soft_max_minus_soft_min(method, mode):
 
     @jax.jit
     def run(x):
-        return (sj.ptp(x, axis=1, **kw), sj.max(x, axis=1, **kw) - sj.min(x, axis=1, **kw),
-                sj.ptp(x + 3.0, axis=1, **kw), sj.ptp(jnp.ones_like(x), axis=1, **kw),
-                sj.ptp(x, axis=1, softness=1e-3, mode=mode, method=method),
-                jax.grad(lambda v: jnp.sum(sj.ptp(v, axis=1, **kw)))(x))
+        return (
+            sj.ptp(x, axis=1, **kw),
+            sj.max(x, axis=1, **kw) - sj.min(x, axis=1, **kw),
+            sj.ptp(x + 3.0, axis=1, **kw),
+            sj.ptp(jnp.ones_like(x), axis=1, **kw),
+            sj.ptp(x, axis=1, softness=1e-3, mode=mode, method=method),
+            jax.grad(lambda v: jnp.sum(sj.ptp(v, axis=1, **kw)))(x),
+        )
 
     ptp, diff, shifted, constant, sharp, grad = run(_ROWS)
     np.testing.assert_allclose(ptp, diff, atol=1e-12)

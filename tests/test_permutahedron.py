@@ -30,7 +30,7 @@ def _block_value(z, w, mode):
     if mode == "c0":
         return np.mean(z - w)
     if mode == "smooth":
-        lse = lambda v: v.max() + np.log(np.sum(np.exp(v - v.max())))  # noqa: E731
+        lse = lambda v: v.max() + np.log(np.sum(np.exp(v - v.max())))
         return lse(z) - lse(w)
     lo, hi = z.min() - 1e3, z.max() + 1e3  # sum psi(z - g) - sum w decreases in g
     for _ in range(200):
@@ -54,7 +54,7 @@ def _reference(z, w, mode):
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _proj(mode):
     return jax.jit(lambda z, w: project_permutahedron(z, w, mode))
 
@@ -179,8 +179,11 @@ def test_rank_is_soft_where_sort_is_hard():
 
 
 # Fixed lengths: every new shape would recompile the projection.
-@given(hnp.arrays(np.float64, 9, elements=st.floats(-100, 100), unique=True),
-       st.sampled_from(MODES), st.randoms(use_true_random=False))
+@given(
+    hnp.arrays(np.float64, 9, elements=st.floats(-100, 100), unique=True),
+    st.sampled_from(MODES),
+    st.randoms(use_true_random=False),
+)
 def test_rank_permutation_equivariant(x, mode, rnd):
     perm = np.arange(len(x))
     rnd.shuffle(perm)
@@ -190,8 +193,7 @@ def test_rank_permutation_equivariant(x, mode, rnd):
     np.testing.assert_allclose(r_perm, r[perm], atol=1e-9)
 
 
-@given(hnp.arrays(np.float64, 9, elements=st.floats(-1e3, 1e3)),
-       st.sampled_from(MODES), st.floats(1e-3, 1e3))
+@given(hnp.arrays(np.float64, 9, elements=st.floats(-1e3, 1e3)), st.sampled_from(MODES), st.floats(1e-3, 1e3))
 def test_sort_monotone_and_rank_bounded(x, mode, softness):
     kw = dict(softness=softness, mode=mode, method="fast_soft_sort")
     y = np.asarray(sj.sort(jnp.asarray(x), **kw))
@@ -247,23 +249,25 @@ def test_block_averaging_jacobian():
 # Rows of one batch share a compilation: normal, ties, constant, 1e6 magnitudes
 # at n = 6, then n = 1 and n = 2.
 F32_CASES = {
-    "n6": jnp.stack([
-        jax.random.normal(jax.random.key(4), (6,), jnp.float32),
-        jnp.array([1.0, 1.0, 2.0, 2.0, 2.0, -1.0], jnp.float32),
-        jnp.full((6,), 3.0, jnp.float32),
-        jnp.array([1e6, -1e6, 3e6, 2.0, 5e5, 1e6], jnp.float32),
-    ]),
+    "n6": jnp.stack(
+        [
+            jax.random.normal(jax.random.key(4), (6,), jnp.float32),
+            jnp.array([1.0, 1.0, 2.0, 2.0, 2.0, -1.0], jnp.float32),
+            jnp.full((6,), 3.0, jnp.float32),
+            jnp.array([1e6, -1e6, 3e6, 2.0, 5e5, 1e6], jnp.float32),
+        ]
+    ),
     "n1": jnp.array([[0.5], [-3e6]], jnp.float32),
     "n2": jnp.array([[0.5, -0.25], [1.0, 1.0]], jnp.float32),
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _f32_check(mode):
     def run(x):
         outs = []
         for op in (sj.sort, sj.rank):
-            f = lambda x: jnp.sum(jnp.sin(op(x, softness=0.1, mode=mode, method="fast_soft_sort")))  # noqa: E731,B023
+            f = lambda x, op=op: jnp.sum(jnp.sin(op(x, softness=0.1, mode=mode, method="fast_soft_sort")))
             outs += [op(x, softness=0.1, mode=mode, method="fast_soft_sort"), *jax.value_and_grad(f)(x)]
         return outs
 
@@ -292,9 +296,8 @@ def test_jit_vmap_and_batching_agree():
     def variants(x):  # batched, vmapped twice, and along axis 0: one compilation
         outs = []
         for mode in MODES:
-            f = lambda v: sj.rank(v, axis=-1, softness=0.4, mode=mode, method="fast_soft_sort")  # noqa: E731,B023
-            moved = sj.rank(jnp.moveaxis(x, -1, 0), axis=0, softness=0.4, mode=mode,
-                            method="fast_soft_sort")
+            f = lambda v, mode=mode: sj.rank(v, axis=-1, softness=0.4, mode=mode, method="fast_soft_sort")
+            moved = sj.rank(jnp.moveaxis(x, -1, 0), axis=0, softness=0.4, mode=mode, method="fast_soft_sort")
             outs.append((f(x), jax.vmap(f)(x), jax.vmap(jax.vmap(f))(x), jnp.moveaxis(moved, 0, -1)))
         return outs
 

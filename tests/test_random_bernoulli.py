@@ -76,7 +76,7 @@ def test_bernoulli_soft_range_shape_and_near_hard_limit(rng_mode):
 def test_bernoulli_gradients():
     p32 = jnp.array([0.0, 0.3, 1.0, 0.5], jnp.float32)
     for mode in SOFT_MODES:
-        g = jax.grad(lambda p: jnp.sum(bern(KEYS[0], p, (2, 4), softness=0.3, mode=mode)))(p32)
+        g = jax.grad(lambda p, mode=mode: jnp.sum(bern(KEYS[0], p, (2, 4), softness=0.3, mode=mode)))(p32)
         assert g.dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(g)))
     assert float(jax.grad(lambda p: bern(KEYS[0], p, softness=0.3).sum())(p32).sum()) > 0
 
@@ -123,7 +123,7 @@ def test_bernoulli_jit_vmap_over_keys_and_p():
     keys = jnp.stack([jax.random.key_data(k) for k in KEYS[:2]])
     ps = jnp.stack([P, P[::-1]])
     f = jax.jit(jax.vmap(lambda k, p: bern(k, p, softness=0.2, mode="c1")))
-    eager = jnp.stack([bern(k, p, softness=0.2, mode="c1") for k, p in zip(keys, ps)])
+    eager = jnp.stack([bern(k, p, softness=0.2, mode="c1") for k, p in zip(keys, ps, strict=True)])
     np.testing.assert_allclose(f(keys, ps), eager, rtol=1e-12)
 
 
@@ -166,9 +166,7 @@ def test_rademacher_soft():
 def test_binomial_hard_and_soft_contracts():
     key, p = KEYS[1], jnp.array([0.0, 0.2, 0.5, 0.9])
     # one jit for both: JAX's binomial is slow to compile
-    both = jax.jit(
-        lambda k: (sj.random.binomial(k, 4, p, mode="hard"), jax.random.binomial(k, 4, p))
-    )
+    both = jax.jit(lambda k: (sj.random.binomial(k, 4, p, mode="hard"), jax.random.binomial(k, 4, p)))
     np.testing.assert_array_equal(*both(key))
     under = sj.random.binomial(key, 4, p, (3, 4), mode="_hard")
     assert under.shape == (3, 4) and under.dtype == jnp.float64

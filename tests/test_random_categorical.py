@@ -39,15 +39,13 @@ def test_hard_matches_jax_and_underscore_hard_is_bit_identical(case):
     n = lshape[axis]
     for rng_mode in rng_modes:
         for key in KEYS:
-            ref = jax.random.categorical(
-                key, logits, axis=axis, shape=shape, replace=replace, mode=rng_mode
-            )
+            ref = jax.random.categorical(key, logits, axis=axis, shape=shape, replace=replace, mode=rng_mode)
             hard = cat(key, logits, axis, shape, replace, rng_mode, mode="hard")
             under = cat(key, logits, axis, shape, replace, rng_mode, mode="_hard")
             np.testing.assert_array_equal(hard, jax.nn.one_hot(ref, n))
             np.testing.assert_array_equal(under, jax.nn.one_hot(ref, n))
             assert hard.dtype == jnp.float64 and under.dtype == dtype
-            assert under.shape == ref.shape + (n,)
+            assert under.shape == (*ref.shape, n)
 
 
 # (method, mode, replace): every mode for the two cheap methods; the compile-heavy
@@ -66,7 +64,7 @@ def test_soft_samples_on_simplex_and_near_hard_limit(method, mode, replace):
     key, shape = KEYS[1], (2, 3)
     ref = jax.random.categorical(key, logits, shape=shape, replace=replace)
     out = cat(key, logits, -1, shape, replace, softness=0.3, mode=mode, method=method)
-    assert out.shape == ref.shape + (6,)
+    assert out.shape == (*ref.shape, 6)
     assert bool(jnp.all(out >= 0))
     np.testing.assert_allclose(out.sum(-1), 1.0, atol=1e-3 if method == "ot" else 1e-6)
     # softness -> 0 converges to the "_hard" sample of the same key
@@ -210,9 +208,16 @@ def test_log_prob_gradients_finite():
     logits = jnp.array([[0.2, -jnp.inf, 1.5, 0.1], [0.0, 0.0, -3.0, 1e6]], jnp.float32)
     for mode, eps in [("smooth", None), ("c0", 1e-3)]:
         g = jax.grad(
-            lambda lg: jnp.sum(
-                cat(KEYS[0], lg, shape=(2, 2), softness=0.2, mode=mode,
-                    return_log_probs=True, log_prob_eps=eps)  # fmt: skip
+            lambda lg, mode=mode, eps=eps: jnp.sum(
+                cat(
+                    KEYS[0],
+                    lg,
+                    shape=(2, 2),
+                    softness=0.2,
+                    mode=mode,
+                    return_log_probs=True,
+                    log_prob_eps=eps,
+                )
             )
         )(logits)
         assert bool(jnp.all(jnp.isfinite(g))), (mode, g)
@@ -227,7 +232,7 @@ def test_empty_sample_without_replacement():
     ref = jax.random.categorical(KEYS[0], logits, shape=(0, 2), replace=False)
     for mode in ["hard", "_hard", "smooth", "c0"]:
         out = cat(KEYS[0], logits, shape=(0, 2), replace=False, mode=mode)
-        assert out.shape == ref.shape + (3,) == (0, 2, 3)
+        assert out.shape == (*ref.shape, 3) == (0, 2, 3)
 
 
 @pytest.mark.parametrize("mode", ["hard", "_hard", "smooth"])
@@ -290,5 +295,5 @@ def test_jit_and_vmap_over_keys_and_logits():
     keys = jnp.stack([jax.random.key_data(k) for k in KEYS[:2]])
     batch = jnp.stack([logits, logits[::-1]])  # vmap over keys and parameters at once
     f = functools.partial(cat, shape=(2, 3), softness=0.3, mode="c1")
-    eager = jnp.stack([f(k, lg) for k, lg in zip(keys, batch)])
+    eager = jnp.stack([f(k, lg) for k, lg in zip(keys, batch, strict=True)])
     np.testing.assert_allclose(jax.jit(jax.vmap(f))(keys, batch), eager, rtol=1e-12)

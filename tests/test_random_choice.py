@@ -27,9 +27,7 @@ def test_choice_hard_is_jax_choice():
             dict(a=A2, shape=(2,), replace=False),
             dict(a=6, shape=(2, 2), replace=False, p=jnp.ones(6)),
         ]:
-            np.testing.assert_array_equal(
-                choice(key, mode="hard", **args), jax.random.choice(key, **args)
-            )
+            np.testing.assert_array_equal(choice(key, mode="hard", **args), jax.random.choice(key, **args))
 
 
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
@@ -152,13 +150,13 @@ def test_choice_and_permutation_jit_vmap_over_keys_and_values():
     def f(k, a):
         return choice(k, a, (2,), p=PW, axis=1, softness=0.3, mode="c2")
 
-    eager = jnp.stack([f(k, a) for k, a in zip(keys, values)])
+    eager = jnp.stack([f(k, a) for k, a in zip(keys, values, strict=True)])
     np.testing.assert_allclose(jax.jit(jax.vmap(f))(keys, values), eager, rtol=1e-12)
 
     def g(k, a):
         return perm(k, a, axis=1, softness=0.3, mode="c0")
 
-    eager = jnp.stack([g(k, a) for k, a in zip(keys, values)])
+    eager = jnp.stack([g(k, a) for k, a in zip(keys, values, strict=True)])
     np.testing.assert_allclose(jax.jit(jax.vmap(g))(keys, values), eager, rtol=1e-12)
 
 
@@ -217,7 +215,7 @@ def test_permutation_soft_shapes_and_near_hard_limit(mode, method, x, kw):
 def test_permutation_gradients():
     x32 = jnp.array([[0.5, -1.0, 2.0], [1e6, 0.0, 0.0]], jnp.float32)
     for mode in SOFT_MODES:
-        g = jax.grad(lambda x: jnp.sum(perm(KEYS[0], x, axis=1, mode=mode) ** 2))(x32)
+        g = jax.grad(lambda x, mode=mode: jnp.sum(perm(KEYS[0], x, axis=1, mode=mode) ** 2))(x32)
         assert g.dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(g)))
 
     @jax.jit

@@ -18,9 +18,9 @@ def test_hard_is_jax_multinomial():
     # ``shape`` is the full output shape, as JAX's code behaves. One jit for both calls:
     # JAX's multinomial re-compiles its scan on every eager call (~3 s each).
     kw = dict(shape=(3, 2, 4), dtype=jnp.float32, unroll=2)
-    ours, ref = jax.jit(
-        lambda k: (multi(k, 5, P, mode="hard", **kw), jax.random.multinomial(k, 5, P, **kw))
-    )(KEYS[0])
+    ours, ref = jax.jit(lambda k: (multi(k, 5, P, mode="hard", **kw), jax.random.multinomial(k, 5, P, **kw)))(
+        KEYS[0]
+    )
     np.testing.assert_array_equal(ours, ref)
 
 
@@ -88,5 +88,5 @@ def test_jit_vmap_over_keys_and_p():
     def f(k, p):
         return multi(k, 3, p, softness=0.3, mode="c1")
 
-    eager = jnp.stack([f(k, p) for k, p in zip(keys, P)])
+    eager = jnp.stack([f(k, p) for k, p in zip(keys, P, strict=True)])
     np.testing.assert_allclose(jax.jit(jax.vmap(f))(keys, P), eager, rtol=1e-12)

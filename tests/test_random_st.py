@@ -115,7 +115,7 @@ def test_categorical_st_log_probs():
         assert not bool(jnp.any(jnp.isnan(lp)))
         ref = jax.random.categorical(KEY, LOGITS, shape=(3, 2))
         np.testing.assert_array_equal(jnp.exp(lp), jax.nn.one_hot(ref, 5))
-        g = jax.grad(lambda lg: jnp.sum(jnp.where(jnp.isfinite(lp), R.categorical_st(
+        g = jax.grad(lambda lg, lp=lp, mode=mode: jnp.sum(jnp.where(jnp.isfinite(lp), R.categorical_st(
             KEY, lg, shape=(3, 2), softness=0.3, mode=mode, return_log_probs=True), 0.0)))(
             LOGITS)  # fmt: skip
         assert bool(jnp.all(jnp.isfinite(g)))
@@ -126,8 +126,8 @@ def test_hard_and_underscore_hard_modes():
     for mode in ["hard", "_hard"]:
         out = R.categorical_st(KEY, LOGITS, shape=(3, 2), mode=mode)
         np.testing.assert_array_equal(out, under)
-        g = jax.grad(lambda lg: jnp.sum(R.categorical_st(KEY, lg, shape=(3, 2), mode=mode)
-                                        * jnp.arange(5.0)))(LOGITS)  # fmt: skip
+        g = jax.grad(lambda lg, mode=mode: jnp.sum(R.categorical_st(KEY, lg, shape=(3, 2), mode=mode)
+                                                   * jnp.arange(5.0)))(LOGITS)  # fmt: skip
         np.testing.assert_array_equal(g, 0.0)
 
 

@@ -63,7 +63,7 @@ def test_choice_without_replacement_ordered_pairs():
     naive = [p[i] * p[j] for i, j in pairs]  # forgets to renormalise after the first pick
     code = {pair: c for c, pair in enumerate(pairs)}
     for weights, law in [(p, exact), (None, [1.0] * 12)]:
-        out = _draw(lambda k: R.choice(k, 4, (2,), False, weights, mode="_hard"))
+        out = _draw(lambda k, weights=weights: R.choice(k, 4, (2,), False, weights, mode="_hard"))
         codes = [code[(int(a), int(b))] for a, b in out]
         wrong = naive if weights is not None else [1.25] * 3 + [1.0] * 9
         _assert_fits(codes, law, wrong)
@@ -110,7 +110,7 @@ def test_multinomial_counts():
 
     def law(q):
         return [math.factorial(n) / math.prod(math.factorial(c) for c in o)
-                * math.prod(qi**c for qi, c in zip(q, o)) for o in outcomes]  # fmt: skip
+                * math.prod(qi**c for qi, c in zip(q, o, strict=True)) for o in outcomes]  # fmt: skip
 
     code = {o: c for c, o in enumerate(outcomes)}
     _assert_fits([code[tuple(r)] for r in out], law(p), law([0.23, 0.27, 0.5]))

@@ -11,11 +11,11 @@ import types
 import typing
 from pathlib import Path
 
-import axiswise_cases
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import axiswise_cases
 import softjax as sj
 from softjax._src import topk_mask
 from softjax._src.kernels.transport import OTOptions
@@ -41,8 +41,14 @@ def throwaway_method(name: str = "throwaway"):
     for function in ("argmax", "argsort", "top_k", "quantile_rows", "sort", "rank", "top_k_mask"):
         setattr(module, function, getattr(softsort, function))
     sys.modules[module.__name__] = module
-    spec = MethodSpec(name, module.__name__, "SoftSort under another name (a test method)",
-                      citation="Prillo & Eisenschlos 2020", modes=("smooth", "c0"), top_k_mask=True)
+    spec = MethodSpec(
+        name,
+        module.__name__,
+        "SoftSort under another name (a test method)",
+        citation="Prillo & Eisenschlos 2020",
+        modes=("smooth", "c0"),
+        top_k_mask=True,
+    )
     registry.register(spec)
     try:
         yield spec
@@ -54,26 +60,41 @@ def throwaway_method(name: str = "throwaway"):
 def test_method_registered_from_its_declaration_alone():
     with throwaway_method() as spec:
         # (a) accepted by method= validation, and listed in the invalid-method message
-        for op, kw in ((sj.sort, {}), (sj.argsort, {}), (sj.rank, {}), (sj.max, {}),
-                       (sj.argmax, {}), (sj.quantile, {"q": 0.3}), (sj.argquantile, {"q": 0.3})):
-            np.testing.assert_allclose(op(X, method="throwaway", **kw), op(X, method="softsort", **kw),
-                                       err_msg=op.__name__)
-            with pytest.raises(ValueError, match="Invalid method: 'bubble'. .*'throwaway'"):
+        for op, kw in (
+            (sj.sort, {}),
+            (sj.argsort, {}),
+            (sj.rank, {}),
+            (sj.max, {}),
+            (sj.argmax, {}),
+            (sj.quantile, {"q": 0.3}),
+            (sj.argquantile, {"q": 0.3}),
+        ):
+            np.testing.assert_allclose(
+                op(X, method="throwaway", **kw), op(X, method="softsort", **kw), err_msg=op.__name__
+            )
+            with pytest.raises(ValueError, match=r"Invalid method: 'bubble'. .*'throwaway'"):
                 op(X, method="bubble", **kw)
         _, index = sj.top_k(X, 2, method="throwaway")
         np.testing.assert_allclose(index, sj.top_k(X, 2, method="softsort")[1])
-        np.testing.assert_allclose(sj.top_k_mask(X, 2, method="throwaway"),
-                                   sj.top_k_mask(X, 2, method="softsort"))
-        with pytest.raises(ValueError, match="Invalid method: 'bubble'. .*'throwaway'.*'threshold'"):
+        np.testing.assert_allclose(
+            sj.top_k_mask(X, 2, method="throwaway"), sj.top_k_mask(X, 2, method="softsort")
+        )
+        with pytest.raises(ValueError, match=r"Invalid method: 'bubble'. .*'throwaway'.*'threshold'"):
             sj.top_k_mask(X, 2, method="bubble")
         # its declared modes, with the one message
-        np.testing.assert_allclose(sj.sort(X, method="throwaway", mode="c0"), sj.sort(X, method="softsort", mode="c0"))
-        with pytest.raises(ValueError, match="throwaway only supports mode='smooth' or mode='c0', got mode='c1'"):
+        np.testing.assert_allclose(
+            sj.sort(X, method="throwaway", mode="c0"), sj.sort(X, method="softsort", mode="c0")
+        )
+        with pytest.raises(
+            ValueError, match="throwaway only supports mode='smooth' or mode='c0', got mode='c1'"
+        ):
             sj.sort(X, method="throwaway", mode="c1")
         np.testing.assert_array_equal(sj.sort(X, method="throwaway", mode="hard"), jnp.sort(X))
         # (b) in the docs' tables
-        assert "| `throwaway` | SoftIndex and values | `smooth`, `c0` | yes | SoftSort under another name" \
+        assert (
+            "| `throwaway` | SoftIndex and values | `smooth`, `c0` | yes | SoftSort under another name"
             in method_table.method_table()
+        )
         argsort_row = next(row for row in method_table.operator_table().splitlines() if "`argsort`" in row)
         assert "`throwaway`" in argsort_row
         # (c) in the tests' parametrisation
@@ -93,14 +114,17 @@ def test_method_registered_from_its_declaration_alone():
 def test_values_only_method():
     with throwaway_method("valuesonly") as spec:
         registry.unregister("valuesonly")
-        registry.register(dataclasses.replace(spec, index_outputs=False, sorted_values=True, top_k_mask=False))
+        registry.register(
+            dataclasses.replace(spec, index_outputs=False, sorted_values=True, top_k_mask=False)
+        )
         np.testing.assert_allclose(sj.sort(X, method="valuesonly"), sj.sort(X, method="softsort"))
         assert sj.top_k(X, 2, method="valuesonly")[1] is None
         with pytest.raises(ValueError, match="Invalid method: 'valuesonly'"):
             sj.argsort(X, method="valuesonly")
         assert "valuesonly" not in axiswise_cases.methods_for("argmax")
-        assert "values only" in next(row for row in method_table.method_table().splitlines()
-                                     if "`valuesonly`" in row)
+        assert "values only" in next(
+            row for row in method_table.method_table().splitlines() if "`valuesonly`" in row
+        )
 
 
 def test_registration_errors():
@@ -123,14 +147,26 @@ def test_registration_errors():
 
 def test_derived_views():
     assert tuple(registry.METHODS) == (
-        "ot", "softsort", "neuralsort", "sorting_network", "fast_soft_sort", "smooth_sort")
+        "ot",
+        "softsort",
+        "neuralsort",
+        "sorting_network",
+        "fast_soft_sort",
+        "smooth_sort",
+    )
     assert registry.INDEX_METHODS == ("ot", "softsort", "neuralsort", "sorting_network")
-    assert registry.ALL_METHODS == tuple(registry.METHODS)
+    assert tuple(registry.METHODS) == registry.ALL_METHODS
     assert registry.SORTED_VALUE_METHODS == ("sorting_network", "fast_soft_sort", "smooth_sort")
     assert set(typing.get_args(Method)) == set(registry.METHODS)  # the static typing alias
-    assert axiswise_cases.ALL_METHODS == tuple(registry.METHODS)
+    assert tuple(registry.METHODS) == axiswise_cases.ALL_METHODS
     assert topk_mask.methods() == (
-        "ot", "softsort", "neuralsort", "sorting_network", "fast_soft_sort", "threshold")
+        "ot",
+        "softsort",
+        "neuralsort",
+        "sorting_network",
+        "fast_soft_sort",
+        "threshold",
+    )
     assert topk_mask.real_k_methods() == ("fast_soft_sort", "threshold")
 
 
@@ -145,7 +181,8 @@ def test_method_modules_have_one_shape(name):
         fn = getattr(module, function)
         assert fn.__doc__, f"{name}.{function} has no docstring"
         assert list(inspect.signature(fn).parameters) == list(
-            inspect.signature(getattr(reference, function)).parameters), f"{name}.{function}"
+            inspect.signature(getattr(reference, function)).parameters
+        ), f"{name}.{function}"
     assert set(module.__all__) == set(spec.functions)
 
 
@@ -162,13 +199,16 @@ def test_ot_options_are_declared():
 
 
 def test_unknown_ot_kwargs_key_is_a_value_error():
-    valid = "valid keys: use_entropic_ot_sinkhorn_on_entropic, sinkhorn_tol, sinkhorn_max_iter, " \
-            "lbfgs_tol, lbfgs_max_iter, implicit_diff"
+    valid = (
+        "valid keys: use_entropic_ot_sinkhorn_on_entropic, sinkhorn_tol, sinkhorn_max_iter, "
+        "lbfgs_tol, lbfgs_max_iter, implicit_diff"
+    )
     for op in (sj.sort, sj.argmax, sj.rank):
         with pytest.raises(ValueError, match=f"Unknown ot_kwargs key\\(s\\) 'bogus'; {valid}"):
             op(X, method="ot", ot_kwargs={"bogus": 1})
     with pytest.raises(ValueError, match="return_log_probs is an operator argument"):
         sj.argsort(X, method="ot", ot_kwargs={"return_log_probs": True})
     # methods without options ignore ot_kwargs, as before
-    np.testing.assert_allclose(sj.sort(X, method="softsort", ot_kwargs={"bogus": 1}),
-                               sj.sort(X, method="softsort"))
+    np.testing.assert_allclose(
+        sj.sort(X, method="softsort", ot_kwargs={"bogus": 1}), sj.sort(X, method="softsort")
+    )

@@ -25,8 +25,25 @@ def assert_bits_equal(actual, expected):
 
 # --- hard mode == jax.numpy, bit for bit ------------------------------------------
 
-_TIES = [-2.5, -1.5, -0.5, -0.0, 0.0, 0.5, 1.5, 2.5, -3.0, 4.0, 0.3, -0.7, 1e-30, -1e-30,
-         np.nan, np.inf, -np.inf]
+_TIES = [
+    -2.5,
+    -1.5,
+    -0.5,
+    -0.0,
+    0.0,
+    0.5,
+    1.5,
+    2.5,
+    -3.0,
+    4.0,
+    0.3,
+    -0.7,
+    1e-30,
+    -1e-30,
+    np.nan,
+    np.inf,
+    -np.inf,
+]
 
 
 def _hard_inputs(dtype):
@@ -102,10 +119,13 @@ def test_values_at_the_steps_are_midpoints():
 
 @jax.jit
 def _grid_all(x):
-    return jnp.stack([
-        jnp.stack([op(x, softness=s, mode=m) for op, _ in OPS.values()])
-        for m in SOFT_MODES for s in (0.03, 0.1, 0.37, 2.0)
-    ])
+    return jnp.stack(
+        [
+            jnp.stack([op(x, softness=s, mode=m) for op, _ in OPS.values()])
+            for m in SOFT_MODES
+            for s in (0.03, 0.1, 0.37, 2.0)
+        ]
+    )
 
 
 def test_monotone_and_symmetric():
@@ -154,7 +174,9 @@ def test_non_finite_inputs():
 
     @jax.jit
     def run(x):
-        return [(op(x, mode="c1"), jax.grad(lambda v, op=op: jnp.sum(op(v)[:2]))(x)) for op, _ in OPS.values()]
+        return [
+            (op(x, mode="c1"), jax.grad(lambda v, op=op: jnp.sum(op(v)[:2]))(x)) for op, _ in OPS.values()
+        ]
 
     for out, g in run(x):
         assert out[0] == jnp.inf and out[1] == -jnp.inf and np.isnan(out[2])
@@ -167,9 +189,14 @@ def test_huge_magnitudes_float32(mode):
 
     @jax.jit
     def run(x):
-        return [jax.value_and_grad(lambda v, op=op, s=s: jnp.sum(op(v, softness=s, mode=mode)))(x)
-                + (op(x, softness=s, mode=mode),)
-                for op, _ in OPS.values() for s in (1e-6, 0.1, 1e3)]
+        return [
+            (
+                *jax.value_and_grad(lambda v, op=op, s=s: jnp.sum(op(v, softness=s, mode=mode)))(x),
+                op(x, softness=s, mode=mode),
+            )
+            for op, _ in OPS.values()
+            for s in (1e-6, 0.1, 1e3)
+        ]
 
     for total, grad, value in run(x):
         assert np.isfinite(total) and np.all(np.isfinite(grad))
@@ -221,9 +248,11 @@ def test_st_twins_at_huge_magnitudes():
         out = {}
         for name in OPS:
             st, soft = getattr(sj, f"{name}_st"), getattr(sj, name)
-            out[name] = (st(x, mode="c1"),
-                         jax.grad(lambda v, st=st: jnp.sum(st(v, mode="c1")))(x),
-                         jax.grad(lambda v, soft=soft: jnp.sum(soft(v, mode="c1")))(x))
+            out[name] = (
+                st(x, mode="c1"),
+                jax.grad(lambda v, st=st: jnp.sum(st(v, mode="c1")))(x),
+                jax.grad(lambda v, soft=soft: jnp.sum(soft(v, mode="c1")))(x),
+            )
         return out
 
     for name, (value, g, g_soft) in run(x).items():

@@ -22,7 +22,9 @@ def test_values():
     np.testing.assert_allclose(
         sj.arccos(a), [np.pi, np.pi, np.arccos(-0.5), np.pi / 2, np.arccos(0.5), 0.0, 0.0]
     )
-    np.testing.assert_array_equal(sj.div(jnp.array([1.0, 3.0, -2.0]), jnp.array([2.0, 0.0, -4.0])), [0.5, 0.0, 0.5])
+    np.testing.assert_array_equal(
+        sj.div(jnp.array([1.0, 3.0, -2.0]), jnp.array([2.0, 0.0, -4.0])), [0.5, 0.0, 0.5]
+    )
 
 
 def test_norm_axes():
@@ -36,8 +38,8 @@ def test_norm_axes():
 
 @jax.jit
 def _grads_at(x):
-    g = lambda f: jax.vmap(jax.grad(f))(x)  # noqa: E731
-    h = lambda f: jax.vmap(jax.hessian(f))(x)  # noqa: E731
+    g = lambda f: jax.vmap(jax.grad(f))(x)
+    h = lambda f: jax.vmap(jax.hessian(f))(x)
     fs = [sj.sqrt, sj.log, sj.arcsin, sj.arccos, lambda v: sj.div(1.0, v), lambda v: sj.div(v, 0.0)]
     return jnp.stack([g(f) for f in fs]), jnp.stack([h(f) for f in fs])
 
@@ -67,8 +69,14 @@ def test_check_grads_in_domain():
 
     def f(v, w):  # every operator inside its domain, checked at once
         return jnp.concatenate(
-            [sj.sqrt(v), sj.log(v), sj.arcsin(v / 2), sj.arccos(v / 2), sj.div(v, w),
-             sj.norm(jnp.stack([v, -w]), axis=0)]
+            [
+                sj.sqrt(v),
+                sj.log(v),
+                sj.arcsin(v / 2),
+                sj.arccos(v / 2),
+                sj.div(v, w),
+                sj.norm(jnp.stack([v, -w]), axis=0),
+            ]
         )
 
     check_grads(jax.jit(f), (x, x + 1), order=1, modes=("fwd", "rev"))

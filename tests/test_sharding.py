@@ -46,7 +46,7 @@ import sharding_check
 # (pyproject sets --dist loadgroup), or each worker would start its own.
 pytestmark = pytest.mark.xdist_group("sharding")
 
-FULL = os.environ.get("SOFTJAX_SHARDING_FULL") == "1"
+FULL = os.environ.get("SOFTJAX_SHARDING_FULL") == "1" or os.environ.get("SOFTJAX_TEST_TIER") == "exhaustive"
 SCRIPT = Path(__file__).with_name("sharding_check.py")
 METHODS = [method for method, _, _ in sharding_check.groups(FULL)]
 
@@ -60,8 +60,8 @@ def _known(request, check: str, method: str) -> None:
         request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
 
 
-@pytest.fixture(scope="module")
-def report():
+def _run_check(*args: str, timeout: int) -> dict:
+    """Run sharding_check.py on 8 simulated CPU devices; its JSON report."""
     env = dict(os.environ)
     env["XLA_FLAGS"] = (
         "--xla_force_host_platform_device_count=8 "
@@ -70,13 +70,41 @@ def report():
     env["JAX_PLATFORMS"] = "cpu"
     env.pop("JAX_ENABLE_X64", None)  # float32, the users' default
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT)], env=env, capture_output=True, text=True,
-        timeout=3600 if FULL else 600,
+        [sys.executable, str(SCRIPT), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
     assert proc.returncode == 0, f"sharding_check.py failed:\n{proc.stderr[-4000:]}"
     data = json.loads(proc.stdout.strip().splitlines()[-1])
     data["by_group"] = {g["method"]: g for g in data["groups"]}
     return data
+
+
+@pytest.fixture(scope="module")
+def report():
+    return _run_check(timeout=3600 if FULL else 600)
+
+
+def test_smoke_every_stage_on_both_axis_types():
+    """Fast tier: softsort and the elementwise families, smooth mode, every stage."""
+    if os.environ.get("SOFTJAX_TEST_TIER", "fast") != "fast":
+        pytest.skip("the full report checks all of this")
+    data = _run_check("--smoke", timeout=600)
+    assert [g["method"] for g in data["groups"]] == list(sharding_check.SMOKE_METHODS)
+    for method in sharding_check.SMOKE_METHODS:
+        group = _group(data, method)
+        for stage_name in (*JIT_STAGES, "shard_map"):
+            stage = group[stage_name]
+            assert stage["error"] is None, f"{method} {stage_name}: {stage['error']}"
+            bad = _mismatches(stage, method, stage_name)
+            assert not bad, "\n".join(bad)
+            gathers = _gathers(stage["hlo"])
+            assert not gathers, f"{method} {stage_name}: collectives {gathers}"
+            if stage_name != "shard_map":
+                assert not stage["not_batch_sharded"], stage["not_batch_sharded"]
 
 
 def _group(report, method):
@@ -100,8 +128,11 @@ def _limit(method, key):
 
 
 def _mismatches(stage, method, where):
-    return [f"{method} {where}: {key} off by {err:.3g} x tolerance"
-            for key, err in sorted(stage["max_err"].items()) if not err <= _limit(method, key)]
+    return [
+        f"{method} {where}: {key} off by {err:.3g} x tolerance"
+        for key, err in sorted(stage["max_err"].items())
+        if not err <= _limit(method, key)
+    ]
 
 
 def _gathers(hlo):
@@ -110,8 +141,9 @@ def _gathers(hlo):
     for entry in hlo["collectives"]:
         kind, shape = entry.split(" ", 1)
         shapes = shape.split(" @ ")[0]
-        scalars = all(part.strip(" ()").split("{")[0].endswith("[]")
-                      for part in shapes.split(",") if part.strip(" ()"))
+        scalars = all(
+            part.strip(" ()").split("{")[0].endswith("[]") for part in shapes.split(",") if part.strip(" ()")
+        )
         if not (kind == "all-reduce" and scalars):
             bad.append(entry)
     return bad
@@ -120,6 +152,7 @@ def _gathers(hlo):
 JIT_STAGES = ("jit", "explicit_jit", "vmap_spmd")
 
 
+@pytest.mark.full
 @pytest.mark.parametrize("stage_name", JIT_STAGES)
 @pytest.mark.parametrize("method", METHODS)
 def test_jit_matches_single_device(report, method, stage_name):
@@ -129,6 +162,7 @@ def test_jit_matches_single_device(report, method, stage_name):
     assert not bad, "\n".join(bad)
 
 
+@pytest.mark.full
 @pytest.mark.parametrize("stage_name", JIT_STAGES)
 @pytest.mark.parametrize("method", METHODS)
 def test_jit_keeps_batch_sharding(request, report, method, stage_name):
@@ -137,9 +171,11 @@ def test_jit_keeps_batch_sharding(request, report, method, stage_name):
     assert stage["error"] is None, stage["error"]
     assert stage["ops"], "no outputs"
     assert not stage["not_batch_sharded"], (
-        f"{method} {stage_name}: outputs not sharded as P('data', ...): {stage['not_batch_sharded']}")
+        f"{method} {stage_name}: outputs not sharded as P('data', ...): {stage['not_batch_sharded']}"
+    )
 
 
+@pytest.mark.full
 @pytest.mark.parametrize("stage_name", JIT_STAGES)
 @pytest.mark.parametrize("method", METHODS)
 def test_jit_hlo_gathers_nothing(request, report, method, stage_name):
@@ -152,9 +188,11 @@ def test_jit_hlo_gathers_nothing(request, report, method, stage_name):
     callbacks = [c for c in hlo["callbacks"] if not (method == "ot" and c.endswith("/debug_callback"))]
     assert not gathers, f"{method}: batch collectives in the compiled HLO: {gathers}"
     assert not callbacks and not hlo["host_transfers"], (
-        f"{method}: host callbacks {callbacks} / transfers {hlo['host_transfers']}")
+        f"{method}: host callbacks {callbacks} / transfers {hlo['host_transfers']}"
+    )
 
 
+@pytest.mark.full
 def test_ot_convergence_callback(request, report):
     """The warning callback runs per shard: no per-problem data crosses devices."""
     _known(request, "ot_callback", "ot")
@@ -165,6 +203,7 @@ def test_ot_convergence_callback(request, report):
     assert not gathers, f"ot: the convergence callback gathers {gathers}, callbacks {hlo['callbacks']}"
 
 
+@pytest.mark.full
 @pytest.mark.parametrize("method", METHODS)
 def test_shard_map_matches_single_device(request, report, method):
     _known(request, "shard_map", method)
@@ -174,13 +213,13 @@ def test_shard_map_matches_single_device(request, report, method):
     assert not bad, "\n".join(bad)
     gathers = [c for c in _gathers(stage["hlo"]) if not c.endswith("/debug_callback")]
     assert not gathers, f"{method} shard_map: collectives {gathers}"
-    assert set(stage["ops"]) == {op for op in _group(report, method)["ops"]
-                                  if "[shared key]" not in op}
+    assert set(stage["ops"]) == {op for op in _group(report, method)["ops"] if "[shared key]" not in op}
 
 
 VARIANTS = [name for name, *_ in sharding_check.MESH_VARIANTS]
 
 
+@pytest.mark.full
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_other_meshes_match_single_device(report, variant):
     """2-D meshes, mixed Auto/Explicit axes and a sharded operator axis."""
@@ -190,8 +229,7 @@ def test_other_meshes_match_single_device(report, variant):
     for entry in entries:
         method = entry["method"]
         assert entry["error"] is None, f"{variant} {method}: {entry['error']}"
-        bad = [f"{key}: {err:.3g}" for key, err in entry["max_err"].items()
-               if not err <= _limit(method, key)]
+        bad = [f"{key}: {err:.3g}" for key, err in entry["max_err"].items() if not err <= _limit(method, key)]
         assert not bad, f"{variant} {method}: {bad}"
         gathers = [c for c in _gathers(entry["hlo"]) if not c.endswith("/debug_callback")]
         if variant == "operator_axis":
@@ -201,13 +239,15 @@ def test_other_meshes_match_single_device(report, variant):
             if variant == "2d_one":
                 # Rows replicated over "model": their gradient is summed over it
                 # (documented cost); nothing is gathered.
-                gathers = [c for c in gathers
-                           if not (c.startswith("all-reduce") and c.endswith("/shard_map/psum"))]
+                gathers = [
+                    c for c in gathers if not (c.startswith("all-reduce") and c.endswith("/shard_map/psum"))
+                ]
             assert not gathers, f"{variant} {method}: collectives {gathers}"
             batch = "('data', 'model')" if variant == "2d_both" else "'data'"
             assert all(spec.startswith(f"({batch}") for spec in entry["out_specs"]), entry["out_specs"]
 
 
+@pytest.mark.full
 def test_groups_cover_every_method_and_mode(report):
     assert [g["method"] for g in report["groups"]] == METHODS
     assert set(sharding_check.ALL_METHODS) | {"elementwise"} == set(METHODS)
@@ -217,6 +257,7 @@ def test_groups_cover_every_method_and_mode(report):
         assert modes == {m for m in expected if sharding_check.supports(method, m)}, method
 
 
+@pytest.mark.full
 def test_long_rows_fast_paths(report):
     """smooth_sort's n >= 2048 float32 path and the PAV partitioning rule, both axis types."""
     assert len(report["long_rows"]) == 4
@@ -244,6 +285,7 @@ def test_long_rows_fast_paths(report):
         # (documented on the Scaling out page).
 
 
+@pytest.mark.full
 @pytest.mark.parametrize("mesh_kind", ["training", "training_explicit"])
 def test_sharded_training_step_decreases_loss(report, mesh_kind):
     train = report[mesh_kind]
@@ -255,13 +297,16 @@ def test_sharded_training_step_decreases_loss(report, mesh_kind):
     assert not others and not train["hlo"]["callbacks"], train["hlo"]
 
 
+@pytest.mark.full
 def test_sharding_example_matches_one_device():
     """``examples/sharding.py`` trains on an Explicit mesh with the one-device loss curve."""
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     env.pop("XLA_FLAGS", None)  # the example sets its own device count
     env.pop("JAX_ENABLE_X64", None)
     script = Path(__file__).resolve().parents[1] / "examples" / "sharding.py"
-    proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=600, check=False
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
     assert "sharded as P('data', None)" in out, out

@@ -48,9 +48,7 @@ def test_reference_values_and_descending():
     desc = sj.sort(X, method="smooth_sort", softness=0.3, descending=True)
     np.testing.assert_array_equal(desc, sort[::-1])
     # standardize is ignored (raw values), values sum to sum(x) (b_n is exact)
-    np.testing.assert_array_equal(
-        sj.sort(X, method="smooth_sort", softness=0.3, standardize=False), sort
-    )
+    np.testing.assert_array_equal(sj.sort(X, method="smooth_sort", softness=0.3, standardize=False), sort)
     np.testing.assert_allclose(jnp.sum(sort), jnp.sum(X), atol=1e-10)
 
 
@@ -99,7 +97,7 @@ N_KERNEL = 1024  # the kernels themselves work for any n > 2 FAST_BAND + 1 (chea
 
 def _log_esp_reference(u):
     """Plain log-space recurrence of log e_k (numpy, float64), degrees 0..n."""
-    out = np.full(u.shape[:-1] + (u.shape[-1] + 1,), -np.inf)
+    out = np.full((*u.shape[:-1], u.shape[-1] + 1), -np.inf)
     out[..., 0] = 0.0
     for j in range(u.shape[-1]):
         out[..., 1:] = np.logaddexp(out[..., 1:], u[..., j : j + 1] + out[..., :-1])
@@ -130,7 +128,9 @@ def fast_case():
 def test_saddle_expansion_accuracy(fast_case):
     # float64: the expansion itself is within 5e-5 of log e_k wherever kappa_2 >= 5
     x, tau, exact = fast_case
-    log_e, kappa2, ok = jax.jit(saddle_log_esp, static_argnums=1)(jnp.asarray(x / tau), bounds_kernel.FAST_GRID)
+    log_e, kappa2, ok = jax.jit(saddle_log_esp, static_argnums=1)(
+        jnp.asarray(x / tau), bounds_kernel.FAST_GRID
+    )
     assert np.all(ok)
     used = np.asarray(kappa2) >= bounds_kernel.FAST_MIN_VARIANCE
     assert used.mean() > 0.9
@@ -140,7 +140,11 @@ def test_saddle_expansion_accuracy(fast_case):
 def _fast_loss(x, tau):
     """A float32 loss of the fast bounds (and its float64 exact twin)."""
     weights = jnp.cos(jnp.arange(x.shape[-1] - 1.0, dtype=x.dtype))
-    fn = bounds_kernel._log_esp_exact if x.dtype == jnp.float64 else lambda u: bounds_kernel._log_esp_fast(u)[0]
+    fn = (
+        bounds_kernel._log_esp_exact
+        if x.dtype == jnp.float64
+        else lambda u: bounds_kernel._log_esp_fast(u)[0]
+    )
     t = jnp.asarray(tau, x.dtype).reshape(-1, 1)
     return jnp.sum(weights * jnp.sin(t * fn(x / t)))
 
@@ -236,8 +240,10 @@ def test_float32_solve_converges_at_large_n():
     x = np.random.default_rng(5).standard_normal((2, 1024))
 
     def both(x):
-        return (sj.sort(x, axis=-1, method="smooth_sort", softness=0.1),
-                sj.rank(x, axis=-1, method="smooth_sort", softness=0.1))
+        return (
+            sj.sort(x, axis=-1, method="smooth_sort", softness=0.1),
+            sj.rank(x, axis=-1, method="smooth_sort", softness=0.1),
+        )
 
     with jax.enable_x64(False):
         y32, r32 = (np.asarray(a, np.float64) for a in jax.jit(both)(jnp.asarray(x, jnp.float32)))
@@ -297,11 +303,13 @@ def _frame_probe(x, softness):
 
     def losses(r):
         y = sj.sort(r, **kw)
-        return jnp.stack([
-            jnp.sum(w * y.astype(jnp.float32)),
-            sj.max(r, **kw).astype(jnp.float32),
-            sj.quantile(r, 0.3, **kw).astype(jnp.float32),
-        ]), y
+        return jnp.stack(
+            [
+                jnp.sum(w * y.astype(jnp.float32)),
+                sj.max(r, **kw).astype(jnp.float32),
+                sj.quantile(r, 0.3, **kw).astype(jnp.float32),
+            ]
+        ), y
 
     def row(r):
         jac, y = jax.jacrev(losses, has_aux=True)(r)
@@ -359,7 +367,7 @@ def test_ranks_at_scale_1e6_float32(frame_case):
     limit = (n - 1) * np.diff(np.concatenate([[0.0], np.asarray(b), [float(b_n)]]))
     assert limit.min() - 1e-3 <= rank.min() and rank.max() <= limit.max() + 1e-3
     hard = out["float32", "float32", 1e-3][1][rows]
-    assert 1 - 1e-3 <= hard.min() and hard.max() <= n + 1e-3
+    assert hard.min() >= 1 - 1e-3 and hard.max() <= n + 1e-3
     hard_ranks = np.broadcast_to(np.arange(1.0, n + 1), hard.shape)
     np.testing.assert_allclose(np.sort(hard, -1), hard_ranks, atol=1e-3)
 
@@ -397,12 +405,19 @@ def _sweep_rows(n):
     sign = np.where(rng.standard_normal(n) < 0, -1.0, 1.0)
     tied = normal.copy()
     tied[: n // 2] = tied[0]
-    return np.stack([
-        normal, 1e-30 * normal, 1e6 * normal, normal + 1e4,
-        sign * 10.0 ** rng.uniform(-3, 6, n),  # mixed magnitudes
-        sign * 0.9 * F32_MAX * rng.uniform(0.5, 1.0, n),  # up to 0.9 * float32 max
-        np.full(n, 0.7), tied, np.round(2 * normal) * 5e5,  # constant, ties, ties at 1e6
-    ])
+    return np.stack(
+        [
+            normal,
+            1e-30 * normal,
+            1e6 * normal,
+            normal + 1e4,
+            sign * 10.0 ** rng.uniform(-3, 6, n),  # mixed magnitudes
+            sign * 0.9 * F32_MAX * rng.uniform(0.5, 1.0, n),  # up to 0.9 * float32 max
+            np.full(n, 0.7),
+            tied,
+            np.round(2 * normal) * 5e5,  # constant, ties, ties at 1e6
+        ]
+    )
 
 
 def _sweep_probe(x, softness):
@@ -413,21 +428,26 @@ def _sweep_probe(x, softness):
     def row(r, s):
         kw = dict(softness=s, method="smooth_sort")
         values = {
-            "sort": sj.sort(r, **kw), "rank": sj.rank(r, **kw),
-            "max": sj.max(r, **kw)[None], "min": sj.min(r, **kw)[None],
-            "quantile": sj.quantile(r, 0.3, **kw)[None], "median": sj.median(r, **kw)[None],
+            "sort": sj.sort(r, **kw),
+            "rank": sj.rank(r, **kw),
+            "max": sj.max(r, **kw)[None],
+            "min": sj.min(r, **kw)[None],
+            "quantile": sj.quantile(r, 0.3, **kw)[None],
+            "median": sj.median(r, **kw)[None],
             "top_k": sj.top_k(r, k, **kw)[0],
         }
         return values
 
     def losses(r, s):
         values = row(r, s)
-        return [jnp.sum(jnp.cos(jnp.arange(v.shape[-1], dtype=jnp.float32)) * v.astype(jnp.float32))
-                for v in values.values()], values
+        return [
+            jnp.sum(jnp.cos(jnp.arange(v.shape[-1], dtype=jnp.float32)) * v.astype(jnp.float32))
+            for v in values.values()
+        ], values
 
     def both(r, s):
         jac, values = jax.jacrev(lambda r: losses(r, s), has_aux=True)(r)
-        return values, dict(zip(values, jac))
+        return values, dict(zip(values, jac, strict=True))
 
     return jax.vmap(jax.vmap(both, (None, 0)), (0, None))(x, softness)
 
@@ -452,7 +472,7 @@ def test_finite_everywhere(n):
             for name in values:
                 for kind, tree in (("value", values), ("gradient", grads)):
                     bad = ~np.isfinite(np.asarray(tree[name], np.float64))
-                    bad = np.argwhere(bad.reshape(bad.shape[:2] + (-1,)).any(-1))
+                    bad = np.argwhere(bad.reshape((*bad.shape[:2], -1)).any(-1))
                     assert not bad.size, (jnp.dtype(dtype).name, name, kind, bad[:5].tolist())
     (v32, g32), (v64, g64) = res[jnp.float32], res[jnp.float64]
     spread = np.ptp(x, -1)[:, None, None] + np.minimum(softness, 1.0)[None, :, None]

@@ -10,8 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 from hypothesis.extra import numpy as hnp
 from jax.test_util import check_grads
 
@@ -172,7 +171,7 @@ def test_no_padding_leak():
     out = _method_outputs(jnp.arange(5.0), 0.1)
     assert 3 < out["max"] <= 4 and out["sort"][0] >= 0
     raw = _soft(jnp.broadcast_to(jnp.arange(5.0), (2, 3, 5)), 0.1)[0]  # standardize=False
-    assert 0 <= raw.min() and raw.max() <= 4
+    assert raw.min() >= 0 and raw.max() <= 4
 
 
 def test_prior_leaky_padding_emulation_reproduces_spec_values():
@@ -181,9 +180,7 @@ def test_prior_leaky_padding_emulation_reproduces_spec_values():
     xh, unsquash = standardize(x)
     values, P = _soft(jnp.broadcast_to(jnp.concatenate([xh, jnp.ones(3)]), (2, 3, 8)), 0.3)
     values = unsquash(values[0, 0, :5])
-    np.testing.assert_allclose(
-        values, [0.710683, 0.712557, 0.797219, 0.797251, 1.361670], atol=1e-6
-    )
+    np.testing.assert_allclose(values, [0.710683, 0.712557, 0.797219, 0.797251, 1.361670], atol=1e-6)
     np.testing.assert_allclose(0.8 * values[1] + 0.2 * values[2], 0.729490, atol=1e-6)  # q=0.3
     np.testing.assert_allclose(values[2], 0.797219, atol=1e-6)  # median
     P = P[0, 0, :5, :5]
@@ -197,19 +194,11 @@ def test_prior_leaky_padding_emulation_reproduces_spec_values():
 
 def test_fixed_reference_values():
     out = _method_outputs(jnp.asarray(X5), 0.3)
-    np.testing.assert_allclose(
-        out["sort"], [0.440371, 0.440579, 0.495519, 0.503976, 0.654254], atol=1e-6
-    )
-    np.testing.assert_allclose(
-        out["rank"], [3.112224, 2.719866, 3.384740, 3.190386, 2.592785], atol=1e-6
-    )
+    np.testing.assert_allclose(out["sort"], [0.440371, 0.440579, 0.495519, 0.503976, 0.654254], atol=1e-6)
+    np.testing.assert_allclose(out["rank"], [3.112224, 2.719866, 3.384740, 3.190386, 2.592785], atol=1e-6)
     out = _method_outputs(jnp.asarray(X5), 0.1)
-    np.testing.assert_allclose(
-        out["sort"], [-0.235216, 0.180146, 0.354156, 0.779442, 1.522425], atol=1e-6
-    )
-    np.testing.assert_allclose(
-        out["argmax"], [0.019836, 0.873445, 0.002940, 0.081390, 0.022388], atol=1e-6
-    )
+    np.testing.assert_allclose(out["sort"], [-0.235216, 0.180146, 0.354156, 0.779442, 1.522425], atol=1e-6)
+    np.testing.assert_allclose(out["argmax"], [0.019836, 0.873445, 0.002940, 0.081390, 0.022388], atol=1e-6)
 
 
 # --- method protocol ----------------------------------------------------------------
@@ -218,7 +207,7 @@ def test_fixed_reference_values():
 @jax.jit
 def _all_methods(xh, k):
     args = kw(0.2)
-    ident = lambda y: y  # noqa: E731
+    ident = lambda y: y
     return dict(
         asc=M.argsort(xh, descending=False, log=False, **args),
         desc=M.argsort(xh, descending=True, log=False, **args),
@@ -304,28 +293,35 @@ def test_custom_rule_matches_plain_autodiff():
 
     def derivatives(f):
         # the Hessian (forward over reverse) also exercises reverse mode
-        loss = lambda s, x: f(s, x)[0] @ _weights(5) + (f(s, x)[1] * coef).sum()  # noqa: E731
+        loss = lambda s, x: f(s, x)[0] @ _weights(5) + (f(s, x)[1] * coef).sum()
         return jax.jacfwd(f, argnums=(0, 1))(0.4, x), jax.hessian(loss, argnums=(0, 1))(0.4, x)
 
-    for a, b in zip(jax.tree.leaves(jax.jit(derivatives, static_argnums=0)(plain)),
-                    jax.tree.leaves(jax.jit(derivatives, static_argnums=0)(custom))):
+    for a, b in zip(
+        jax.tree.leaves(jax.jit(derivatives, static_argnums=0)(plain)),
+        jax.tree.leaves(jax.jit(derivatives, static_argnums=0)(custom)),
+        strict=True,
+    ):
         np.testing.assert_allclose(a, b, atol=1e-11)
 
 
 def test_transformations():
     x = jax.random.normal(jax.random.key(7), (3, 6))
-    f = lambda x: K.soft_sort_values(x, smooth())  # noqa: E731
-    rows = lambda x: K.soft_permutation_rows(x, smooth(), jnp.array([5]))  # noqa: E731
+    f = lambda x: K.soft_sort_values(x, smooth())
+    rows = lambda x: K.soft_permutation_rows(x, smooth(), jnp.array([5]))
 
     @jax.jit
     def run(x):
         return (
-            jax.vmap(f)(x), f(x),
-            jax.vmap(rows)(x), rows(x), jax.jacfwd(rows)(x[0]), jax.jacrev(rows)(x[0]),
+            jax.vmap(f)(x),
+            f(x),
+            jax.vmap(rows)(x),
+            rows(x),
+            jax.jacfwd(rows)(x[0]),
+            jax.jacrev(rows)(x[0]),
         )
 
     out = run(x)
-    for a, b in zip(out[::2], out[1::2]):
+    for a, b in zip(out[::2], out[1::2], strict=True):
         np.testing.assert_allclose(a, b, atol=1e-13)
 
 
@@ -392,7 +388,7 @@ def test_invariants(x):
 def test_argmax_reverse_memory_is_small():
     n = 1024
     x = jnp.zeros((n,), jnp.float32)
-    loss = lambda x: M.argmax(x, log=False, **kw(0.1)) @ jnp.arange(n, dtype=x.dtype)  # noqa: E731
+    loss = lambda x: M.argmax(x, log=False, **kw(0.1)) @ jnp.arange(n, dtype=x.dtype)
     stats = jax.jit(jax.value_and_grad(loss)).lower(x).compile().memory_analysis()
     if stats is None:
         pytest.skip("memory analysis unavailable on this backend")

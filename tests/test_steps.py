@@ -4,8 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 from jax.test_util import check_grads
 
 import softjax as sj
@@ -162,9 +161,7 @@ def test_check_grads_interior(mode):
     check_grads(jax.jit(lambda x: f(x, 0.1)), (xs,), order=2, modes=("fwd",))
 
 
-_GRID = np.concatenate(
-    [np.logspace(-12, 0, 40), -np.logspace(-12, 0, 40), [0.0, 0.5, -0.5, 1e6, -1e6]]
-)
+_GRID = np.concatenate([np.logspace(-12, 0, 40), -np.logspace(-12, 0, 40), [0.0, 0.5, -0.5, 1e6, -1e6]])
 
 
 @jax.jit
@@ -183,7 +180,7 @@ def _derivatives_all_modes(x):
 def _first_derivatives_all_modes(x):
     outs = []
     for mode in MODES:
-        for f in (lambda z: sj.sigmoidal(z, 0.1, mode), lambda z: sj.softrelu(z, 0.1, mode)):
+        for f in (lambda z, m=mode: sj.sigmoidal(z, 0.1, m), lambda z, m=mode: sj.softrelu(z, 0.1, m)):
             outs += [jax.vmap(f)(x), jax.vmap(jax.grad(f))(x)]
     return jnp.stack(outs)
 
@@ -242,11 +239,13 @@ def test_array_softness_eager_equals_jit():
     s = jnp.array([0.1, 0.5, 1.0])
     eager = sj.sigmoidal(x, softness=s, mode="c1")
     traced = jax.jit(lambda x, s: sj.sigmoidal(x, softness=s, mode="c1"))(x, s)
-    expected = [float(sj.sigmoidal(xi, si, "c1")) for xi, si in zip(x, s)]
+    expected = [float(sj.sigmoidal(xi, si, "c1")) for xi, si in zip(x, s, strict=True)]
     np.testing.assert_allclose(eager, expected, rtol=1e-14)
     np.testing.assert_array_equal(eager, traced)
     np.testing.assert_allclose(
-        sj.softrelu(x, softness=s), [float(sj.softrelu(xi, si)) for xi, si in zip(x, s)], rtol=1e-14
+        sj.softrelu(x, softness=s),
+        [float(sj.softrelu(xi, si)) for xi, si in zip(x, s, strict=True)],
+        rtol=1e-14,
     )
 
 

@@ -63,7 +63,7 @@ def test_sum_is_k_and_entries_in_unit_interval_float32(method, mode):
     for k in (1, 3, 7):
         f = jax.jit(jax.vmap(lambda s, k=k: sj.top_k_mask(x, k, softness=s, mode=mode, method=method)))
         y = f(softness)
-        assert y.dtype == jnp.float32 and y.shape == (2,) + x.shape
+        assert y.dtype == jnp.float32 and y.shape == (2, *x.shape)
         assert np.all(np.asarray(y) >= 0) and np.all(np.asarray(y) <= 1)
         np.testing.assert_allclose(np.asarray(y, np.float64).sum(-1), k, atol=1e-6)
     if method in REAL_K_METHODS:
@@ -84,7 +84,7 @@ def test_fast_soft_sort_c0_matches_euclidean_projection(k):
     x = _RNG.standard_normal((4, 9))
     s = 0.2
     y = sj.top_k_mask(jnp.asarray(x), k, softness=s, mode="c0", standardize=False)
-    for row, out in zip(x, np.asarray(y)):
+    for row, out in zip(x, np.asarray(y), strict=True):
         np.testing.assert_allclose(out, _euclidean_capped_reference(row / s, k), atol=1e-10)
 
 
@@ -170,8 +170,9 @@ def test_hostile_inputs_finite_values_and_gradients(method, dtype):
 
     softness = jnp.array([1e-6, 1e3], jnp.float32)
     for mode in ("smooth", "c1"):
-        run = jax.jit(jax.vmap(jax.value_and_grad(lambda x, s, m=mode: f(x, s, m), has_aux=True),
-                               in_axes=(None, 0)))
+        run = jax.jit(
+            jax.vmap(jax.value_and_grad(lambda x, s, m=mode: f(x, s, m), has_aux=True), in_axes=(None, 0))
+        )
         (_, y), g = run(x, softness)
         assert y.dtype == x.dtype
         arr = np.asarray(y, np.float64)
@@ -189,7 +190,9 @@ def test_nan_in_nan_out():
             y = sj.top_k_mask(x, 2, mode=mode, method=method)
             assert np.all(np.isnan(y[0])), (method, mode)
             assert np.all(np.isfinite(y[1]))
-        assert np.all(np.isnan(sj.top_k_mask(x, 2.5, method=method if method in REAL_K_METHODS else "threshold")[0]))
+        assert np.all(
+            np.isnan(sj.top_k_mask(x, 2.5, method=method if method in REAL_K_METHODS else "threshold")[0])
+        )
 
 
 # --------------------------------------------------------------------------- errors
@@ -203,13 +206,13 @@ def test_errors():
     for method in PERMUTATION_METHODS:
         with pytest.raises(ValueError, match="k must be"):
             sj.top_k_mask(x, 2.5, method=method)
-        with pytest.raises(ValueError, match="k must be .*traced"):
+        with pytest.raises(ValueError, match=r"k must be .*traced"):
             jax.jit(lambda k, m=method: sj.top_k_mask(x, k, method=m))(2)
     with pytest.raises(ValueError, match="k must be"):
         sj.top_k_mask(x, 2.5, mode="hard")
     with pytest.raises(ValueError, match="k must be"):
         jax.jit(lambda k: sj.top_k_mask(x, k, mode="hard"))(2)
-    with pytest.raises(ValueError, match="Invalid method: 'bogus'.*'fast_soft_sort'.*'threshold'"):
+    with pytest.raises(ValueError, match=r"Invalid method: 'bogus'.*'fast_soft_sort'.*'threshold'"):
         sj.top_k_mask(x, 2, method="bogus")
     with pytest.raises(ValueError, match="Invalid mode"):
         sj.top_k_mask(x, 2, mode="soft")

@@ -64,8 +64,7 @@ def _values_and_grad(name, method, mode):
     fn = ALL_OPS[name][0]
 
     def scalar(x):
-        y = fn(x, method=method, mode=mode, softness=SOFTNESS.get(method, 0.5),
-               **OPTIONS.get(method, {}))
+        y = fn(x, method=method, mode=mode, softness=SOFTNESS.get(method, 0.5), **OPTIONS.get(method, {}))
         return jnp.sum(y * jnp.cos(jnp.arange(y.size, dtype=y.dtype)).reshape(y.shape)), y
 
     def g(x):
@@ -96,10 +95,10 @@ def check_group(method: str, mode: str) -> list[str]:
     rows = jnp.asarray(ROWS, dtype=jnp.float64)
     batched = jax.jit(jax.vmap(lambda x: [g(x) for g in fns]))(rows)
     bad = []
-    for name, g, out in zip(names, fns, batched):
+    for name, g, out in zip(names, fns, batched, strict=True):
         for i, row in enumerate(rows):
-            for part, eager, traced in zip(("value", "grad"), g(row), out):
-                traced = np.asarray(traced[i])
+            for part, eager, traced_batch in zip(("value", "grad"), g(row), out, strict=True):
+                traced = np.asarray(traced_batch[i])
                 err, at = _mismatch(traced, eager)
                 if not err <= 1.0:
                     bad.append(
@@ -123,7 +122,11 @@ def _subprocess_report(method: str) -> dict[str, list[str]]:
         env["JAX_PLATFORMS"] = os.environ.get("JAX_PLATFORMS", "cpu")
         proc = subprocess.run(
             [sys.executable, __file__, method, "--json"],
-            env=env, capture_output=True, text=True, timeout=1800,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
         )
         assert proc.returncode == 0, proc.stderr[-4000:]
         _REPORTS[method] = json.loads(proc.stdout.strip().splitlines()[-1])

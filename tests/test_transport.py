@@ -36,7 +36,7 @@ def squash(x):
 
 
 def sort_problem(n, dtype=jnp.float64, seed=0, batch=()):
-    x = jax.random.normal(jax.random.key(seed), batch + (n,)).astype(dtype)
+    x = jax.random.normal(jax.random.key(seed), (*batch, n)).astype(dtype)
     t = jnp.linspace(0, n, n, dtype=dtype) / n
     cost = (squash(x)[..., :, None] - t) ** 2
     marg = jnp.full((n,), 1 / n, dtype)
@@ -121,8 +121,11 @@ def test_sparse_log_path_has_neg_inf_and_finite_gradients():
     np.testing.assert_allclose(jnp.exp(logp), plan, atol=1e-12)
     w = jax.random.normal(jax.random.key(1), cost.shape)
     finite = jnp.isfinite(logp)
-    grad = jax.grad(lambda c: jnp.sum(jnp.where(finite, transport_plan(
-        c, mu, nu, 0.3, "c1", options=TIGHT, log=True), 0) * w))(cost)
+    grad = jax.grad(
+        lambda c: jnp.sum(
+            jnp.where(finite, transport_plan(c, mu, nu, 0.3, "c1", options=TIGHT, log=True), 0) * w
+        )
+    )(cost)
     assert bool(jnp.all(jnp.isfinite(grad)))
 
 
@@ -188,7 +191,7 @@ def test_dual_hessian_solve(delta):
     if delta == 0:
         v = jnp.concatenate([jnp.ones(9), -jnp.ones(6)]) / jnp.sqrt(15.0)
         b = b - v * (v @ b)
-    xr, xc, info = dual_hessian.solve(w, b[:9], b[9:], delta=delta, rtol=1e-12, maxiter=100)
+    xr, xc, _info = dual_hessian.solve(w, b[:9], b[9:], delta=delta, rtol=1e-12, maxiter=100)
     x = jnp.concatenate([xr, xc])
     np.testing.assert_allclose(h @ x, b, atol=1e-9)
     if delta == 0:
@@ -211,9 +214,14 @@ def test_dual_hessian_solve_split_support_float32():
     coupling = w[1, 2] * w[1, 3] / (w[1, 2] + w[1, 3])  # S = a [[1, -1], [-1, 1]] on 2, 3
 
     def solve(noise):
-        return dual_hessian.solve(jnp.asarray(w), jnp.zeros(6, jnp.float32),
-                                  jnp.asarray(noise, jnp.float32), delta=0.0, rtol=1e-7,
-                                  maxiter=58)
+        return dual_hessian.solve(
+            jnp.asarray(w),
+            jnp.zeros(6, jnp.float32),
+            jnp.asarray(noise, jnp.float32),
+            delta=0.0,
+            rtol=1e-7,
+            maxiter=58,
+        )
 
     xr, xc, info = solve([1e-6, -1e-6, 0, 0])
     assert float(jnp.max(jnp.abs(xc))) == 0 and float(jnp.max(jnp.abs(xr))) == 0
@@ -235,9 +243,11 @@ def _sorted_values(mode, opts=TIGHT, s=0.3):
     def f(x):
         n = x.shape[-1]
         t = jnp.linspace(0, n, n, dtype=x.dtype) / n
-        plan = transport_plan((squash(x)[..., :, None] - t) ** 2, jnp.ones(n) / n,
-                              jnp.ones(n) / n, s, mode, options=opts)
+        plan = transport_plan(
+            (squash(x)[..., :, None] - t) ** 2, jnp.ones(n) / n, jnp.ones(n) / n, s, mode, options=opts
+        )
         return jnp.einsum("...ij,...i->...j", plan, x)
+
     return f
 
 
@@ -269,8 +279,9 @@ def test_check_grads_second_order():
     # operator-level tests take reverse-then-forward Hessian-vector products
     # through Sinkhorn and Newton alike.
     f = _sorted_values("c2")
-    check_grads(lambda x: f(x) @ jnp.arange(5.0), (X[:2],), order=2, modes=("fwd",),
-                eps=1e-4, atol=1e-4, rtol=1e-4)
+    check_grads(
+        lambda x: f(x) @ jnp.arange(5.0), (X[:2],), order=2, modes=("fwd",), eps=1e-4, atol=1e-4, rtol=1e-4
+    )
 
 
 def test_jacfwd_equals_jacrev_and_jit():
@@ -291,8 +302,15 @@ def test_grad_wrt_softness_and_marginals(mode):
     def f(s, nu):
         return jnp.sum(transport_plan(cost, mu, nu, s, mode, options=TIGHT) * w)
 
-    check_grads(f, (jnp.asarray(0.3), nu + 0.05 * jnp.arange(5.0)), order=1,
-                modes=("fwd", "rev"), eps=1e-6, atol=1e-5, rtol=1e-5)
+    check_grads(
+        f,
+        (jnp.asarray(0.3), nu + 0.05 * jnp.arange(5.0)),
+        order=1,
+        modes=("fwd", "rev"),
+        eps=1e-6,
+        atol=1e-5,
+        rtol=1e-5,
+    )
 
 
 def test_unrolled_differentiation():
@@ -300,8 +318,9 @@ def test_unrolled_differentiation():
     # agrees with the implicit rule, reverse mode fails loudly (documented).
     t = jnp.ones_like(X) * jnp.arange(5.0)
     unrolled = _sorted_values("c1", {**TIGHT, "implicit_diff": False})
-    np.testing.assert_allclose(jax.jvp(unrolled, (X,), (t,))[1],
-                               jax.jvp(_sorted_values("c1"), (X,), (t,))[1], atol=1e-6)
+    np.testing.assert_allclose(
+        jax.jvp(unrolled, (X,), (t,))[1], jax.jvp(_sorted_values("c1"), (X,), (t,))[1], atol=1e-6
+    )
     with pytest.raises(ValueError, match="Reverse-mode differentiation does not work"):
         jax.grad(lambda x: unrolled(x).sum())(X)
 
@@ -309,10 +328,14 @@ def test_unrolled_differentiation():
 # ----------------------------------------------------------- convergence and options
 
 
-@pytest.mark.parametrize("mode,opts", [("smooth", {"sinkhorn_max_iter": 10}),
-                                       ("c0", {"lbfgs_max_iter": 2}),
-                                       ("smooth", {"use_entropic_ot_sinkhorn_on_entropic": False,
-                                                   "lbfgs_max_iter": 1})])
+@pytest.mark.parametrize(
+    "mode,opts",
+    [
+        ("smooth", {"sinkhorn_max_iter": 10}),
+        ("c0", {"lbfgs_max_iter": 2}),
+        ("smooth", {"use_entropic_ot_sinkhorn_on_entropic": False, "lbfgs_max_iter": 1}),
+    ],
+)
 def test_non_convergence_is_reported(mode, opts):
     # The same policy (a warning, also under jit, plus a flag) for every solver.
     cost, mu, nu = sort_problem(16, seed=13)
@@ -326,8 +349,9 @@ def test_non_convergence_is_reported(mode, opts):
         jitted(cost).block_until_ready()
     with warnings.catch_warnings():  # converged problems stay silent
         warnings.simplefilter("error", OTConvergenceWarning)
-        transport_plan(cost, mu, nu, 0.1, mode, options=opts | {"sinkhorn_max_iter": 10000,
-                                                                "lbfgs_max_iter": 10000})
+        transport_plan(
+            cost, mu, nu, 0.1, mode, options=opts | {"sinkhorn_max_iter": 10000, "lbfgs_max_iter": 10000}
+        )
 
 
 def test_float32_tangent_with_split_support():
@@ -345,9 +369,16 @@ def test_float32_tangent_with_split_support():
     t = np.array([1, 2 / 3, 1 / 3, 0.0])
     tangent = {}
     for dtype in (np.float32, np.float64):
+
         def plan(x, dtype=dtype):
-            return transport_plan((x[:, None] - t.astype(dtype)) ** 2, np.ones(6, dtype) / 6,
-                                  np.array([1, 1, 1, 3], dtype) / 6, 0.5, "c2")
+            return transport_plan(
+                (x[:, None] - t.astype(dtype)) ** 2,
+                np.ones(6, dtype) / 6,
+                np.array([1, 1, 1, 3], dtype) / 6,
+                0.5,
+                "c2",
+            )
+
         e0 = np.eye(6, dtype=dtype)[0]
         tangent[dtype] = np.asarray(jax.jvp(plan, (z.astype(dtype),), (e0,))[1])
     assert np.abs(tangent[np.float64]).max() < 1e-10
@@ -410,8 +441,9 @@ def test_cost_producer_fused_under_jit_is_rounded_like_the_solvers():
     t = jnp.linspace(0, n, n, dtype=jnp.float32) / n
 
     def log_plan(x):
-        return transport_plan((squash(x)[:, None] - t) ** 2, jnp.ones(n) / n, jnp.ones(n) / n,
-                              1e-6, "c0", log=True)
+        return transport_plan(
+            (squash(x)[:, None] - t) ** 2, jnp.ones(n) / n, jnp.ones(n) / n, 1e-6, "c0", log=True
+        )
 
     plan = jnp.exp(jax.jit(log_plan)(x))
     np.testing.assert_allclose(plan.sum(0), 1, atol=1e-4)
@@ -447,8 +479,15 @@ def test_float32_gradients_with_huge_cotangents(mode):
 def _half_precision_rows(n=33):
     # Random, tied, constant and 1e30-scale rows, each at three softnesses.
     r = np.random.default_rng(0)
-    rows = np.stack([r.normal(size=n), np.round(r.normal(size=n)), np.full(n, 0.7),
-                     r.uniform(-1, 1, n) * 1e30, np.where(np.arange(n) == 0, 1e30, 1.0)])
+    rows = np.stack(
+        [
+            r.normal(size=n),
+            np.round(r.normal(size=n)),
+            np.full(n, 0.7),
+            r.uniform(-1, 1, n) * 1e30,
+            np.where(np.arange(n) == 0, 1e30, 1.0),
+        ]
+    )
     softness = np.array([1e-3, 0.1, 10.0])
     x = jnp.asarray(np.repeat(rows, len(softness), 0), jnp.bfloat16)
     return x, jnp.asarray(np.tile(softness, len(rows)), jnp.float32)
@@ -474,8 +513,7 @@ def test_bfloat16_soft_indices_stay_on_the_simplex(mode):
 
     def loss(x):
         p_max, p_sort = jax.vmap(rows)(x, s)
-        value = (jnp.sum(w_max * p_max.astype(jnp.float32))
-                 + jnp.sum(w_sort * p_sort.astype(jnp.float32)))
+        value = jnp.sum(w_max * p_max.astype(jnp.float32)) + jnp.sum(w_sort * p_sort.astype(jnp.float32))
         return value, (p_max, p_sort)
 
     with warnings.catch_warnings():  # (float32 Sinkhorn may stop short at softness 1e-3)
@@ -484,8 +522,8 @@ def test_bfloat16_soft_indices_stay_on_the_simplex(mode):
         jax.effects_barrier()
     assert p_max.dtype == p_sort.dtype == grad.dtype == jnp.bfloat16
     assert bool(jnp.all(jnp.isfinite(grad)))
-    for p in (p_max, p_sort):
-        p = np.asarray(p.astype(jnp.float32))
+    for plan in (p_max, p_sort):
+        p = np.asarray(plan.astype(jnp.float32))
         assert p.min() >= 0
         assert np.max(np.abs(p.sum(-1) - 1)) <= 2.0**-7  # one bfloat16 rounding: <= 2**-8
 

@@ -66,8 +66,10 @@ def method_table() -> str:
         outputs = "SoftIndex and values" if spec.index_outputs else "values only"
         modes = "all" if spec.modes == SOFT_MODES else _code(spec.modes)
         standardizes = "yes" if spec.standardizes else "no (raw values)"
-        lines.append(f"| `{spec.name}` | {outputs} | {modes} | {standardizes} | "
-                     f"{_cell(spec.summary)} | {_cell(spec.citation)} |")
+        lines.append(
+            f"| `{spec.name}` | {outputs} | {modes} | {standardizes} | "
+            f"{_cell(spec.summary)} | {_cell(spec.citation)} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -76,10 +78,11 @@ def options_table() -> str:
     from softjax._src.methods import registry
 
     lines = ["| method | key | default | meaning |", "|---|---|---|---|"]
-    for spec in registry.METHODS.values():
-        for option in spec.options.values():
-            lines.append(f"| `{spec.name}` | `{option.name}` | `{option.default!r}` | "
-                         f"{_cell(option.meaning)} |")
+    lines.extend(
+        f"| `{spec.name}` | `{option.name}` | `{option.default!r}` | {_cell(option.meaning)} |"
+        for spec in registry.METHODS.values()
+        for option in spec.options.values()
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -87,7 +90,10 @@ TABLES = {"operators.md": operator_table, "methods.md": method_table, "options.m
 
 
 def write(output: Path = OUTPUT) -> list[Path]:
-    """Write the tables; a file whose content is unchanged is left alone (no rebuild loop under ``mkdocs serve``)."""
+    """Write the tables; a file whose content is unchanged is left alone.
+
+    (No rebuild loop under ``mkdocs serve``.)
+    """
     output.mkdir(parents=True, exist_ok=True)
     written = []
     for name, render in TABLES.items():

@@ -56,7 +56,9 @@ class SphinxRoles(griffe.Extension):
     def on_instance(self, *, node: Any, obj: griffe.Object, agent: Any, **kwargs: Any) -> None:
         if obj.is_alias or obj.docstring is None:
             return
-        namespace = "softjax.random" if obj.path.startswith(("softjax._src.random", "softjax.random")) else "softjax"
+        namespace = (
+            "softjax.random" if obj.path.startswith(("softjax._src.random", "softjax.random")) else "softjax"
+        )
         obj.docstring.value = self._convert(obj.docstring.value, namespace)
 
     def on_function_instance(self, *, node: Any, func: griffe.Function, agent: Any, **kwargs: Any) -> None:

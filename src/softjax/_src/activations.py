@@ -20,9 +20,7 @@ from softjax._src.validation import ensure_float
 __all__ = ["hard_sigmoid", "hard_silu", "hard_tanh", "relu6"]
 
 
-def relu6(
-    x: ArrayLike, *, softness: float | ArrayLike = 0.1, mode: ElementwiseMode = "smooth"
-) -> jax.Array:
+def relu6(x: ArrayLike, *, softness: float | ArrayLike = 0.1, mode: ElementwiseMode = "smooth") -> jax.Array:
     r"""Soft ``jax.nn.relu6``: $\min(\max(x, 0), 6)$ with both kinks softened.
 
     Soft: ``clip(x, 0, 6)``, i.e. $R(x) - R(x - 6)$ (written around the hard

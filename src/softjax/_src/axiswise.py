@@ -104,9 +104,7 @@ def check_mode_and_softness(mode: Any, softness: Any) -> None:
         validate_softness(softness)
         value = concrete_or_none(softness)
         if value is not None and value.ndim != 0:
-            raise ValueError(
-                f"softness must be a scalar for axis-wise operators, got shape {value.shape}"
-            )
+            raise ValueError(f"softness must be a scalar for axis-wise operators, got shape {value.shape}")
 
 
 def check_log_args(return_log_probs: bool, log_prob_eps: Any) -> None:
@@ -297,9 +295,12 @@ def contract(weights: jax.Array, values: jax.Array, gated: bool, unit: jax.Array
 
 
 def method_kwargs(
-    softness: Any, mode: str, ot_kwargs: dict | None, method: MethodSpec | None = None
+    softness: Any, mode: str, ot_kwargs: dict[str, Any] | None, method: MethodSpec | None = None
 ) -> dict[str, Any]:
-    """The keyword arguments every method function takes; ``ot_kwargs`` checked against ``method``'s options."""
+    """The keyword arguments every method function takes.
+
+    ``ot_kwargs`` is checked against ``method``'s options.
+    """
     if ot_kwargs is not None and not isinstance(ot_kwargs, dict):
         raise TypeError(f"ot_kwargs must be a dict or None, got {type(ot_kwargs).__name__}")
     options = dict(ot_kwargs or {})
@@ -330,6 +331,7 @@ def sorted_values(
     def unsquash_scaled(y: jax.Array) -> jax.Array:
         return rescale(w.unsquash(y), inv, one)
 
-    out = sort_fn(rescale(w.x, inv, one), w.xhat, descending=descending, gated=gated,
-                  unsquash=unsquash_scaled, **kw)
+    out = sort_fn(
+        rescale(w.x, inv, one), w.xhat, descending=descending, gated=gated, unsquash=unsquash_scaled, **kw
+    )
     return rescale(out, w.unit, one)

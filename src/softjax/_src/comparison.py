@@ -23,8 +23,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from softjax._src.elementwise import abs as soft_abs
-from softjax._src.elementwise import check_broadcast, check_mode
+from softjax._src.elementwise import abs as soft_abs, check_broadcast, check_mode
 from softjax._src.steps import sigmoidal
 from softjax._src.types import ElementwiseMode, SoftBool
 from softjax._src.validation import ensure_float
@@ -179,7 +178,8 @@ def equal(
     mode: ElementwiseMode = "smooth",
     epsilon: float = 1e-10,
 ) -> SoftBool:
-    r"""Soft $x = y$: hard ``jnp.equal``; soft $\mathrm{clip}(2(1 - S(D - \varepsilon)), 0, 1)$, $D = |x - y|_S$.
+    r"""Soft $x = y$: hard ``jnp.equal``;
+    soft $\mathrm{clip}(2(1 - S(D - \varepsilon)), 0, 1)$, $D = |x - y|_S$.
 
     At ``x == y`` the soft value is 1 (clipped), it decays to 0 as
     $|x - y|$ grows beyond a few ``softness``.
@@ -217,7 +217,8 @@ def not_equal(
     mode: ElementwiseMode = "smooth",
     epsilon: float = 1e-10,
 ) -> SoftBool:
-    r"""Soft $x \ne y$: hard ``jnp.not_equal``; soft $\mathrm{clip}(2S(D - \varepsilon) - 1, 0, 1)$, $D = |x - y|_S$.
+    r"""Soft $x \ne y$: hard ``jnp.not_equal``;
+    soft $\mathrm{clip}(2S(D - \varepsilon) - 1, 0, 1)$, $D = |x - y|_S$.
 
     At ``x == y`` the soft value is 0 (clipped).
 

@@ -25,7 +25,7 @@ from jax.typing import ArrayLike
 from softjax._src.elementwise import check_broadcast, check_mode
 from softjax._src.kernels.squash import rescale
 from softjax._src.rounding import _compute_dtype, _corrections, _window
-from softjax._src.types import ElementwiseMode
+from softjax._src.types import ElementwiseMode, StepMode
 from softjax._src.validation import is_tracer, validate_positive_int, validate_softness
 
 __all__ = ["floor_divide", "mod", "remainder"]
@@ -40,7 +40,8 @@ def _float_pair(x: ArrayLike, y: ArrayLike) -> tuple[jax.Array, jax.Array]:
     dtype = jnp.result_type(x, y)
     if not jnp.issubdtype(dtype, jnp.inexact):
         dtype = jnp.result_type(float)
-    return tuple(jnp.broadcast_arrays(x.astype(dtype), y.astype(dtype)))
+    xb, yb = jnp.broadcast_arrays(x.astype(dtype), y.astype(dtype))
+    return xb, yb
 
 
 def _power_of_two(y: jax.Array) -> jax.Array:
@@ -75,7 +76,7 @@ def _remainder(x: jax.Array, y: jax.Array, k: jax.Array) -> jax.Array:
 
 
 def _soft_divmod(
-    x: ArrayLike, y: ArrayLike, softness: float | ArrayLike, mode: str, radius: int, quotient: bool
+    x: ArrayLike, y: ArrayLike, softness: float | ArrayLike, mode: StepMode, radius: int, quotient: bool
 ) -> jax.Array:
     r"""Soft ``floor_divide(x, y)`` (``quotient=True``) or ``mod(x, y)`` from the hard ones.
 

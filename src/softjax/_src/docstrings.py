@@ -55,8 +55,12 @@ def args_entries(doc: str | None) -> dict[str, list[str]]:
 def entry(name: str, text: str) -> list[str]:
     """An ``Args:`` entry ``name: text``, wrapped with Google-style continuation indents."""
     return textwrap.wrap(
-        f"{name}: {text}", _WIDTH, initial_indent=" " * 4, subsequent_indent=" " * 8,
-        break_long_words=False, break_on_hyphens=False,
+        f"{name}: {text}",
+        _WIDTH,
+        initial_indent=" " * 4,
+        subsequent_indent=" " * 8,
+        break_long_words=False,
+        break_on_hyphens=False,
     )
 
 

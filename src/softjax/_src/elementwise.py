@@ -218,7 +218,8 @@ def clip(
         return jnp.clip(x, a, b)
     if a is None and b is None:
         return ensure_float(x)
-    def r(d: jax.Array) -> jax.Array:
+
+    def r(d: ArrayLike) -> jax.Array:
         return softrelu(d, softness, mode, gated)
 
     # Below a, inside [a, b] and above b the sum is written around the value
@@ -228,6 +229,7 @@ def clip(
     # a + R(x - a) loses x = 1 entirely). The forms are equal because
     # R(d) - R(-d) = d, for the antiderivative and the gated form alike.
     if b is None:
+        assert a is not None  # both bounds None returned above
         return jnp.where(x < a, a + r(x - a), x + r(a - x))
     if a is None:
         return jnp.where(x > b, b - r(b - x), x - r(x - b))
@@ -296,9 +298,9 @@ def round(  # noqa: A001
     validate_softness(softness)
     x = ensure_float(x)
     if mode != "smooth":
-        s = concrete_or_none(softness)
-        if s is not None and s.size:
-            needed = math.ceil(5.0 * float(np.max(s)) + 1.0)
+        concrete = concrete_or_none(softness)
+        if concrete is not None and concrete.size:
+            needed = math.ceil(5.0 * float(np.max(concrete)) + 1.0)
             radius = builtins.max(radius, builtins.min(needed, _MAX_AUTO_RADIUS))
     finite = jnp.isfinite(x)
     x_safe = jnp.where(finite | jnp.isnan(x), x, 0)  # keeps inf out of n_j (inf - inf)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
@@ -20,7 +22,7 @@ def argmax(
     mode: Mode = "smooth",
     method: Method = "softsort",
     standardize: bool = True,
-    ot_kwargs: dict | None = None,
+    ot_kwargs: dict[str, Any] | None = None,
     return_log_probs: bool = False,
     log_prob_eps: float | ArrayLike | None = None,
 ) -> SoftIndex:
@@ -72,7 +74,7 @@ def argmax(
     return w.reduced(p, keepdims)
 
 
-def max(
+def max(  # noqa: A001
     x: ArrayLike,
     axis: int | None = None,
     keepdims: bool = False,
@@ -80,7 +82,7 @@ def max(
     mode: Mode = "smooth",
     method: Method = "softsort",
     standardize: bool = True,
-    ot_kwargs: dict | None = None,
+    ot_kwargs: dict[str, Any] | None = None,
     gated_grad: bool = True,
 ) -> jax.Array:
     r"""Soft ``jnp.max``.
@@ -141,7 +143,7 @@ def argmin(
     mode: Mode = "smooth",
     method: Method = "softsort",
     standardize: bool = True,
-    ot_kwargs: dict | None = None,
+    ot_kwargs: dict[str, Any] | None = None,
     return_log_probs: bool = False,
     log_prob_eps: float | ArrayLike | None = None,
 ) -> SoftIndex:
@@ -179,12 +181,20 @@ def argmin(
         p = aw.one_hot(jnp.argmin(x, axis=axis, keepdims=keepdims), n, aw.float_dtype(x))
         return aw.finish_probs(p, return_log_probs, log_prob_eps)
     return argmax(
-        -ensure_float(x), axis, keepdims, softness, mode, method, standardize, ot_kwargs,
-        return_log_probs, log_prob_eps,
+        -ensure_float(x),
+        axis,
+        keepdims,
+        softness,
+        mode,
+        method,
+        standardize,
+        ot_kwargs,
+        return_log_probs,
+        log_prob_eps,
     )
 
 
-def min(
+def min(  # noqa: A001
     x: ArrayLike,
     axis: int | None = None,
     keepdims: bool = False,
@@ -192,7 +202,7 @@ def min(
     mode: Mode = "smooth",
     method: Method = "softsort",
     standardize: bool = True,
-    ot_kwargs: dict | None = None,
+    ot_kwargs: dict[str, Any] | None = None,
     gated_grad: bool = True,
 ) -> jax.Array:
     """Soft ``jnp.min``: ``-max(-x)``, see :func:`max`.
@@ -224,6 +234,4 @@ def min(
     if mode == "hard":
         aw.check_mode_and_softness(mode, softness)
         return jnp.min(jnp.asarray(x), axis=axis, keepdims=keepdims)
-    return -max(
-        -ensure_float(x), axis, keepdims, softness, mode, method, standardize, ot_kwargs, gated_grad
-    )
+    return -max(-ensure_float(x), axis, keepdims, softness, mode, method, standardize, ot_kwargs, gated_grad)

@@ -9,12 +9,13 @@ methods.
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from softjax._src import axiswise as aw
-from softjax._src import extrema
+from softjax._src import axiswise as aw, extrema
 from softjax._src.division import _float_pair
 from softjax._src.elementwise import check_broadcast, check_mode
 from softjax._src.steps import softrelu
@@ -131,7 +132,7 @@ def ptp(
     mode: Mode = "smooth",
     method: Method = "softsort",
     standardize: bool = True,
-    ot_kwargs: dict | None = None,
+    ot_kwargs: dict[str, Any] | None = None,
     gated_grad: bool = True,
 ) -> jax.Array:
     r"""Soft ``jnp.ptp`` (peak to peak): soft ``max`` minus soft ``min`` along ``axis``.
@@ -174,6 +175,12 @@ def ptp(
     if mode == "hard":
         aw.check_mode_and_softness(mode, softness)
         return jnp.ptp(jnp.asarray(x), axis=axis, keepdims=keepdims)
-    kw = {"softness": softness, "mode": mode, "method": method, "standardize": standardize,
-          "ot_kwargs": ot_kwargs, "gated_grad": gated_grad}
+    kw: dict[str, Any] = {
+        "softness": softness,
+        "mode": mode,
+        "method": method,
+        "standardize": standardize,
+        "ot_kwargs": ot_kwargs,
+        "gated_grad": gated_grad,
+    }
     return extrema.max(x, axis, keepdims, **kw) - extrema.min(x, axis, keepdims, **kw)

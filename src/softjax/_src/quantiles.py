@@ -9,6 +9,7 @@ wrong value on others. A traced ``q`` is clipped to ``[0, 1]``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -39,7 +40,7 @@ def _check_q(q: Any, name: str, upper: float) -> jax.Array:
     return jnp.clip(q, 0, 1)
 
 
-def _order_statistic(q: jax.Array, n: int, quantile_method: str):
+def _order_statistic(q: jax.Array, n: int, quantile_method: str) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Order statistics ``(k, k_next)`` and weight ``a`` of ``jnp.quantile``'s ``method``."""
     h = q * (n - 1)
     lo, hi = jnp.floor(h), jnp.ceil(h)
@@ -58,7 +59,7 @@ def _order_statistic(q: jax.Array, n: int, quantile_method: str):
     return k, jnp.minimum(k + 1, n - 1), a
 
 
-def _mix(row_k, row_next, a, interpolating: bool, log: bool):
+def _mix(row_k: jax.Array, row_next: jax.Array, a: jax.Array, interpolating: bool, log: bool) -> jax.Array:
     if not interpolating:
         return row_k
     if not log:
@@ -68,12 +69,19 @@ def _mix(row_k, row_next, a, interpolating: bool, log: bool):
     return jnp.where(a > 0, mixed, row_k)
 
 
-def _over_q(fn, q: jax.Array) -> jax.Array:
+def _over_q(fn: Callable[[jax.Array], jax.Array], q: jax.Array) -> jax.Array:
     """Evaluate ``fn`` at a scalar ``q``, or stack over a 1-D ``q`` (leading axis)."""
     return fn(q) if q.ndim == 0 else jax.vmap(fn)(q)
 
 
-def _rows_over_q(x, axis, q: jax.Array, keepdims: bool, per_q, **prepared) -> jax.Array:
+def _rows_over_q(
+    x: ArrayLike,
+    axis: int | None,
+    q: jax.Array,
+    keepdims: bool,
+    per_q: Callable[[aw.Working, jax.Array], jax.Array],
+    **prepared: Any,
+) -> jax.Array:
     """``per_q(w, q_i)`` (shape ``batch + trailing``) for every level, row-parallel.
 
     The levels are stacked after the batch axes inside :func:`aw.per_row`
@@ -96,7 +104,9 @@ def _levels_first(w: aw.Working, out: jax.Array, q: jax.Array, keepdims: bool) -
     return jax.vmap(lambda v: w.reduced(v, keepdims))(jnp.moveaxis(out, w.x.ndim - 1, 0))
 
 
-def _hard_quantile(x, q: jax.Array, axis, keepdims: bool, quantile_method: str) -> jax.Array:
+def _hard_quantile(
+    x: ArrayLike, q: jax.Array, axis: int | None, keepdims: bool, quantile_method: str
+) -> jax.Array:
     """``jnp.quantile`` row by row (JAX's derivative of sort pairs the data
     with an unsharded index, which explicit-mesh types reject)."""
     w = aw.layout(jnp.asarray(x), axis)
@@ -119,7 +129,7 @@ def argquantile(
     method: Method = "neuralsort",
     quantile_method: QuantileMethod = "linear",
     standardize: bool = True,
-    ot_kwargs: dict | None = None,
+    ot_kwargs: dict[str, Any] | None = None,
     return_log_probs: bool = False,
     log_prob_eps: float | ArrayLike | None = None,
 ) -> SoftIndex:
@@ -162,13 +172,35 @@ def argquantile(
         Array([0.5, 0. , 0. , 0.5], dtype=float32)
     """
     return _argquantile(
-        x, _check_q(q, "q", 1.0), axis, keepdims, softness, mode, method, quantile_method,
-        standardize, ot_kwargs, return_log_probs, log_prob_eps,
+        x,
+        _check_q(q, "q", 1.0),
+        axis,
+        keepdims,
+        softness,
+        mode,
+        method,
+        quantile_method,
+        standardize,
+        ot_kwargs,
+        return_log_probs,
+        log_prob_eps,
     )
 
 
-def _argquantile(x, q, axis, keepdims, softness, mode, method, quantile_method, standardize,
-                 ot_kwargs, return_log_probs, log_prob_eps):
+def _argquantile(
+    x: ArrayLike,
+    q: jax.Array,
+    axis: int | None,
+    keepdims: bool,
+    softness: float | ArrayLike,
+    mode: Mode,
+    method: Method,
+    quantile_method: QuantileMethod,
+    standardize: bool,
+    ot_kwargs: dict[str, Any] | None,
+    return_log_probs: bool,
+    log_prob_eps: float | ArrayLike | None,
+) -> jax.Array:
     aw.check_log_args(return_log_probs, log_prob_eps)
     aw.check_mode_and_softness(mode, softness)
     validate_choice("quantile_method", quantile_method, QUANTILE_METHODS)
@@ -179,7 +211,7 @@ def _argquantile(x, q, axis, keepdims, softness, mode, method, quantile_method, 
         order = map_rows(aw.hard_order, w.x)
         dtype = aw.float_dtype(w.x)
 
-        def hard(qs):
+        def hard(qs: jax.Array) -> jax.Array:
             k, k_next, a = _order_statistic(qs, w.n, quantile_method)
             row_k = aw.one_hot(jnp.take(order, k, axis=-1), w.n, dtype)
             row_next = aw.one_hot(jnp.take(order, k_next, axis=-1), w.n, dtype)
@@ -191,12 +223,12 @@ def _argquantile(x, q, axis, keepdims, softness, mode, method, quantile_method, 
     rows_fn = module.quantile_rows
     kw = aw.method_kwargs(softness, mode, ot_kwargs, spec)
 
-    def soft(w, qs):
+    def soft(w: aw.Working, qs: jax.Array) -> jax.Array:
         k, k_next, a = _order_statistic(qs.astype(w.x.dtype), w.n, quantile_method)
 
-        def compute(log):
-            rows = rows_fn(w.xhat, k, k_next, log=log, interpolating=interpolating, **kw)
-            return _mix(*rows, a, interpolating, log)
+        def compute(log: bool) -> jax.Array:
+            row_k, row_next = rows_fn(w.xhat, k, k_next, log=log, interpolating=interpolating, **kw)
+            return _mix(row_k, row_next, a, interpolating, log)
 
         return w.true_tangent(aw.index_output(compute, return_log_probs, log_prob_eps))
 
@@ -213,7 +245,7 @@ def quantile(
     method: Method = "neuralsort",
     quantile_method: QuantileMethod = "linear",
     standardize: bool = True,
-    ot_kwargs: dict | None = None,
+    ot_kwargs: dict[str, Any] | None = None,
     gated_grad: bool = True,
 ) -> jax.Array:
     r"""Soft ``jnp.quantile``.
@@ -251,13 +283,33 @@ def quantile(
         Array(0.55, dtype=float32)
     """
     return _quantile(
-        x, _check_q(q, "q", 1.0), axis, keepdims, softness, mode, method, quantile_method,
-        standardize, ot_kwargs, gated_grad,
+        x,
+        _check_q(q, "q", 1.0),
+        axis,
+        keepdims,
+        softness,
+        mode,
+        method,
+        quantile_method,
+        standardize,
+        ot_kwargs,
+        gated_grad,
     )
 
 
-def _quantile(x, q, axis, keepdims, softness, mode, method, quantile_method, standardize,
-              ot_kwargs, gated_grad):
+def _quantile(
+    x: ArrayLike,
+    q: jax.Array,
+    axis: int | None,
+    keepdims: bool,
+    softness: float | ArrayLike,
+    mode: Mode,
+    method: Method,
+    quantile_method: QuantileMethod,
+    standardize: bool,
+    ot_kwargs: dict[str, Any] | None,
+    gated_grad: bool,
+) -> jax.Array:
     aw.check_mode_and_softness(mode, softness)
     validate_choice("quantile_method", quantile_method, QUANTILE_METHODS)
     if mode == "hard":
@@ -266,26 +318,33 @@ def _quantile(x, q, axis, keepdims, softness, mode, method, quantile_method, sta
     interpolating = quantile_method in _INTERPOLATING
     spec, module = registry.load(method, "values", mode)
     kw = aw.method_kwargs(softness, mode, ot_kwargs, spec)
-    prepared = dict(standardize=standardize, method=spec, softness=softness)
+    prepared: dict[str, Any] = dict(standardize=standardize, method=spec, softness=softness)
     if spec.sorted_values:
         ascending, w = aw.per_row(
-            x, axis, lambda w: aw.sorted_values(w, module, kw, descending=False, gated=gated),
+            x,
+            axis,
+            lambda w: aw.sorted_values(w, module, kw, descending=False, gated=gated),
             **prepared,
         )
 
-        def from_sorted(qs):
+        def from_sorted(qs: jax.Array) -> jax.Array:
             k, k_next, a = _order_statistic(qs.astype(w.x.dtype), w.n, quantile_method)
-            value = _mix(jnp.take(ascending, k, axis=-1), jnp.take(ascending, k_next, axis=-1),
-                         a, interpolating, log=False)
+            value = _mix(
+                jnp.take(ascending, k, axis=-1),
+                jnp.take(ascending, k_next, axis=-1),
+                a,
+                interpolating,
+                log=False,
+            )
             return w.reduced(value, keepdims)
 
         return _over_q(from_sorted, q)
     rows_fn = module.quantile_rows
 
-    def from_rows(w, qs):
+    def from_rows(w: aw.Working, qs: jax.Array) -> jax.Array:
         k, k_next, a = _order_statistic(qs.astype(w.x.dtype), w.n, quantile_method)
-        rows = rows_fn(w.xhat, k, k_next, log=False, interpolating=interpolating, **kw)
-        p = _mix(*rows, a, interpolating, log=False)
+        row_k, row_next = rows_fn(w.xhat, k, k_next, log=False, interpolating=interpolating, **kw)
+        p = _mix(row_k, row_next, a, interpolating, log=False)
         return aw.contract(p[..., None, :], w.x, gated, w.unit)[..., 0]
 
     return _rows_over_q(x, axis, q, keepdims, from_rows, **prepared)
@@ -299,7 +358,7 @@ def argmedian(
     mode: Mode = "smooth",
     method: Method = "neuralsort",
     standardize: bool = True,
-    ot_kwargs: dict | None = None,
+    ot_kwargs: dict[str, Any] | None = None,
     return_log_probs: bool = False,
     log_prob_eps: float | ArrayLike | None = None,
 ) -> SoftIndex:
@@ -331,8 +390,20 @@ def argmedian(
         >>> sj.argmedian(jnp.array([0.2, 1.7, -0.5, 0.9]), mode="hard")
         Array([0.5, 0. , 0. , 0.5], dtype=float32)
     """
-    return argquantile(x, 0.5, axis, keepdims, softness, mode, method, "midpoint", standardize,
-                       ot_kwargs, return_log_probs, log_prob_eps)
+    return argquantile(
+        x,
+        0.5,
+        axis,
+        keepdims,
+        softness,
+        mode,
+        method,
+        "midpoint",
+        standardize,
+        ot_kwargs,
+        return_log_probs,
+        log_prob_eps,
+    )
 
 
 def median(
@@ -343,7 +414,7 @@ def median(
     mode: Mode = "smooth",
     method: Method = "neuralsort",
     standardize: bool = True,
-    ot_kwargs: dict | None = None,
+    ot_kwargs: dict[str, Any] | None = None,
     gated_grad: bool = True,
 ) -> jax.Array:
     """Soft ``jnp.median``: :func:`quantile` at ``q=0.5`` with ``"midpoint"``.
@@ -372,8 +443,9 @@ def median(
         >>> sj.median(jnp.array([0.2, 1.7, -0.5, 0.9]), mode="hard")
         Array(0.55, dtype=float32)
     """
-    return quantile(x, 0.5, axis, keepdims, softness, mode, method, "midpoint", standardize,
-                    ot_kwargs, gated_grad)
+    return quantile(
+        x, 0.5, axis, keepdims, softness, mode, method, "midpoint", standardize, ot_kwargs, gated_grad
+    )
 
 
 def argpercentile(
@@ -386,7 +458,7 @@ def argpercentile(
     method: Method = "neuralsort",
     quantile_method: QuantileMethod = "linear",
     standardize: bool = True,
-    ot_kwargs: dict | None = None,
+    ot_kwargs: dict[str, Any] | None = None,
     return_log_probs: bool = False,
     log_prob_eps: float | ArrayLike | None = None,
 ) -> SoftIndex:
@@ -424,8 +496,18 @@ def argpercentile(
         Array([0., 1., 0.], dtype=float32)
     """
     return _argquantile(
-        x, _check_q(p, "p", 100.0), axis, keepdims, softness, mode, method, quantile_method,
-        standardize, ot_kwargs, return_log_probs, log_prob_eps,
+        x,
+        _check_q(p, "p", 100.0),
+        axis,
+        keepdims,
+        softness,
+        mode,
+        method,
+        quantile_method,
+        standardize,
+        ot_kwargs,
+        return_log_probs,
+        log_prob_eps,
     )
 
 
@@ -439,7 +521,7 @@ def percentile(
     method: Method = "neuralsort",
     quantile_method: QuantileMethod = "linear",
     standardize: bool = True,
-    ot_kwargs: dict | None = None,
+    ot_kwargs: dict[str, Any] | None = None,
     gated_grad: bool = True,
 ) -> jax.Array:
     """:func:`quantile` at ``q = p / 100`` (``p`` in ``[0, 100]``).
@@ -473,6 +555,15 @@ def percentile(
         Array(1.7, dtype=float32)
     """
     return _quantile(
-        x, _check_q(p, "p", 100.0), axis, keepdims, softness, mode, method, quantile_method,
-        standardize, ot_kwargs, gated_grad,
+        x,
+        _check_q(p, "p", 100.0),
+        axis,
+        keepdims,
+        softness,
+        mode,
+        method,
+        quantile_method,
+        standardize,
+        ot_kwargs,
+        gated_grad,
     )

@@ -36,7 +36,7 @@ from jax.typing import ArrayLike
 
 from softjax._src.elementwise import _MAX_AUTO_RADIUS, check_mode
 from softjax._src.steps import sigmoidal, softrelu
-from softjax._src.types import ElementwiseMode
+from softjax._src.types import ElementwiseMode, StepMode
 from softjax._src.validation import (
     concrete_or_none,
     ensure_float,
@@ -77,7 +77,7 @@ def _compute_dtype(dtype: jnp.dtype) -> jnp.dtype:
 def _corrections(
     f: jax.Array,
     softness: float | ArrayLike,
-    mode: str,
+    mode: StepMode,
     radius: int,
     last_passed: int | jax.Array,
 ) -> jax.Array:
@@ -103,7 +103,7 @@ def _staircase(
     x: ArrayLike,
     hard: Callable[[jax.Array], jax.Array],
     softness: float | ArrayLike,
-    mode: str,
+    mode: StepMode,
     radius: int,
     last_passed: int | None,
 ) -> jax.Array:

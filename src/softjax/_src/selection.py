@@ -307,8 +307,11 @@ def dynamic_slice_in_dim(
     x, p = jnp.asarray(x), jnp.asarray(soft_start_index)
     axis = canonicalize_axis(axis, x.ndim)
     w = _slice_weights(
-        p, x.shape[axis], slice_size,
-        "dynamic_slice_in_dim: soft_start_index", "slice_size",
+        p,
+        x.shape[axis],
+        slice_size,
+        "dynamic_slice_in_dim: soft_start_index",
+        "slice_size",
     )
     return _contract(x, w, axis)
 
@@ -351,8 +354,11 @@ def dynamic_slice(
         )
     weights = [
         _slice_weights(
-            jnp.asarray(p), x.shape[d], size,
-            f"dynamic_slice: soft_start_indices[{d}]", f"slice_sizes[{d}]",
+            jnp.asarray(p),
+            x.shape[d],
+            size,
+            f"dynamic_slice: soft_start_indices[{d}]",
+            f"slice_sizes[{d}]",
         )
         for d, (p, size) in enumerate(zip(soft_start_indices, slice_sizes, strict=True))
     ]

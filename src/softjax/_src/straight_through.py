@@ -34,13 +34,38 @@ from softjax._src.docstrings import st_mode, with_args_of
 from softjax._src.kernels.vma import vary_like
 
 __all__ = [
-    "splice", "grad_replace", "st", "make_st",
-    "abs_st", "clip_st", "heaviside_st", "relu_st", "round_st", "sign_st",
-    "greater_st", "greater_equal_st", "less_st", "less_equal_st", "equal_st",
-    "not_equal_st", "isclose_st",
-    "argmax_st", "max_st", "argmin_st", "min_st", "argquantile_st", "quantile_st",
-    "argmedian_st", "median_st", "argpercentile_st", "percentile_st", "argsort_st",
-    "sort_st", "top_k_st", "rank_st", "top_k_mask_st",
+    "abs_st",
+    "argmax_st",
+    "argmedian_st",
+    "argmin_st",
+    "argpercentile_st",
+    "argquantile_st",
+    "argsort_st",
+    "clip_st",
+    "equal_st",
+    "grad_replace",
+    "greater_equal_st",
+    "greater_st",
+    "heaviside_st",
+    "isclose_st",
+    "less_equal_st",
+    "less_st",
+    "make_st",
+    "max_st",
+    "median_st",
+    "min_st",
+    "not_equal_st",
+    "percentile_st",
+    "quantile_st",
+    "rank_st",
+    "relu_st",
+    "round_st",
+    "sign_st",
+    "sort_st",
+    "splice",
+    "st",
+    "top_k_mask_st",
+    "top_k_st",
 ]
 
 _POSITIONAL_ONLY = inspect.Parameter.POSITIONAL_ONLY
@@ -58,7 +83,9 @@ def _splice_array(forward: jax.Array, backward: jax.Array) -> jax.Array:
 
 
 @_splice_array.defjvp
-def _splice_array_jvp(primals, tangents):
+def _splice_array_jvp(
+    primals: tuple[jax.Array, jax.Array], tangents: tuple[jax.Array, jax.Array]
+) -> tuple[jax.Array, jax.Array]:
     forward, backward = primals
     _, backward_dot = tangents
     # Calling the spliced function again (not returning ``forward``) keeps the
@@ -133,21 +160,21 @@ def splice(forward: Any, backward: Any) -> Any:
             f"pytree structure, got {f_def} and {b_def}."
         )
     return jax.tree_util.tree_unflatten(
-        f_def, [_splice_leaf(f, b) for f, b in zip(f_leaves, b_leaves)]
+        f_def, [_splice_leaf(f, b) for f, b in zip(f_leaves, b_leaves, strict=True)]
     )
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-def _signature(fn: Callable) -> inspect.Signature | None:
+def _signature(fn: Callable[..., Any]) -> inspect.Signature | None:
     try:
         return inspect.signature(fn)
     except (TypeError, ValueError):  # some builtins have no signature
         return None
 
 
-def _fn_name(fn: Callable) -> str:
+def _fn_name(fn: Callable[..., Any]) -> str:
     return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
 
 
@@ -155,7 +182,7 @@ def _var_keyword(sig: inspect.Signature) -> str | None:
     return next((p.name for p in sig.parameters.values() if p.kind is _VAR_KEYWORD), None)
 
 
-def _require_keyword(fn: Callable, sig: inspect.Signature | None, name: str, caller: str) -> None:
+def _require_keyword(fn: Callable[..., Any], sig: inspect.Signature | None, name: str, caller: str) -> None:
     """Fail when decorating, not at the first call, if ``fn`` cannot take ``name`` as a keyword."""
     if sig is None:
         return
@@ -214,23 +241,25 @@ def grad_replace(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         if "forward" in kwargs:
-            raise TypeError(
-                f"{_fn_name(fn)}: 'forward' is set by grad_replace and cannot be passed."
-            )
+            raise TypeError(f"{_fn_name(fn)}: 'forward' is set by grad_replace and cannot be passed.")
         fw = fn(*args, **kwargs, forward=True)
         bw = fn(*args, **kwargs, forward=False)
         return splice(fw, bw)
 
     if sig is not None and "forward" in sig.parameters:
         params = [p for p in sig.parameters.values() if p.name != "forward"]
-        wrapped.__signature__ = sig.replace(parameters=params)
+        wrapped.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]  # read by inspect
     return wrapped
 
 
 # --------------------------------------------------------------------------- st
 
 
-def _mode_binder(fn: Callable, sig: inspect.Signature | None) -> Callable:
+# ``bind(args, kwargs) -> (mode_or_None, call)``, see :func:`_mode_binder`.
+_Binder = Callable[[tuple[Any, ...], dict[str, Any]], tuple[Any, Callable[[Any], Any]]]
+
+
+def _mode_binder(fn: Callable[..., Any], sig: inspect.Signature | None) -> _Binder:
     """Return ``bind(args, kwargs) -> (mode_or_None, call)`` for ``fn``.
 
     ``call(m)`` runs ``fn`` with the caller's arguments and mode ``m``. Binding
@@ -238,7 +267,7 @@ def _mode_binder(fn: Callable, sig: inspect.Signature | None) -> Callable:
     """
     if sig is None:  # no introspection possible: pass ``mode`` as a keyword
 
-        def bind_kwargs(args, kwargs):
+        def bind_kwargs(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Callable[[Any], Any]]:
             kwargs = dict(kwargs)
             mode = kwargs.pop("mode", None)
             return mode, lambda m: fn(*args, **kwargs, mode=m)
@@ -248,13 +277,14 @@ def _mode_binder(fn: Callable, sig: inspect.Signature | None) -> Callable:
     param = sig.parameters.get("mode")
     if param is None:  # ``mode`` travels through **kwargs
         var_kw = _var_keyword(sig)
+        assert var_kw is not None  # _require_keyword: without a mode parameter fn takes **kwargs
 
-        def bind_var_kw(args, kwargs):
+        def bind_var_kw(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Callable[[Any], Any]]:
             bound = sig.bind(*args, **kwargs)
             extra = dict(bound.arguments.get(var_kw, {}))
             mode = extra.pop("mode", None)
 
-            def call(m):
+            def call(m: Any) -> Any:
                 bound.arguments[var_kw] = {**extra, "mode": m}
                 return fn(*bound.args, **bound.kwargs)
 
@@ -264,7 +294,7 @@ def _mode_binder(fn: Callable, sig: inspect.Signature | None) -> Callable:
 
     required = param.default is inspect.Parameter.empty
 
-    def bind_param(args, kwargs):
+    def bind_param(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Callable[[Any], Any]]:
         if not required:
             bound = sig.bind(*args, **kwargs)
             mode = bound.arguments.get("mode")
@@ -275,7 +305,7 @@ def _mode_binder(fn: Callable, sig: inspect.Signature | None) -> Callable:
         if param.kind is _POSITIONAL_ONLY:
             bound.apply_defaults()  # a positional-only mode needs all slots before it
 
-        def call(m):
+        def call(m: Any) -> Any:
             bound.arguments["mode"] = m
             return fn(*bound.args, **bound.kwargs)
 
@@ -415,9 +445,14 @@ def _st_twin(
     else:
         st_fn, soft_fn_src, jac_args = f"sj.{soft}_st", f"sj.{soft}", args
     doc = _TWIN_DOC.format(
-        soft=soft, args=args, value=value.replace("\n", "\n    "), st_fn=st_fn,
+        soft=soft,
+        args=args,
+        value=value.replace("\n", "\n    "),
+        st_fn=st_fn,
         setup="\n".join(f"    >>> {line}" for line in setup.splitlines()),
-        soft_fn=soft_fn_src, jac_args=jac_args, extra=extra,
+        soft_fn=soft_fn_src,
+        jac_args=jac_args,
+        extra=extra,
     )
     wrapped.__doc__ = with_args_of(doc, soft_fn, {"mode": st_mode(soft_fn)})
     return wrapped
@@ -427,12 +462,8 @@ _XE = "x = jnp.array([-1.0, 0.5, 0.0, 0.8])"
 _XY = _XE + "\ny = jnp.array([0.0, 0.5, 0.1, 0.2])"
 
 abs_st = _st_twin(elementwise.abs, "x", "Array([1. , 0.5, 0. , 0.8], dtype=float32)", _XE)
-clip_st = _st_twin(
-    elementwise.clip, "x, -0.5, 0.5", "Array([-0.5,  0.5,  0. ,  0.5], dtype=float32)", _XE
-)
-heaviside_st = _st_twin(
-    elementwise.heaviside, "x", "Array([0. , 1. , 0.5, 1. ], dtype=float32)", _XE
-)
+clip_st = _st_twin(elementwise.clip, "x, -0.5, 0.5", "Array([-0.5,  0.5,  0. ,  0.5], dtype=float32)", _XE)
+heaviside_st = _st_twin(elementwise.heaviside, "x", "Array([0. , 1. , 0.5, 1. ], dtype=float32)", _XE)
 relu_st = _st_twin(elementwise.relu, "x", "Array([0. , 0.5, 0. , 0.8], dtype=float32)", _XE)
 round_st = _st_twin(
     elementwise.round,
@@ -442,17 +473,11 @@ round_st = _st_twin(
 )
 sign_st = _st_twin(elementwise.sign, "x", "Array([-1.,  1.,  0.,  1.], dtype=float32)", _XE)
 greater_st = _st_twin(comparison.greater, "x, y", "Array([0., 0., 0., 1.], dtype=float32)", _XY)
-greater_equal_st = _st_twin(
-    comparison.greater_equal, "x, y", "Array([0., 1., 0., 1.], dtype=float32)", _XY
-)
+greater_equal_st = _st_twin(comparison.greater_equal, "x, y", "Array([0., 1., 0., 1.], dtype=float32)", _XY)
 less_st = _st_twin(comparison.less, "x, y", "Array([1., 0., 1., 0.], dtype=float32)", _XY)
-less_equal_st = _st_twin(
-    comparison.less_equal, "x, y", "Array([1., 1., 1., 0.], dtype=float32)", _XY
-)
+less_equal_st = _st_twin(comparison.less_equal, "x, y", "Array([1., 1., 1., 0.], dtype=float32)", _XY)
 equal_st = _st_twin(comparison.equal, "x, y", "Array([0., 1., 0., 0.], dtype=float32)", _XY)
-not_equal_st = _st_twin(
-    comparison.not_equal, "x, y", "Array([1., 0., 1., 1.], dtype=float32)", _XY
-)
+not_equal_st = _st_twin(comparison.not_equal, "x, y", "Array([1., 0., 1., 1.], dtype=float32)", _XY)
 isclose_st = _st_twin(comparison.isclose, "x, y", "Array([0., 1., 0., 0.], dtype=float32)", _XY)
 
 argmax_st = _st_twin(extrema.argmax, "x", "Array([0., 0., 1., 0.], dtype=float32)")
@@ -463,9 +488,7 @@ argquantile_st = _st_twin(quantiles.argquantile, "x, 0.5", "Array([0.5, 0. , 0. 
 quantile_st = _st_twin(quantiles.quantile, "x, 0.5", "Array(0.5, dtype=float32)")
 argmedian_st = _st_twin(quantiles.argmedian, "x", "Array([0.5, 0. , 0. , 0.5], dtype=float32)")
 median_st = _st_twin(quantiles.median, "x", "Array(0.5, dtype=float32)")
-argpercentile_st = _st_twin(
-    quantiles.argpercentile, "x, 50.0", "Array([0.5, 0. , 0. , 0.5], dtype=float32)"
-)
+argpercentile_st = _st_twin(quantiles.argpercentile, "x, 50.0", "Array([0.5, 0. , 0. , 0.5], dtype=float32)")
 percentile_st = _st_twin(quantiles.percentile, "x, 50.0", "Array(0.5, dtype=float32)")
 argsort_st = _st_twin(
     sorting.argsort,
@@ -489,6 +512,4 @@ Both outputs are spliced. Methods whose soft path returns no index
 (``fast_soft_sort``, ``smooth_sort``, ``sorting_network``) return the hard
 one-hot index unchanged (it carries no gradient).""",
 )
-top_k_mask_st = _st_twin(
-    topk_mask.top_k_mask, "x, k=2", "Array([0., 0., 1., 1.], dtype=float32)"
-)
+top_k_mask_st = _st_twin(topk_mask.top_k_mask, "x, k=2", "Array([0., 0., 1., 1.], dtype=float32)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -16,7 +17,7 @@ from softjax._src.types import Method, Mode, SoftIndex
 from softjax._src.validation import canonicalize_axis
 
 
-def _check_k(k, x: jax.Array, axis) -> int:
+def _check_k(k: int, x: jax.Array, axis: int | None) -> int:
     try:
         k = operator.index(k)
     except TypeError:
@@ -42,7 +43,7 @@ def top_k(
     mode: Mode = "smooth",
     method: Method = "neuralsort",
     standardize: bool = True,
-    ot_kwargs: dict | None = None,
+    ot_kwargs: dict[str, Any] | None = None,
     gated_grad: bool = True,
     return_log_probs: bool = False,
     log_prob_eps: float | ArrayLike | None = None,
@@ -103,10 +104,12 @@ def top_k(
     gated = aw.static_bool("gated_grad", gated_grad)
     spec, module = registry.load(method, "values", mode)
     kw = aw.method_kwargs(softness, mode, ot_kwargs, spec)
-    prepared = dict(standardize=standardize, method=spec, softness=softness)
+    prepared: dict[str, Any] = dict(standardize=standardize, method=spec, softness=softness)
     if spec.sorted_values:
         values, w = aw.per_row(
-            x, axis, lambda w: aw.sorted_values(w, module, kw, descending=True, gated=gated)[..., :k],
+            x,
+            axis,
+            lambda w: aw.sorted_values(w, module, kw, descending=True, gated=gated)[..., :k],
             **prepared,
         )
         return w.along_axis(values), None

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import functools
 import operator
+from collections.abc import Callable
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -14,12 +15,12 @@ from jax.typing import ArrayLike
 
 from softjax._src import axiswise as aw
 from softjax._src.kernels import row_top_k
-from softjax._src.kernels.row_parallel import map_rows
 from softjax._src.kernels.capped_simplex import project_capped_simplex, threshold_capped
+from softjax._src.kernels.row_parallel import map_rows
 from softjax._src.kernels.squash import rescale
 from softjax._src.methods import registry
 from softjax._src.steps import sigmoidal
-from softjax._src.types import Mode, SoftBool
+from softjax._src.types import Mode, SoftBool, StepMode
 from softjax._src.validation import concrete_or_none, host_value, is_tracer
 
 # top_k_mask's own relaxation, besides the registered methods that serve it
@@ -50,7 +51,8 @@ def _check_k(k: Any, n: int, mode: str, method: str) -> int | float | jax.Array:
     """A static int ``1 <= k <= n``, a concrete float ``0 < k <= n`` or a traced scalar."""
     real_ok = mode != "hard" and method in real_k_methods()
     allowed = (
-        "an int 1 <= k <= n or a real 0 < k <= n (possibly traced)" if real_ok
+        "an int 1 <= k <= n or a real 0 < k <= n (possibly traced)"
+        if real_ok
         else "an int 1 <= k <= n (static: "
         + ("hard mode" if mode == "hard" else f"method={method!r}")
         + " needs an integer number of elements)"
@@ -64,8 +66,10 @@ def _check_k(k: Any, n: int, mode: str, method: str) -> int | float | jax.Array:
             raise ValueError(f"k must be a scalar, got shape {jnp.shape(k)}")
         return k
     value = concrete_or_none(k)
-    if value is None or value.ndim != 0 or not (
-        np.issubdtype(value.dtype, np.integer) or np.issubdtype(value.dtype, np.floating)
+    if (
+        value is None
+        or value.ndim != 0
+        or not (np.issubdtype(value.dtype, np.integer) or np.issubdtype(value.dtype, np.floating))
     ):
         raise ValueError(f"k must be {allowed}, got {k!r}")
     v = float(value)
@@ -74,13 +78,13 @@ def _check_k(k: Any, n: int, mode: str, method: str) -> int | float | jax.Array:
         raise ValueError(f"k must be {allowed} with n = {n} along the axis, got k={k!r}")
     if integral and (np.issubdtype(value.dtype, np.integer) or not real_ok):
         return operator.index(int(v))
-    return k
+    return cast(float | jax.Array, k)  # a concrete real scalar, validated above
 
 
 @functools.cache
-def _step(mode: str):
+def _step(mode: StepMode) -> Callable[[jax.Array, jax.Array], jax.Array]:
     # One object per mode: the kernel's custom_jvp keys its traces on it.
-    def step(u, softness):
+    def step(u: jax.Array, softness: jax.Array) -> jax.Array:
         return sigmoidal(u, softness, mode)
 
     return step
@@ -94,7 +98,7 @@ def _reach(softness: jax.Array, k: jax.Array, n: int, mode: str) -> jax.Array:
     return (jnp.abs(jnp.log(p) - jnp.log1p(-p)) + 1.0) * softness
 
 
-def _with_unit(value: Any, unit: jax.Array | None, dtype: Any) -> jax.Array:
+def _with_unit(value: ArrayLike, unit: jax.Array | None, dtype: Any) -> jax.Array:
     """``value`` (per row) whose tangent is ``unit`` times its own, like ``xhat``'s.
 
     The mask is derived from ``xhat`` and leaves through ``true_tangent``,
@@ -108,7 +112,9 @@ def _with_unit(value: Any, unit: jax.Array | None, dtype: Any) -> jax.Array:
     return rescale(value, jnp.ones((), dtype), unit.astype(dtype))
 
 
-def _real_k_mask(w: aw.Working, k: Any, softness: Any, mode: str, module: ModuleType | None) -> jax.Array:
+def _real_k_mask(
+    w: aw.Working, k: Any, softness: Any, mode: StepMode, module: ModuleType | None
+) -> jax.Array:
     """A method's own capped-simplex mask (``module.top_k_mask``), or the threshold (``module=None``)."""
     work = jnp.float32 if w.xhat.dtype.itemsize < 4 else w.xhat.dtype
     xhat = w.xhat.astype(work)
@@ -116,7 +122,8 @@ def _real_k_mask(w: aw.Working, k: Any, softness: Any, mode: str, module: Module
     k_t = _with_unit(k, w.unit, work)
     s_t = _with_unit(softness, w.unit, work)
     if module is not None:
-        return module.top_k_mask(xhat, k_t, softness=s_t, mode=mode, options={})
+        mask: jax.Array = module.top_k_mask(xhat, k_t, softness=s_t, mode=mode, options={})
+        return mask
     reach = jax.lax.stop_gradient(_reach(s_t, k_t, n, mode))
     return threshold_capped(xhat, k_t, s_t, _step(mode), reach)
 
@@ -220,7 +227,8 @@ def top_k_mask(
     softness = host_value(softness)
     if mode == "hard":
         w = aw.layout(x, axis)
-        indices = map_rows(lambda r: row_top_k.top_k_indices(r, k), w.x)
+        k_static = cast(int, k)  # hard mode: _check_k returned a static int
+        indices = map_rows(lambda r: row_top_k.top_k_indices(r, k_static), w.x)
         mask = jnp.sum(aw.one_hot(indices, n, aw.float_dtype(x)), axis=-2)
     else:
         spec, module = (None, None) if method in OWN_METHODS else registry.load(method, "top_k_mask", mode)
@@ -230,8 +238,9 @@ def top_k_mask(
                 mask = jnp.ones_like(w.x)
             elif spec is None or spec.real_k:
                 mask = _real_k_mask(w, k, softness, mode, module)
-            else:
-                mask = _permutation_mask(w, k, softness, mode, module)
+            else:  # a permutation method: a static int k, and its module loaded with spec
+                assert module is not None
+                mask = _permutation_mask(w, cast(int, k), softness, mode, module)
             return w.true_tangent(mask.astype(w.x.dtype))
 
         mask, w = aw.per_row(x, axis, rows, standardize=standardize, method=spec, softness=softness)

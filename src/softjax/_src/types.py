@@ -40,11 +40,11 @@ Method = Literal["softsort", "neuralsort", "sorting_network", "fast_soft_sort", 
 QuantileMethod = Literal["linear", "lower", "higher", "nearest", "midpoint"]
 
 __all__ = [
-    "SoftBool",
-    "SoftIndex",
-    "Mode",
-    "StepMode",
     "ElementwiseMode",
     "Method",
+    "Mode",
     "QuantileMethod",
+    "SoftBool",
+    "SoftIndex",
+    "StepMode",
 ]

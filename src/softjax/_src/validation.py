@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 import jax
 import jax.numpy as jnp
@@ -22,7 +22,7 @@ SOFT_MODES: tuple[str, ...] = ("smooth", "c0", "c1", "c2")
 STEP_MODES: tuple[str, ...] = ("smooth", "c0", "c1", "_c1_pnorm", "c2", "_c2_pnorm")
 
 
-def is_tracer(x: Any) -> bool:
+def is_tracer(x: Any) -> TypeGuard[jax.Array]:
     """True when ``x`` is an abstract value (inside ``jit``/``grad``/``vmap``)."""
     return isinstance(x, jax.core.Tracer)
 
@@ -76,32 +76,24 @@ def validate_softness(softness: Any) -> Any:
     value = concrete_or_none(softness)
     if value is None:
         return softness
-    if value.dtype == object or not (
-        np.issubdtype(value.dtype, np.number) or value.dtype == np.bool_
-    ):
+    if value.dtype == object or not (np.issubdtype(value.dtype, np.number) or value.dtype == np.bool_):
         raise TypeError(f"softness must be a positive number or array, got {softness!r}")
     if value.size and not (np.all(np.isfinite(value)) and np.all(value > 0)):
-        raise ValueError(
-            f"softness must be positive and finite (softness > 0), got {softness!r}"
-        )
+        raise ValueError(f"softness must be positive and finite (softness > 0), got {softness!r}")
     return softness
 
 
 def validate_mode(mode: Any, allowed: Sequence[str] = MODES) -> str:
     """Raise ``ValueError("Invalid mode: ...")`` unless ``mode`` is one of ``allowed``."""
     if not isinstance(mode, str) or mode not in allowed:
-        raise ValueError(
-            f"Invalid mode: {mode!r}. mode must be one of {', '.join(map(repr, allowed))}."
-        )
+        raise ValueError(f"Invalid mode: {mode!r}. mode must be one of {', '.join(map(repr, allowed))}.")
     return mode
 
 
 def validate_choice(name: str, value: Any, allowed: Sequence[str]) -> str:
     """Generic check for string-valued enum arguments (``method``, ``noise``, ...)."""
     if not isinstance(value, str) or value not in allowed:
-        raise ValueError(
-            f"Invalid {name}: {value!r}. {name} must be one of {', '.join(map(repr, allowed))}."
-        )
+        raise ValueError(f"Invalid {name}: {value!r}. {name} must be one of {', '.join(map(repr, allowed))}.")
     return value
 
 

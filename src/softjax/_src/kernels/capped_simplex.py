@@ -149,7 +149,7 @@ def _solve_projection(z: jax.Array, k: jax.Array, mode: str) -> jax.Array:
     """``tau`` (shape ``batch + (1,)``) with ``sum f(z - tau) = k``, for ``0 < k < n``."""
     n = z.shape[-1]
     cap = 0.0 if mode == "smooth" else 1.0
-    inf = jnp.full(z.shape[:-1] + (1,), jnp.inf, z.dtype)
+    inf = jnp.full((*z.shape[:-1], 1), jnp.inf, z.dtype)
     parts = (z, inf) if mode == "smooth" else (z - cap, z, inf)
     raw = jnp.concatenate(parts, axis=-1)
     size = raw.shape[-1]
@@ -233,10 +233,12 @@ def project_capped_simplex(z: jax.Array, k: Any, mode: str) -> jax.Array:
     """
     validate_mode(mode, SOFT_MODES)
     n = z.shape[-1]
-    k = jnp.broadcast_to(jnp.asarray(k, z.dtype), z.shape[:-1] + (1,))
+    k = jnp.broadcast_to(jnp.asarray(k, z.dtype), (*z.shape[:-1], 1))
     k_safe = _safe_k(k, n)
     zs = z - jax.lax.stop_gradient(jnp.max(z, axis=-1, keepdims=True))
-    tau = jax.lax.stop_gradient(_solve_projection(jax.lax.stop_gradient(zs), jax.lax.stop_gradient(k_safe), mode))
+    tau = jax.lax.stop_gradient(
+        _solve_projection(jax.lax.stop_gradient(zs), jax.lax.stop_gradient(k_safe), mode)
+    )
     nan = jnp.any(jnp.isnan(z), axis=-1, keepdims=True)
     tau = jnp.where(nan | ~jnp.isfinite(tau), 0.0, tau)
     u = _implicit_gaps(_capped_fn(mode), zs, k_safe, (), tau)
@@ -287,8 +289,11 @@ def _solve_threshold(x, k, params, step: Callable, reach) -> jax.Array:
         done = s.done | stalled
         keep = s.done
         return _Bracketed(
-            jnp.where(keep, s.lo, lo), jnp.where(keep, s.hi, hi),
-            jnp.where(keep | (phi == 0), s.tau, tau), s.step + 1, done,
+            jnp.where(keep, s.lo, lo),
+            jnp.where(keep, s.hi, hi),
+            jnp.where(keep | (phi == 0), s.tau, tau),
+            s.step + 1,
+            done,
         )
 
     def cond(s: _Bracketed) -> jax.Array:
@@ -319,10 +324,12 @@ def threshold_capped(x: jax.Array, k: Any, params: Any, step: Callable, reach: A
         ``tau``); a row with a NaN is all NaN.
     """
     n = x.shape[-1]
-    k = jnp.broadcast_to(jnp.asarray(k, x.dtype), x.shape[:-1] + (1,))
+    k = jnp.broadcast_to(jnp.asarray(k, x.dtype), (*x.shape[:-1], 1))
     k_safe = _safe_k(k, n)
     sg = jax.lax.stop_gradient
-    tau = sg(_solve_threshold(sg(x), sg(k_safe), jax.tree_util.tree_map(sg, params), step=step, reach=sg(reach)))
+    tau = sg(
+        _solve_threshold(sg(x), sg(k_safe), jax.tree_util.tree_map(sg, params), step=step, reach=sg(reach))
+    )
     nan = jnp.any(jnp.isnan(x), axis=-1, keepdims=True)
     tau = jnp.where(nan | ~jnp.isfinite(tau), 0.0, tau)
     u = _implicit_gaps(step, x, k_safe, params, tau)

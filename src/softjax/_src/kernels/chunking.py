@@ -22,9 +22,7 @@ CHUNK_SIZE = 128
 
 
 def _pad_rows(xs: Any, n: int, total: int) -> Any:
-    return jax.tree.map(
-        lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], total - n, axis=0)], axis=0), xs
-    )
+    return jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], total - n, axis=0)], axis=0), xs)
 
 
 def _num_rows(xs: Any) -> int:
@@ -54,9 +52,7 @@ def map_chunks(f: Callable[[Any], Any], xs: Any, chunk_size: int = CHUNK_SIZE) -
     return jax.tree.map(lambda a: a.reshape(n_chunks * chunk_size, *a.shape[2:])[:n], out)
 
 
-def sum_chunks(
-    f: Callable[[Any, jax.Array], jax.Array], xs: Any, chunk_size: int = CHUNK_SIZE
-) -> jax.Array:
+def sum_chunks(f: Callable[[Any, jax.Array], jax.Array], xs: Any, chunk_size: int = CHUNK_SIZE) -> jax.Array:
     """``f(xs, mask)`` for an additive ``f``, accumulated ``chunk_size`` rows at a time.
 
     Args:
@@ -93,7 +89,7 @@ def rowwise(f: Callable[..., Any]) -> Callable[..., Any]:
 
     def lifted(*args: jax.Array) -> Any:
         batch = args[0].shape[:-1]
-        flat = [a.reshape((-1,) + a.shape[len(batch):]) for a in args]
+        flat = [a.reshape((-1, *a.shape[len(batch) :])) for a in args]
         out = jax.vmap(f)(*flat)
         return jax.tree.map(lambda o: o.reshape(batch + o.shape[1:]), out)
 

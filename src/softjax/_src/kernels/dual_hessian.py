@@ -119,8 +119,17 @@ def conjugate_gradient(
     z0 = precond(b)
     zero = jnp.zeros((), jnp.int32)
     x0 = jnp.zeros_like(b)
-    init = _CGState(x=x0, r=b, p=z0, rz=jnp.vdot(b, z0).real, k=zero, rr=bnorm2,
-                    broke=jnp.zeros((), bool), x_best=x0, rr_best=bnorm2)
+    init = _CGState(
+        x=x0,
+        r=b,
+        p=z0,
+        rz=jnp.vdot(b, z0).real,
+        k=zero,
+        rr=bnorm2,
+        broke=jnp.zeros((), bool),
+        x_best=x0,
+        rr_best=bnorm2,
+    )
     out = lax.while_loop(cond, body, vary_like(init, b, z0, *like))
     rel = jnp.sqrt(out.rr_best / jnp.where(bnorm2 > 0, bnorm2, 1))
     return CGResult(out.x_best, out.k, rel)
@@ -204,9 +213,7 @@ def solve(
     n, m = w.shape
     if m > n:  # eliminate the larger side: CG then runs in the smaller one
         sums_t = None if sums is None else (sums[1], sums[0])
-        x_c, x_r, info = solve(
-            w.T, b_cols, b_rows, delta=delta, rtol=rtol, maxiter=maxiter, sums=sums_t
-        )
+        x_c, x_r, info = solve(w.T, b_cols, b_rows, delta=delta, rtol=rtol, maxiter=maxiter, sums=sums_t)
         return x_r, x_c, info
     dtype = w.dtype
     delta = jnp.asarray(delta, dtype)

@@ -109,10 +109,7 @@ def _esp_period(ws, steps, clamp):
 
             return lax.scan(step, v, j0 + jnp.arange(steps))[0]
 
-        if width == 0:
-            v = fast(v)
-        else:
-            v = lax.cond(jnp.all(span <= clamp), fast, exact, v)
+        v = fast(v) if width == 0 else lax.cond(jnp.all(span <= clamp), fast, exact, v)
         return (v, sigma), None
 
     return run
@@ -134,10 +131,10 @@ def _log_esp_excess(u: jax.Array) -> tuple[jax.Array, jax.Array]:
     steps = int(max(1, min(16, math.floor(log_max / math.log(n + 1)) - 2)))
     clamp = 0.25 * log_max
     n_periods = -(-n // steps)
-    chunk = max(1, int(math.ceil(math.sqrt(n_periods))))
+    chunk = max(1, math.ceil(math.sqrt(n_periods)))
     n_chunks = -(-n_periods // chunk)
     prefix = jnp.cumsum(ws, axis=-1)[..., :-1]
-    pad = jnp.full(ws.shape[:-1] + (steps,), -0.5 * jnp.finfo(dt).max, dt)
+    pad = jnp.full((*ws.shape[:-1], steps), -0.5 * jnp.finfo(dt).max, dt)
     ws = jnp.concatenate([ws, pad], axis=-1)
     period = jax.checkpoint(_esp_period(ws, steps, clamp), prevent_cse=False)
 
@@ -173,8 +170,8 @@ def _log_esp_fast(u: jax.Array) -> tuple[jax.Array, jax.Array]:
     inner = (k > FAST_BAND) & (k < n - FAST_BAND)
     ok = jnp.all(ok & jnp.all(jnp.where(inner, kappa2 >= FAST_MIN_VARIANCE, True), -1))
     log_e = jnp.where(inner, middle, 0.0)
-    log_e = log_e.at[:, :FAST_BAND].set(top).at[:, n - 1 - FAST_BAND:].set(bottom[:, ::-1])
-    return log_e.reshape(u.shape[:-1] + (n - 1,)), ok
+    log_e = log_e.at[:, :FAST_BAND].set(top).at[:, n - 1 - FAST_BAND :].set(bottom[:, ::-1])
+    return log_e.reshape((*u.shape[:-1], n - 1)), ok
 
 
 @jax.jit
@@ -204,7 +201,7 @@ def esp_bounds(w: jax.Array, tau) -> tuple[jax.Array, jax.Array]:
     n = w.shape[-1]
     b_n = jnp.sum(w, axis=-1)
     if n <= 1:
-        return jnp.zeros(w.shape[:-1] + (0,), dt), b_n
+        return jnp.zeros((*w.shape[:-1], 0), dt), b_n
     u = w / tau
 
     def exact():
@@ -240,5 +237,12 @@ def esp_bounds_arithmetic(n: int, tau, dtype) -> tuple[jax.Array, jax.Array]:
     return top_k + tau * (c[n] - c[n - k] - c[k]), b_n
 
 
-__all__ = ["FAST_BAND", "FAST_GRID", "FAST_MIN_N", "FAST_MIN_VARIANCE", "esp_bounds",
-           "esp_bounds_arithmetic", "work_dtype"]
+__all__ = [
+    "FAST_BAND",
+    "FAST_GRID",
+    "FAST_MIN_N",
+    "FAST_MIN_VARIANCE",
+    "esp_bounds",
+    "esp_bounds_arithmetic",
+    "work_dtype",
+]

@@ -67,8 +67,8 @@ def _log_convolve(a, b, degree):
     outer = a[..., :, None] + b[..., None, :]
     padded = jnp.pad(outer, [(0, 0)] * (outer.ndim - 1) + [(0, length)], constant_values=NEG)
     lead = outer.shape[:-2]
-    skewed = padded.reshape(lead + (2 * length * length,))[..., : length * (2 * length - 1)]
-    skewed = skewed.reshape(lead + (length, 2 * length - 1))[..., :width]
+    skewed = padded.reshape((*lead, 2 * length * length))[..., : length * (2 * length - 1)]
+    skewed = skewed.reshape((*lead, length, 2 * length - 1))[..., :width]
     return jax.nn.logsumexp(skewed, axis=-2)
 
 
@@ -105,7 +105,7 @@ def _lagrange(xi):
     right = [jnp.ones_like(xi)]
     for d in diffs[:0:-1]:
         right.append(right[-1] * d)
-    right = right[::-1]
+    right.reverse()
     return jnp.stack([left[j] * right[j] for j in range(STENCIL)], -1) / _DENOM.astype(xi.dtype)
 
 
@@ -120,8 +120,18 @@ def _kernels(d):
     p = jax.nn.sigmoid(d)
     v = p * jax.nn.sigmoid(-d)
     skew = 1 - 2 * p
-    return jnp.stack([p, jax.nn.softplus(d), jax.nn.softplus(-d), v, v * skew, v * (1 - 6 * v),
-                      v * skew * (1 - 12 * v), v * (1 - 30 * v + 120 * v * v)])
+    return jnp.stack(
+        [
+            p,
+            jax.nn.softplus(d),
+            jax.nn.softplus(-d),
+            v,
+            v * skew,
+            v * (1 - 6 * v),
+            v * skew * (1 - 12 * v),
+            v * (1 - 30 * v + 120 * v * v),
+        ]
+    )
 
 
 def _cutoff(dtype):
@@ -146,7 +156,7 @@ def saddle_log_esp(u: jax.Array, grid_size: int):
     dt = u.dtype
     h = GRID_STEP
     half = _cutoff(dt)
-    taps = int(math.ceil(half / h))
+    taps = math.ceil(half / h)
     margin = taps + STENCIL
     # log e_k(u) = log e_k(u - c) + k c for any c: centre the data (smaller sums).
     finite = jnp.all(jnp.isfinite(u), -1)
@@ -169,7 +179,10 @@ def saddle_log_esp(u: jax.Array, grid_size: int):
     offs = jnp.arange(-taps, taps + 1, dtype=dt) * h
     filt = _kernels(offs)  # (8, 2 taps + 1)
     out = lax.conv_general_dilated(
-        mass[:, None, :], filt[:, None, :], window_strides=(1,), padding=[(taps, taps)],
+        mass[:, None, :],
+        filt[:, None, :],
+        window_strides=(1,),
+        padding=[(taps, taps)],
         precision=lax.Precision.HIGHEST,
     )  # (rows, 8, G)
     # Far tails, where sigma(d) = 1 and softplus(d) = d (above), softplus(-d) = -d
@@ -194,7 +207,7 @@ def saddle_log_esp(u: jax.Array, grid_size: int):
     def table(channels):
         vals = out[:, channels]  # (rows, C, G)
         pad = jnp.pad(vals, [(0, 0), (0, 0), (_LEFT, STENCIL - _LEFT - 1)], mode="edge")
-        windows = jnp.stack([pad[..., j: j + grid_size] for j in range(STENCIL)], -1)
+        windows = jnp.stack([pad[..., j : j + grid_size] for j in range(STENCIL)], -1)
         return jnp.moveaxis(windows, 1, 2).reshape(rows, grid_size, -1)  # (rows, G, C*S)
 
     def interp(tab, theta):
@@ -231,8 +244,15 @@ def saddle_log_esp(u: jax.Array, grid_size: int):
     k2 = jnp.maximum(k2, 1.0)
     l3, l4 = k3 / k2**1.5, k4 / k2**2
     l5, l6 = k5 / k2**2.5, k6 / k2**3
-    corr = (l4 / 8 - 5 * l3**2 / 24 + 385 * l3**4 / 1152 - 35 * l3**2 * l4 / 64
-            + 35 * l4**2 / 384 + 7 * l3 * l5 / 48 - l6 / 48)
+    corr = (
+        l4 / 8
+        - 5 * l3**2 / 24
+        + 385 * l3**4 / 1152
+        - 35 * l3**2 * l4 / 64
+        + 35 * l4**2 / 384
+        + 7 * l3 * l5 / 48
+        - l6 / 48
+    )
     # sum_i softplus(u_i - theta) + k theta = sum_i softplus(theta - u_i) + sum u - (n - k) theta:
     # the first form for k <= n/2, the second above, so that neither cancels.
     top = above + k * theta

@@ -41,6 +41,7 @@ The work is split in two:
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -52,6 +53,17 @@ from softjax._src.kernels.row_sharding import row_sharding
 from softjax._src.kernels.vma import vary_like
 
 ISOTONIC_MODES = ("smooth", "c0", "c1", "c2")
+
+
+class _PavState(NamedTuple):
+    """The pool-adjacent-violators loop: a stack of blocks, the top two in registers."""
+
+    i: jax.Array  # next element to push
+    n_blocks: jax.Array  # blocks on the stack
+    rest: dict  # statistics of the blocks below the top two (arrays of length n)
+    top: dict  # statistics of the top block
+    second: dict  # statistics of the block below it
+    viol: jax.Array  # the top two blocks violate the order: merge next
 
 
 # --------------------------------------------------------------------------- #
@@ -147,8 +159,7 @@ def _pav_flat(zeta: jax.Array, omega: jax.Array, n: int, mode: str):
         def f_at(j):  # F(zeta_j) = -sum_[a,j) (u_i-u_j)^2 + sum_(j,b) (u_j-u_i)^2 + W
             uj = at(u, j)
             hi = pre(p2, j) - pre(p2, a) - 2 * uj * (pre(p1, j) - pre(p1, a)) + (j - a) * uj * uj
-            lo = (pre(p2, b) - pre(p2, j + 1) - 2 * uj * (pre(p1, b) - pre(p1, j + 1))
-                  + (b - j - 1) * uj * uj)
+            lo = pre(p2, b) - pre(p2, j + 1) - 2 * uj * (pre(p1, b) - pre(p1, j + 1)) + (b - j - 1) * uj * uj
             return lo - hi + w_sum
 
         def step(lohi):  # first j in [a, b) with F(zeta_j) < 0 (b if none)
@@ -213,7 +224,7 @@ def _pav_flat(zeta: jax.Array, omega: jax.Array, n: int, mode: str):
     # the arrays `rest`. Each step writes `second` to the slot after `rest`
     # (a no-op slot when merging) and only then reads `rest`: with every read
     # after the write, XLA updates the arrays in place instead of copying them.
-    def body(carry):
+    def body(carry: _PavState) -> _PavState:
         i, count, rest, top, second, viol = carry
         rest = {k: put(rest[k], jnp.maximum(count - 2, 0), second[k]) for k in rest}
         below = {k: at(rest[k], jnp.maximum(count - 3, 0)) for k in rest}
@@ -225,18 +236,17 @@ def _pav_flat(zeta: jax.Array, omega: jax.Array, n: int, mode: str):
         new_second = {k: jnp.where(viol, below[k], top[k]) for k in stats}
         i = jnp.where(viol, i, i + 1)
         count = jnp.where(viol, count - 1, count + 1)
-        return i, count, rest, new_top, new_second, violated(count, new_top, new_second)
+        return _PavState(i, count, rest, new_top, new_second, violated(count, new_top, new_second))
 
-    def cond(carry):
-        i, _, _, _, _, viol = carry
-        return (i < size) | viol
+    def cond(carry: _PavState):
+        return (carry.i < size) | carry.viol
 
     zero_i = jnp.zeros((), jnp.int32)
     first = {k: at(stats[k], 0) for k in stats}
     rest = {k: jnp.zeros_like(stats[k]) for k in stats}
     # vary_like: inside shard_map the constant seeds must vary like the data.
-    init = vary_like((zero_i, zero_i, rest, first, first, jnp.zeros((), bool)), zeta, omega)
-    _, count, rest, top, second, _ = lax.while_loop(cond, body, init)
+    init = _PavState(i=zero_i, n_blocks=zero_i, rest=rest, top=first, second=first, viol=jnp.zeros((), bool))
+    _, count, rest, top, second, _ = lax.while_loop(cond, body, vary_like(init, zeta, omega))
     starts, gammas = rest["start"], rest["g"]
     for k, reg in ((-2, second), (-1, top)):  # flush the registers
         starts = put(starts, jnp.maximum(count + k, 0), reg["start"])
@@ -292,9 +302,9 @@ def _make_pav(mode: str):
         # between old and new values of the whole (rows, n) state at every step.
         zeta_b, omega_b = in_batched
         if not zeta_b:
-            zeta = jnp.broadcast_to(zeta, (axis_size,) + zeta.shape)
+            zeta = jnp.broadcast_to(zeta, (axis_size, *zeta.shape))
         if not omega_b:
-            omega = jnp.broadcast_to(omega, (axis_size,) + omega.shape)
+            omega = jnp.broadcast_to(omega, (axis_size, *omega.shape))
         shape = zeta.shape
         out = pav(zeta.reshape((-1, shape[-1])), omega.reshape((-1, shape[-1])))
         return tuple(o.reshape(shape) for o in out), (True, True)
@@ -355,9 +365,9 @@ def _offsets_smooth(zeta, omega, ids):
     n = zeta.shape[-1]
 
     def block_lse(v):
-        m = jax.vmap(
-            lambda v, i: jax.ops.segment_max(v, i, n, indices_are_sorted=True)
-        )(lax.stop_gradient(v), ids)
+        m = jax.vmap(lambda v, i: jax.ops.segment_max(v, i, n, indices_are_sorted=True))(
+            lax.stop_gradient(v), ids
+        )
         m = _gather(jnp.where(jnp.isfinite(m), m, 0.0), ids)
         return m, jnp.log(_blockwise(jnp.exp(v - m), ids))
 

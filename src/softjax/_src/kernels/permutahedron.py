@@ -3,7 +3,8 @@ r"""Projection onto the permutahedron (Blondel et al. 2020), ``fast_soft_sort``'
 For rows $z, w \in \mathbb{R}^n$ (``z`` already divided by the softness) and
 $p = 2, 3/2, 4/3$ for ``c0``, ``c1``, ``c2``:
 
-$$\mathrm{PROJ}(z, w) = \arg\max_{y \in \mathcal{P}(w)} \langle z, y\rangle - \tfrac1p \textstyle\sum_i |y_i|^p,$$
+$$\mathrm{PROJ}(z, w) = \arg\max_{y \in \mathcal{P}(w)} \langle z, y\rangle
+  - \tfrac1p \textstyle\sum_i |y_i|^p,$$
 
 and for ``smooth`` the log of the entropic projection,
 $\log \arg\max_{\mu \in \mathcal{P}(e^w)} \langle z, \mu\rangle - \sum_i \mu_i(\log\mu_i - 1)$,

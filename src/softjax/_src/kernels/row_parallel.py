@@ -25,8 +25,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import jax
-from jax.sharding import AxisType
-from jax.sharding import PartitionSpec as P
+from jax.sharding import AxisType, PartitionSpec as P
 
 T = TypeVar("T")
 
@@ -36,7 +35,9 @@ def explicit_axes(x: jax.Array) -> tuple[str, ...]:
     mesh = getattr(jax.typeof(x).sharding, "mesh", None)
     if mesh is None or mesh.empty:
         return ()
-    return tuple(name for name, kind in zip(mesh.axis_names, mesh.axis_types) if kind == AxisType.Explicit)
+    return tuple(
+        name for name, kind in zip(mesh.axis_names, mesh.axis_types, strict=True) if kind == AxisType.Explicit
+    )
 
 
 def _padded_spec(x: jax.Array) -> tuple:
@@ -65,8 +66,12 @@ def map_rows(fn: Callable[..., T], x: jax.Array, *shared: jax.Array, trailing: i
     batch, rows = P(*lead), P(*lead, *(None,) * trailing)
     if any(entry is not None for entry in spec[x.ndim - trailing :]):
         x = jax.sharding.reshard(x, rows)
-    used = {name for entry in lead if entry is not None
-            for name in (entry if isinstance(entry, tuple) else (entry,))}
+    used = {
+        name
+        for entry in lead
+        if entry is not None
+        for name in (entry if isinstance(entry, tuple) else (entry,))
+    }
     if used:
         # Manual over every explicit axis (a partitioned host callback cannot
         # run with explicit axes left inside). check_vma=False: ``fn`` may
@@ -74,8 +79,14 @@ def map_rows(fn: Callable[..., T], x: jax.Array, *shared: jax.Array, trailing: i
         # per-device rows in the kernels' primitives; their cotangents are
         # summed over the devices, and so are the rows' cotangents over an
         # explicit axis the rows are replicated over.
-        return jax.shard_map(fn, mesh=mesh, in_specs=(rows,) + (P(),) * len(shared),
-                             out_specs=batch, axis_names=set(explicit), check_vma=False)(x, *shared)
+        return jax.shard_map(
+            fn,
+            mesh=mesh,
+            in_specs=(rows,) + (P(),) * len(shared),
+            out_specs=batch,
+            axis_names=set(explicit),
+            check_vma=False,
+        )(x, *shared)
     out_sharding = jax.tree.map(lambda _: batch, jax.eval_shape(fn, x, *shared))
     return jax.sharding.auto_axes(fn, axes=explicit, out_sharding=out_sharding)(x, *shared)
 
@@ -90,7 +101,7 @@ def align_leading(a: jax.Array, b: jax.Array, n: int) -> tuple[jax.Array, jax.Ar
     if not (explicit_axes(a) or explicit_axes(b)):
         return a, b
     sa, sb = _padded_spec(a), _padded_spec(b)
-    lead = tuple(ea if ea is not None else eb for ea, eb in zip(sa[:n], sb[:n]))
+    lead = tuple(ea if ea is not None else eb for ea, eb in zip(sa[:n], sb[:n], strict=False))
 
     def fit(arr: jax.Array, own: tuple) -> jax.Array:
         want = lead + own[n:]

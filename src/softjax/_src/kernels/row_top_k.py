@@ -26,7 +26,7 @@ from softjax._src.kernels.row_sharding import row_sharding
 __all__ = ["top_k", "top_k_indices"]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _rows_top_k(k: int):
     """``(rows, n) -> (rows, k)`` int32 indices, partitioned over rows."""
 
@@ -60,7 +60,7 @@ def _rows_top_k(k: int):
         # x is batched (the only operand): fold the vmapped axis into the rows.
         shape = x.shape
         out = rows_top_k(x.reshape((-1, shape[-1])))
-        return out.reshape(shape[:-1] + (k,)), True
+        return out.reshape((*shape[:-1], k)), True
 
     return rows_top_k
 
@@ -72,7 +72,7 @@ def top_k_indices(x: jax.Array, k: int) -> jax.Array:
     shape = x.shape
     out = _rows_top_k(k)(x.reshape((-1, shape[-1])))
     # (a weak-typed operand would make the indices weak-typed too)
-    return lax.convert_element_type(out, jnp.int32).reshape(shape[:-1] + (k,))
+    return lax.convert_element_type(out, jnp.int32).reshape((*shape[:-1], k))
 
 
 def top_k(x: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:

@@ -191,7 +191,7 @@ def _thresholds(zs: jax.Array, mode: str) -> tuple[jax.Array, jax.Array]:
     return solve(_prefix_sizes(zs.shape[-1]))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _batch_folding_thresholds(mode: str):
     # Under vmap a lax.cond with a batched predicate runs both branches (the
     # full sort always); the solver already treats every leading axis as a

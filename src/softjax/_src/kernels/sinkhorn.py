@@ -86,9 +86,13 @@ def sinkhorn_potentials(cost, mu, nu, s, *, tol, max_iter: int) -> SolverResult:
         return _SinkhornState(f, g, blk + 1, ratio, viol)
 
     n, m = cost.shape
-    init = _SinkhornState(f=jnp.zeros((n,), dtype), g=jnp.zeros((m,), dtype),
-                          blocks=jnp.zeros((), jnp.int32), ratio=jnp.asarray(jnp.inf, dtype),
-                          viol=jnp.zeros((), dtype))
+    init = _SinkhornState(
+        f=jnp.zeros((n,), dtype),
+        g=jnp.zeros((m,), dtype),
+        blocks=jnp.zeros((), jnp.int32),
+        ratio=jnp.asarray(jnp.inf, dtype),
+        viol=jnp.zeros((), dtype),
+    )
     # vary_like: inside shard_map the constant seeds must vary like the data.
     f, g, blk, ratio, viol = lax.while_loop(cond, body, vary_like(init, cost, mu, nu, s))
     # One last sweep at eps = s: the rows are then exact even if the loop hit

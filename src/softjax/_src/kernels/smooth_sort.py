@@ -23,7 +23,8 @@ Pipeline for rows $z$ (already divided by the softness) and $w$:
 2. **Dual**: $g(\beta) = \alpha^\top b + \nu b_n + \tau\sum e^{-\alpha/\tau}
    + \tau_m \sum e^{-\beta/\tau_m}$ with $\alpha = D\zeta + L\beta$, $L = DD^\top$.
    Instead of L-BFGS with a loose step-size test (whose gradients then disagree
-   with finite differences) it is minimised by damped Newton: the Hessian $L\,\mathrm{diag}(\rho/\tau)L + \mathrm{diag}(\delta/\tau_m)$
+   with finite differences) it is minimised by damped Newton: the Hessian
+   $L\,\mathrm{diag}(\rho/\tau)L + \mathrm{diag}(\delta/\tau_m)$
    is pentadiagonal and solved exactly in O(n); iterations stop once the dual
    gradient norm (the primal infeasibility) is small and no longer halving.
    The dual sees the scores only through their gaps $D\zeta$, which
@@ -46,6 +47,8 @@ large softness. This is a property of the relaxation, not of the solver.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -93,8 +96,7 @@ def penta_solve(a: jax.Array, d: jax.Array, r: jax.Array) -> jax.Array:
         return (d_i, d1, l1, z_i, z1), (d_i, l1, l2, z_i)
 
     one, zero = jnp.ones_like(diag[0]), jnp.zeros_like(diag[0])
-    _, (dd, l1, l2, z) = lax.scan(forward, (one, one, zero, zero, zero), (diag, sub1, sub2, r),
-                                  unroll=8)
+    _, (dd, l1, l2, z) = lax.scan(forward, (one, one, zero, zero, zero), (diag, sub1, sub2, r), unroll=8)
     l1_next = jnp.concatenate([l1[1:], jnp.zeros_like(l1[:1])])
     l2_next = jnp.concatenate([l2[2:], jnp.zeros_like(l2[:2])])
 
@@ -139,11 +141,24 @@ def _dual_parts(beta, dzeta, b, b_n):
     alpha = dzeta + lb
     rho = jnp.exp(-alpha / TAU)
     delta = jnp.exp(-beta / TAU_M)
-    value = (jnp.sum(lb * b, -1) - beta[..., -1] * b_n + TAU * jnp.sum(rho, -1)
-             + TAU_M * jnp.sum(delta, -1))
+    value = jnp.sum(lb * b, -1) - beta[..., -1] * b_n + TAU * jnp.sum(rho, -1) + TAU_M * jnp.sum(delta, -1)
     grad = _lmul(b - rho) - delta
     grad = grad.at[..., -1].add(-b_n)
     return value, grad, rho, delta
+
+
+class _NewtonState(NamedTuple):
+    it: jax.Array  # iterations done
+    beta: jax.Array  # (..., n - 1) dual variables
+    value: jax.Array  # (...,) dual objective at beta
+    gnorm: jax.Array  # (...,) max |dual gradient|
+    active: jax.Array  # (...,) rows still iterating
+
+
+class _LineSearch(NamedTuple):
+    t: jax.Array  # (...,) step length
+    ok: jax.Array  # (...,) Armijo condition met (or the row is inactive)
+    trial: jax.Array  # (...,) dual objective at the trial step
 
 
 def _solve_dual(dzeta, b, b_n):
@@ -157,30 +172,29 @@ def _solve_dual(dzeta, b, b_n):
     floor_tol = eps * scale  # converged beyond doubt
     floor = jnp.finfo(dt).tiny ** 0.5
 
-    def cond(state):
-        it, _, _, gnorm, active = state
-        return (it < _MAX_NEWTON) & jnp.any(active)
+    def cond(state: _NewtonState):
+        return (state.it < _MAX_NEWTON) & jnp.any(state.active)
 
-    def body(state):
+    def body(state: _NewtonState) -> _NewtonState:
         it, beta, value, gnorm, active = state
         _, grad, rho, delta = _dual_parts(beta, dzeta, b, b_n)
         step = -penta_solve(rho / TAU + floor, delta / TAU_M + floor, grad)
         slope = jnp.sum(grad * step, -1)
 
-        def ls_cond(ls):
-            t, ok, _ = ls
-            return jnp.any(~ok & active) & (jnp.max(jnp.where(ok, 0.0, t)) > 2.0**-_MAX_HALVINGS)
+        def ls_cond(ls: _LineSearch):
+            return jnp.any(~ls.ok & active) & (jnp.max(jnp.where(ls.ok, 0.0, ls.t)) > 2.0**-_MAX_HALVINGS)
 
-        def ls_body(ls):
+        def ls_body(ls: _LineSearch) -> _LineSearch:
             t, ok, _ = ls
             trial = _dual_parts(beta + t[..., None] * step, dzeta, b, b_n)[0]
             slack = 16 * eps * (jnp.abs(value) + 1.0)
             accept = jnp.isfinite(trial) & (trial <= value + 1e-4 * t * slope + slack)
             t_new = jnp.where(ok | accept, t, 0.5 * t)
-            return t_new, ok | accept, trial
+            return _LineSearch(t_new, ok | accept, trial)
 
-        t0 = jnp.ones_like(value)
-        t, ok, _ = lax.while_loop(ls_cond, ls_body, (t0, ~active, value))
+        t, ok, _ = lax.while_loop(
+            ls_cond, ls_body, _LineSearch(t=jnp.ones_like(value), ok=~active, trial=value)
+        )
         move = active & ok
         beta = jnp.where(move[..., None], beta + t[..., None] * step, beta)
         value_new, grad_new, _, _ = _dual_parts(beta, dzeta, b, b_n)
@@ -192,7 +206,7 @@ def _solve_dual(dzeta, b, b_n):
         # Newton keeps halving the gradient until it reaches that floor.
         settled = (gnorm_new <= tol) & (gnorm_new > 0.5 * gnorm)
         active = active & ok & (gnorm_new > floor_tol) & ~settled
-        return it + 1, beta, jnp.where(move, value_new, value), gnorm_new, active
+        return _NewtonState(it + 1, beta, jnp.where(move, value_new, value), gnorm_new, active)
 
     beta0 = jnp.zeros(dzeta.shape, dt)
     if dzeta.shape[-1] == 1:
@@ -204,8 +218,10 @@ def _solve_dual(dzeta, b, b_n):
         beta0 = 0.5 * jnp.maximum(-dzeta, 0.0)
     value0, grad0, _, _ = _dual_parts(beta0, dzeta, b, b_n)
     gnorm0 = jnp.max(jnp.abs(grad0), -1)
-    state = vary_like((jnp.zeros((), jnp.int32), beta0, value0, gnorm0, gnorm0 > tol), dzeta, b, b_n)
-    _, beta, _, _, _ = lax.while_loop(cond, body, state)
+    start = _NewtonState(
+        it=jnp.zeros((), jnp.int32), beta=beta0, value=value0, gnorm=gnorm0, active=gnorm0 > tol
+    )
+    beta = lax.while_loop(cond, body, vary_like(start, dzeta, b, b_n)).beta
     _, _, rho, delta = _dual_parts(beta, dzeta, b, b_n)
     return rho, delta
 
@@ -308,10 +324,9 @@ def smooth_project(z: jax.Array, b: jax.Array, b_n: jax.Array, gain=1.0, log_sca
         return jnp.broadcast_to(jnp.asarray(b_n, work)[..., None], z.shape).astype(dtype)
     gain = jnp.asarray(gain, work)
     log_scale = lax.stop_gradient(jnp.asarray(log_scale, work))
-    shape = jnp.broadcast_shapes(z.shape[:-1], b.shape[:-1], jnp.shape(b_n), gain.shape,
-                                 log_scale.shape)
-    z = jnp.broadcast_to(z, shape + (n,))
-    b = jnp.broadcast_to(b.astype(work), shape + (n - 1,))
+    shape = jnp.broadcast_shapes(z.shape[:-1], b.shape[:-1], jnp.shape(b_n), gain.shape, log_scale.shape)
+    z = jnp.broadcast_to(z, (*shape, n))
+    b = jnp.broadcast_to(b.astype(work), (*shape, n - 1))
     b_n = jnp.broadcast_to(jnp.asarray(b_n, work), shape)
     perm = jnp.argsort(-z, axis=-1, stable=True)
     zeta = jnp.take_along_axis(z, perm, axis=-1)
@@ -322,6 +337,9 @@ def smooth_project(z: jax.Array, b: jax.Array, b_n: jax.Array, gain=1.0, log_sca
 
 
 __all__ = [
-    "penta_solve", "scale_tilt", "smooth_project",
-    "TAU", "TAU_M",
+    "TAU",
+    "TAU_M",
+    "penta_solve",
+    "scale_tilt",
+    "smooth_project",
 ]

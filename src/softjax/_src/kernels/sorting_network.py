@@ -122,7 +122,7 @@ def _padding_codes(n: int, size: int, shift, block) -> np.ndarray:
     """Per-layer pair codes: padded slots act as +inf, so their comparators are hard."""
     pad = np.arange(size) >= n
     code = np.empty((len(shift), size // 2), np.int8)
-    for layer, (k, b) in enumerate(zip(shift, block)):
+    for layer, (k, b) in enumerate(zip(shift, block, strict=True)):
         lo = _lower_wires(size, int(k))
         hi = lo + (1 << int(k))
         ascending = (lo & b) == 0  # the lower wire receives the min
@@ -140,13 +140,13 @@ def _padding_codes(n: int, size: int, shift, block) -> np.ndarray:
 @functools.lru_cache(maxsize=64)
 def _schedule(n: int) -> _Schedule:
     size = network_size(n)
-    shift, block = [], []
+    shifts, blocks = [], []
     for phase in range(size.bit_length() - 1):
         for sub in range(phase + 1):
-            shift.append(phase - sub)
-            block.append(1 << (phase + 1))
-    shift = np.asarray(shift, np.int32)
-    block = np.asarray(block, np.int32)
+            shifts.append(phase - sub)
+            blocks.append(1 << (phase + 1))
+    shift = np.asarray(shifts, np.int32)
+    block = np.asarray(blocks, np.int32)
     code = None if n == size else _padding_codes(n, size, shift, block)
     return _Schedule(n, size, shift, block, code)
 
@@ -163,12 +163,12 @@ def _halves(v: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 def _interleave(lo: jax.Array, hi: jax.Array) -> jax.Array:
     """(..., M), (..., M) -> (..., 2M) with lo at even and hi at odd positions."""
-    return jnp.stack([lo, hi], axis=-1).reshape(lo.shape[:-1] + (-1,))
+    return jnp.stack([lo, hi], axis=-1).reshape((*lo.shape[:-1], -1))
 
 
 def _deinterleave(v: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Inverse of :func:`_interleave`."""
-    even, odd = lax.split(v.reshape(v.shape[:-1] + (-1, 2)), [1, 1], axis=-1)
+    even, odd = lax.split(v.reshape((*v.shape[:-1], -1, 2)), [1, 1], axis=-1)
     return even[..., 0], odd[..., 0]
 
 
@@ -203,9 +203,7 @@ def _repair(state, shift_from, shift_to, size: int, forward: bool):
         regular = shift_to == shift_from - 1
         return lax.cond(regular, lambda lo, hi: _halves(_interleave(lo, hi)), gather, *state)
     regular = shift_to == shift_from + 1
-    return lax.cond(
-        regular, lambda lo, hi: _deinterleave(jnp.concatenate([lo, hi], axis=-1)), gather, *state
-    )
+    return lax.cond(regular, lambda lo, hi: _deinterleave(jnp.concatenate([lo, hi], axis=-1)), gather, *state)
 
 
 def _pair_sign(shift, block, size: int, dtype) -> jax.Array:
@@ -260,7 +258,7 @@ def _sweep(x, step_c, consts, sched: _Schedule, record: tuple[str, ...]):
         return _mix(lo, hi, w), tuple(rec[name] for name in record)
 
     state, recorded = lax.scan(body, _to_pairs(x), _layer_xs(sched))
-    return _from_pairs(*state), dict(zip(record, recorded))
+    return _from_pairs(*state), dict(zip(record, recorded, strict=True))
 
 
 def _tangent_sweep(xt, res, step_c, consts, consts_t, sched: _Schedule, with_weights: bool):
@@ -286,7 +284,7 @@ def _tangent_sweep(xt, res, step_c, consts, consts_t, sched: _Schedule, with_wei
                 wt = wt + wc
         return (new_lo, new_hi), wt
 
-    xs = _layer_xs(sched) + (res["A"], res.get("G"), res.get("D"))
+    xs = (*_layer_xs(sched), res["A"], res.get("G"), res.get("D"))
     state_t, weights_t = lax.scan(body, _to_pairs(xt), xs)
     return _from_pairs(*state_t), weights_t
 
@@ -296,9 +294,9 @@ def _network(x: jax.Array, step: Step, sched: _Schedule, with_weights: bool):
     # Specialised to the pair layout (..., N/2) on which every layer calls the step.
     # Inside shard_map the example must vary like x, or the traced step mixes
     # varying and unvarying operands (check_vma).
-    pair_example = vary_like(jnp.zeros(x.shape[:-1] + (sched.size // 2,), x.dtype), x)
-    step_c, consts = jax.closure_convert(step, pair_example)
-    consts = tuple(consts)
+    pair_example = vary_like(jnp.zeros((*x.shape[:-1], sched.size // 2), x.dtype), x)
+    step_c, const_list = jax.closure_convert(step, pair_example)
+    consts = tuple(const_list)
 
     @jax.custom_jvp
     def net(x, consts):
@@ -312,17 +310,14 @@ def _network(x: jax.Array, step: Step, sched: _Schedule, with_weights: bool):
             consts_t = None
         else:
             consts_t = tuple(
-                jnp.zeros(t.shape, t.dtype) if isinstance(t, SymbolicZero) else t
-                for t in consts_t
+                jnp.zeros(t.shape, t.dtype) if isinstance(t, SymbolicZero) else t for t in consts_t
             )
         if isinstance(xt, SymbolicZero):
             xt = jnp.zeros(x.shape, x.dtype)
-        record = ("W", "A", "G") if with_weights else ("A",)
+        record: tuple[str, ...] = ("W", "A", "G") if with_weights else ("A",)
         record += ("D",) if consts_t is not None else ()
         values, rec = _sweep(x, step_c, consts, sched, record)
-        values_t, weights_t = _tangent_sweep(
-            xt, rec, step_c, consts, consts_t, sched, with_weights
-        )
+        values_t, weights_t = _tangent_sweep(xt, rec, step_c, consts, consts_t, sched, with_weights)
         if with_weights:
             return (values, rec["W"]), (values_t, weights_t)
         return values, values_t
@@ -348,7 +343,8 @@ def _propagate_rows(coeffs: jax.Array, weights: jax.Array, sched: _Schedule) -> 
     @functools.partial(jax.checkpoint, prevent_cse=False)
     def body(state, layer):
         w, shift, prev = layer
-        state = _mix(*state, w[..., None, :])  # w broadcasts over the rows
+        lo, hi = state
+        state = _mix(lo, hi, w[..., None, :])  # w broadcasts over the rows
         return _repair(state, shift, prev, size, False), None
 
     shift = jnp.asarray(sched.shift)
@@ -366,8 +362,8 @@ def _propagate_rows(coeffs: jax.Array, weights: jax.Array, sched: _Schedule) -> 
         n_seg = -(-num_layers // seg)
         extra = n_seg * seg - num_layers
         layers = jax.tree.map(
-            lambda a: jnp.concatenate([jnp.zeros((extra,) + a.shape[1:], a.dtype), a]).reshape(
-                (n_seg, seg) + a.shape[1:]
+            lambda a: jnp.concatenate([jnp.zeros((extra, *a.shape[1:]), a.dtype), a]).reshape(
+                (n_seg, seg, *a.shape[1:])
             ),
             layers,
         )

@@ -135,9 +135,7 @@ def marginals(plan, w, f, g, cost, z=None) -> Marginals:
     else:
         wz = w * jnp.abs(z)
         mag_r, mag_c = jnp.sum(wz, axis=1), jnp.sum(wz, axis=0)
-    return Marginals(
-        row, col, _NOISE_FACTOR * u * (mag_r + row), _NOISE_FACTOR * u * (mag_c + col)
-    )
+    return Marginals(row, col, _NOISE_FACTOR * u * (mag_r + row), _NOISE_FACTOR * u * (mag_c + col))
 
 
 def violation_ratio(marg: Marginals, mu, nu, tol):
@@ -264,12 +262,12 @@ def _line_search(cost, mu, nu, s, mode, f, g, pf, pg, slope0, row0, col0, f_lo=N
         fa_new = jnp.where(up, ft, jnp.where(side == -1, 0.5 * fa, fa))
         side = jnp.where(up, 1, -1).astype(jnp.int32)
         row_a, col_a = jnp.where(up, row_t, row_a), jnp.where(up, col_t, col_a)
-        return _Bracket(jnp.where(up, t, a), fa_new, jnp.where(up, b, t), fb_new, k + 1, side,
-                        row_a, col_a)
+        return _Bracket(jnp.where(up, t, a), fa_new, jnp.where(up, b, t), fb_new, k + 1, side, row_a, col_a)
 
     k0 = jnp.where(good, 12, 0).astype(jnp.int32)
-    init = _Bracket(a=zero, fa=slope0, b=one, fb=slope1, k=k0, side=jnp.zeros((), jnp.int32),
-                    row_a=row0, col_a=col0)
+    init = _Bracket(
+        a=zero, fa=slope0, b=one, fb=slope1, k=k0, side=jnp.zeros((), jnp.int32), row_a=row0, col_a=col0
+    )
     out = lax.while_loop(cond, body, vary_like(init, cost, f, pf))
     return (
         jnp.where(good, one, out.a),
@@ -382,7 +380,20 @@ def newton_potentials(cost, mu, nu, s, mode: str, *, tol, max_iter: int) -> Solv
     w0, row0, col0, ratio0, viol0 = evaluate(f0, g0, f0_lo, g0_lo, levels)
     zero = jnp.zeros((), jnp.int32)
     # vary_like: inside shard_map the constant seeds must vary like the data.
-    init = _NewtonState(f=f0, g=g0, f_lo=f0_lo, g_lo=g0_lo, it=zero, w=w0, row=row0, col=col0,
-                        level=levels, s_k=s, ratio=ratio0, viol=viol0, stall=zero)
+    init = _NewtonState(
+        f=f0,
+        g=g0,
+        f_lo=f0_lo,
+        g_lo=g0_lo,
+        it=zero,
+        w=w0,
+        row=row0,
+        col=col0,
+        level=levels,
+        s_k=s,
+        ratio=ratio0,
+        viol=viol0,
+        stall=zero,
+    )
     out = lax.while_loop(cond, body, vary_like(init, cost, mu, nu, s))
     return SolverResult(out.f, out.g, out.ratio, out.viol, out.it, *lo_words(out.f_lo, out.g_lo))

@@ -133,7 +133,7 @@ def resolve_ot_options(ot_kwargs: dict | OTOptions | None) -> OTOptions:
     unknown = sorted(set(ot_kwargs) - set(OTOptions._fields), key=str)
     if unknown:
         raise ValueError(unknown_options_message(unknown, OTOptions._fields))
-    values = {}
+    values: dict[str, Any] = {}
     for key, value in ot_kwargs.items():
         if key in ("use_entropic_ot_sinkhorn_on_entropic", "implicit_diff"):
             if not isinstance(value, bool):
@@ -143,13 +143,12 @@ def resolve_ot_options(ot_kwargs: dict | OTOptions | None) -> OTOptions:
                 raise TypeError(f"ot_kwargs[{key!r}] must be a float, got {value!r}")
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"ot_kwargs[{key!r}] must be positive and finite, got {value!r}")
-            value = float(value)
         else:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError(f"ot_kwargs[{key!r}] must be an int, got {value!r}")
             if value < 1:
                 raise ValueError(f"ot_kwargs[{key!r}] must be >= 1, got {value!r}")
-        values[key] = value
+        values[key] = float(value) if key.endswith("_tol") else value
     return OTOptions(**values)
 
 
@@ -164,9 +163,7 @@ def _solve(cost, mu, nu, s, cfg: _Config) -> sparse.SolverResult:
     if cfg.sinkhorn:
         res = sinkhorn.sinkhorn_potentials(cost, mu, nu, s, tol=cfg.tol, max_iter=cfg.max_iter)
     else:
-        res = sparse.newton_potentials(
-            cost, mu, nu, s, cfg.mode, tol=cfg.tol, max_iter=cfg.max_iter
-        )
+        res = sparse.newton_potentials(cost, mu, nu, s, cfg.mode, tol=cfg.tol, max_iter=cfg.max_iter)
     # Fix the gauge (f + c, g - c) to sum(f) = sum(g); the implicit tangents
     # below satisfy the same linear constraint.
     n, m = cost.shape
@@ -240,7 +237,7 @@ def _potentials_jvp(cfg, primals, tangents):
 
 def _prepare_marginal(p, size: int, batch: tuple[int, ...], dtype) -> jax.Array:
     # Floor at 1e-12 and renormalise: zero masses stay solvable.
-    p = jnp.broadcast_to(jnp.asarray(p, dtype), batch + (size,))
+    p = jnp.broadcast_to(jnp.asarray(p, dtype), (*batch, size))
     p = jnp.maximum(p, _MARGINAL_FLOOR)
     return p / jnp.sum(p, axis=-1, keepdims=True)
 
@@ -252,15 +249,28 @@ def _warn_if_unconverged(ratio, violation, iterations, *, what: str, max_iter: i
     unconverged = ratio > 1  # NaN (from NaN inputs) is reported by neither check
     coarse = (ratio <= 1) & (violation > max(_PRECISION_WARN, tol))
     checks = (
-        (unconverged, OTConvergenceWarning,
-         f"did not converge for {{count}} of {ratio.size} problem(s) within {max_iter} "
-         f"iterations: max marginal violation {{worst:.3g}}", "Increase the iteration cap in "
-         "ot_kwargs, loosen the tolerance or increase softness."),
-        (coarse, OTPrecisionWarning,
-         f"stopped at the round-off level for {{count}} of {ratio.size} problem(s): the "
-         f"marginals hold only to {{worst:.3g}}", f"{dtype} cannot resolve the plan at this "
-         "softness (the round-off of f + g - C is comparable with the plan's entries). "
-         "Use float64 or a larger softness."),
+        (
+            unconverged,
+            OTConvergenceWarning,
+            (
+                f"did not converge for {{count}} of {ratio.size} problem(s) within {max_iter} "
+                f"iterations: max marginal violation {{worst:.3g}}"
+            ),
+            "Increase the iteration cap in ot_kwargs, loosen the tolerance or increase softness.",
+        ),
+        (
+            coarse,
+            OTPrecisionWarning,
+            (
+                f"stopped at the round-off level for {{count}} of {ratio.size} problem(s): the "
+                f"marginals hold only to {{worst:.3g}}"
+            ),
+            (
+                f"{dtype} cannot resolve the plan at this "
+                "softness (the round-off of f + g - C is comparable with the plan's entries). "
+                "Use float64 or a larger softness."
+            ),
+        ),
     )
     for mask, category, head, advice in checks:
         if np.any(mask):
@@ -299,10 +309,12 @@ def _report_convergence(warn, ratio, violation, iters) -> None:
 
     @report.def_vmap
     def _fold(axis_size, in_batched, *args):
-        args = [a if b else jnp.broadcast_to(a, (axis_size,) + a.shape)
-                for a, b in zip(args, in_batched)]
-        report(*(a.reshape(-1) for a in args))
-        return args[0], True
+        full = [
+            a if b else jnp.broadcast_to(a, (axis_size, *a.shape))
+            for a, b in zip(args, in_batched, strict=True)
+        ]
+        report(*(a.reshape(-1) for a in full))
+        return full[0], True
 
     report(ratio, violation, iters)
 
@@ -322,9 +334,9 @@ def _batched_plan(cost, mu, nu, s, *, cfg: _Config, implicit: bool, log: bool):
     # be contracted (an optimization barrier is removed before fusion on
     # CPU); it changes no finite cost.
     cost = jnp.maximum(cost, jnp.finfo(cost.dtype).min)
-    f, g, f_lo, g_lo, ratio, violation, iters = jax.vmap(
-        lambda c, a, b, e: solver(c, a, b, e, cfg)
-    )(cost, mu, nu, s)
+    f, g, f_lo, g_lo, ratio, violation, iters = jax.vmap(lambda c, a, b, e: solver(c, a, b, e, cfg))(
+        cost, mu, nu, s
+    )
     what = "Sinkhorn" if cfg.sinkhorn else f"OT dual Newton solver (mode={cfg.mode!r})"
     _report_convergence(
         functools.partial(
@@ -372,8 +384,7 @@ def transport_plan(
         return_info: also return a :class:`TransportInfo`.
 
     Returns:
-        ``(..., n, m)`` array $n\Gamma^\star$ (rows sum to 1, column $j$ to $n
-u_j$),
+        ``(..., n, m)`` array $n\Gamma^\star$ (rows sum to 1, column $j$ to $n\nu_j$),
         or its log; with ``return_info`` a pair ``(plan, info)``.
 
     Examples:
@@ -398,8 +409,8 @@ u_j$),
     out_dtype = cost.dtype
     dtype = work_dtype(out_dtype)
     cost = cost.astype(dtype)
-    *batch, n, m = cost.shape
-    batch = tuple(batch)
+    *lead, n, m = cost.shape
+    batch = tuple(lead)
     mu = _prepare_marginal(mu, n, batch, dtype)
     nu = _prepare_marginal(nu, m, batch, dtype)
     s = jnp.asarray(softness, dtype)

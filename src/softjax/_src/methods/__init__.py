@@ -46,7 +46,8 @@ Conventions: ``xhat`` is the standardized-and-squashed input (or the raw
 input, scaled by a power of two where ``x / softness`` would overflow,
 when ``standardize=False``, or for methods declared with
 ``standardizes=False``); ``x`` is the raw input; ``softness`` has already
-been validated and ``mode`` is one of the method's declared ``modes``. With ``log=True`` index outputs must be log-probabilities (use the
+been validated and ``mode`` is one of the method's declared ``modes``. With
+``log=True`` index outputs must be log-probabilities (use the
 exact log path where one exists, e.g. ``log_softmax``; otherwise the log of
 the probabilities, ``-inf`` at exact zeros, with no NaN gradients).
 ``options`` is the operator's ``ot_kwargs`` dict (``{}`` if None), its keys

@@ -106,7 +106,7 @@ class MethodSpec:
     @property
     def functions(self) -> tuple[str, ...]:
         """The functions the method's module must define for what it serves."""
-        names = INDEX_FUNCTIONS if self.index_outputs else ()
+        names: tuple[str, ...] = INDEX_FUNCTIONS if self.index_outputs else ()
         if self.index_outputs and not self.sorted_values:
             names += ("top_k",)
         names += VALUE_FUNCTIONS
@@ -149,10 +149,8 @@ class MethodSpec:
 
 def unknown_options_message(unknown: Any, valid: tuple[str, ...]) -> str:
     """The error message for unknown ``ot_kwargs`` keys, listing the valid ones."""
-    return (
-        f"Unknown ot_kwargs key(s) {', '.join(map(repr, unknown))}; "
-        f"valid keys: {', '.join(valid)}"
-        + (" (return_log_probs is an operator argument)" if "return_log_probs" in unknown else "")
+    return f"Unknown ot_kwargs key(s) {', '.join(map(repr, unknown))}; valid keys: {', '.join(valid)}" + (
+        " (return_log_probs is an operator argument)" if "return_log_probs" in unknown else ""
     )
 
 

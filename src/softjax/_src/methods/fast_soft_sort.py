@@ -73,8 +73,9 @@ def rank(x, xhat, *, softness, mode, descending, options):
 
 
 def top_k_mask(xhat, k, *, softness, mode, options):
-    r"""Each element's share of the top ``k``: the projection of $\hat x / s$ onto the capped simplex, ``(..., n)``.
+    r"""Each element's share of the top ``k``, ``(..., n)``.
 
+    The projection of $\hat x / s$ onto the capped simplex
     $\{y \in [0, 1]^n : \sum y = k\}$; ``k`` is a real number (possibly
     traced), ``softness`` a scalar or one per row. The result is a valid mask
     as it is. ``options`` is unused.

@@ -16,7 +16,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from softjax._src.kernels.chunking import rowwise, map_chunks, sum_chunks
+from softjax._src.kernels.chunking import map_chunks, rowwise, sum_chunks
 from softjax._src.kernels.neuralsort import (
     descending_coefficients,
     neuralsort_rows,
@@ -65,7 +65,10 @@ def top_k_mask(xhat, k: int, *, softness, mode, options):
 
 
 def quantile_rows(xhat, k, k_next, *, softness, mode, log, interpolating, options):
-    """Rows for the ascending order statistics ``k`` and ``k_next`` (int32, possibly traced), each ``(..., n)``."""
+    """Rows for the ascending order statistics ``k`` and ``k_next``, each ``(..., n)``.
+
+    ``k`` and ``k_next`` are int32, possibly traced.
+    """
     n = xhat.shape[-1]
     a = _pairwise(xhat, softness, mode)
     # Ascending order statistic i (0-based) has coefficient 2(i + 1) - n - 1.
@@ -75,7 +78,10 @@ def quantile_rows(xhat, k, k_next, *, softness, mode, log, interpolating, option
 
 
 def sort(x, xhat, *, softness, mode, descending, gated, unsquash, options):
-    """Soft-sorted values ``P x`` (rows detached unless ``gated``), fused over chunks of 128 rows, ``(..., n)``."""
+    """Soft-sorted values ``P x``, ``(..., n)``.
+
+    The rows are detached unless ``gated``; fused over chunks of 128 rows.
+    """
     a = _pairwise(xhat, softness, mode)
     coef = _coefficients(xhat.shape[-1], xhat.dtype, descending)
 
@@ -90,7 +96,10 @@ def sort(x, xhat, *, softness, mode, descending, gated, unsquash, options):
 
 
 def rank(x, xhat, *, softness, mode, descending, options):
-    """Soft ranks ``Σ_j (j+1) P_ji / Σ_j P_ji`` in ``[1, n]`` (rank 1 = largest when ``descending``), ``(..., n)``."""
+    """Soft ranks ``Σ_j (j+1) P_ji / Σ_j P_ji`` in ``[1, n]``, ``(..., n)``.
+
+    Rank 1 is the largest when ``descending``.
+    """
     n = xhat.shape[-1]
     a = _pairwise(xhat, softness, mode)
     coef = _coefficients(n, xhat.dtype, descending)

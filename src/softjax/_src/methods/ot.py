@@ -35,7 +35,7 @@ the method's declaration (``registry.METHODS["ot"].options``), its values are
 validated by :func:`softjax._src.kernels.transport.resolve_ot_options`. ``softness`` must
 be a scalar or constant along the working axis (shape broadcastable to
 ``xhat.shape[:-1] + (1,)``): one transport problem per row.
-"""
+"""  # noqa: E501 - a Markdown table (its rows cannot be wrapped)
 
 from __future__ import annotations
 
@@ -94,9 +94,7 @@ def _plan(xhat, anchors, masses, *, softness, mode, log, options):
     cost = (xhat[..., :, None] - anchors) ** 2
     mu = jnp.full((n,), 1 / n, dtype)
     nu = jnp.asarray(masses, dtype) / n
-    return transport_plan(
-        cost, mu, nu, _row_softness(softness, xhat), mode, log=log, options=options
-    )
+    return transport_plan(cost, mu, nu, _row_softness(softness, xhat), mode, log=log, options=options)
 
 
 def _sort_anchors(n: int, descending: bool, dtype):
@@ -108,9 +106,7 @@ def argmax(xhat, *, softness, mode, log, options):
     r"""Distribution over the $n$ elements for the largest one: column of anchor 1, ``(..., n)``."""
     xhat, dtype = _upcast(xhat)
     n = xhat.shape[-1]
-    plan = _plan(
-        xhat, (0.0, 1.0), (n - 1, 1), softness=softness, mode=mode, log=log, options=options
-    )
+    plan = _plan(xhat, (0.0, 1.0), (n - 1, 1), softness=softness, mode=mode, log=log, options=options)
     return _finish(plan[..., 1], dtype, log)
 
 
@@ -119,9 +115,7 @@ def argsort(xhat, *, softness, mode, descending, log, options):
     xhat, dtype = _upcast(xhat)
     n = xhat.shape[-1]
     anchors = _sort_anchors(n, descending, xhat.dtype)
-    plan = _plan(
-        xhat, anchors, jnp.ones((n,)), softness=softness, mode=mode, log=log, options=options
-    )
+    plan = _plan(xhat, anchors, jnp.ones((n,)), softness=softness, mode=mode, log=log, options=options)
     return _finish(jnp.swapaxes(plan, -1, -2), dtype, log)
 
 
@@ -146,8 +140,7 @@ def top_k_mask(xhat, k: int, *, softness, mode, options):
     """
     xhat, dtype = _upcast(xhat)
     n = xhat.shape[-1]
-    plan = _plan(xhat, (0.0, 1.0), (n - k, k), softness=softness, mode=mode, log=False,
-                 options=options)
+    plan = _plan(xhat, (0.0, 1.0), (n - k, k), softness=softness, mode=mode, log=False, options=options)
     total = jnp.sum(plan, axis=-1)
     return (plan[..., 1] / jnp.where(total > 0, total, 1.0)).astype(dtype)
 
@@ -191,9 +184,7 @@ def rank(x, xhat, *, softness, mode, descending, options):
     xhat, dtype = _upcast(xhat)
     n = xhat.shape[-1]
     anchors = _sort_anchors(n, descending, xhat.dtype)
-    plan = _plan(
-        xhat, anchors, jnp.ones((n,)), softness=softness, mode=mode, log=False, options=options
-    )
+    plan = _plan(xhat, anchors, jnp.ones((n,)), softness=softness, mode=mode, log=False, options=options)
     plan = plan / jnp.maximum(jnp.sum(plan, axis=-1, keepdims=True), 1e-10)
     return (plan @ jnp.arange(1, n + 1, dtype=xhat.dtype)).astype(dtype)
 

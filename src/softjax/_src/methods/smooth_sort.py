@@ -160,8 +160,9 @@ def _sort_in_units(xp, tau, gain, scale):
     dt = xp.dtype
     b, b_n = esp_bounds(xp, jnp.maximum(tau, _min_temperature(dt)))
     anchors = jnp.arange(n, dtype=dt) / max(n - 1, 1)
-    return smooth_project(jnp.broadcast_to(anchors, xp.shape), b, b_n, gain=gain,
-                          log_scale=jnp.log(scale[..., 0]))
+    return smooth_project(
+        jnp.broadcast_to(anchors, xp.shape), b, b_n, gain=gain, log_scale=jnp.log(scale[..., 0])
+    )
 
 
 @jax.custom_jvp
@@ -187,8 +188,9 @@ def _sort_framed_jvp(primals, tangents):
     def in_units(xp, taup, gain):
         return _sort_in_units(xp, taup, gain, scale)
 
-    y, dy = jax.jvp(in_units, (xp, taup, gain),
-                    (dx, jnp.broadcast_to(dtau, taup.shape), dgain * scale[..., 0]))
+    y, dy = jax.jvp(
+        in_units, (xp, taup, gain), (dx, jnp.broadcast_to(dtau, taup.shape), dgain * scale[..., 0])
+    )
     return centre + scale * y, dy
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numbers
 import operator
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -61,7 +61,7 @@ def require_shape(shape: Any, name: str) -> tuple[int, ...]:
     """Like :func:`canonicalize_shape` but ``None`` is rejected (``choice``, ``rademacher``)."""
     if shape is None:
         raise TypeError(f"shape argument of {name} must be a tuple of integers, got None")
-    return canonicalize_shape(shape)
+    return cast(tuple[int, ...], canonicalize_shape(shape))  # not None for a shape that is not None
 
 
 def check_broadcast(name: str, shape: tuple[int, ...], param_shape: tuple[int, ...]) -> None:

@@ -8,7 +8,7 @@ uniform-threshold relaxation, not the logistic-noise (binary concrete) one.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -25,10 +25,12 @@ from softjax._src.random._common import (
     validate_noise,
     validate_sampler_mode,
 )
-from softjax._src.types import SoftBool
+from softjax._src.types import ElementwiseMode, SoftBool
 
 
-def _uniform_draw(key, shape, dtype, rng_mode) -> tuple[jax.Array, jax.Array | None]:
+def _uniform_draw(
+    key: ArrayLike, shape: tuple[int, ...], dtype: Any, rng_mode: str
+) -> tuple[jax.Array, jax.Array | None]:
     """``(u1, δ)`` as ``jax.random.bernoulli`` draws them (``δ = None`` for ``"low"``)."""
     if rng_mode == "low":
         return jax.random.uniform(key, shape, dtype), None
@@ -102,7 +104,8 @@ def bernoulli(
         below = u1 < p if delta is None else delta < p - u1  # JAX's comparisons, bit for bit
         return below.astype(p.dtype)
     u = u1 if delta is None else u1 + delta
-    return jnp.broadcast_to(less(u, p, softness=softness, mode=mode), shape).astype(p.dtype)
+    soft_mode = cast(ElementwiseMode, mode)  # validated: one of the soft modes here
+    return jnp.broadcast_to(less(u, p, softness=softness, mode=soft_mode), shape).astype(p.dtype)
 
 
 def rademacher(
@@ -195,7 +198,7 @@ def binomial(
     validate_sampler_mode(mode)
     shape = canonicalize_shape(shape)
     if mode == "hard":
-        return jax.random.binomial(key, n=n, p=p, shape=shape, dtype=dtype)
+        return jax.random.binomial(key, n=n, p=p, shape=shape, dtype=dtype)  # type: ignore[arg-type]  # ArrayLike key; jax annotates Array
     count = static_count(n, "binomial")
     out_dtype = float_dtype(dtype, p, "binomial")
     p = jnp.asarray(p)
@@ -207,7 +210,7 @@ def binomial(
     if count == 0:
         return jnp.zeros(shape, out_dtype)
 
-    def trial(subkey):
+    def trial(subkey: jax.Array) -> jax.Array:
         return bernoulli(subkey, p, shape, softness=softness, mode=mode, noise=noise)
 
     trials = jax.vmap(trial)(jax.random.split(key, count))

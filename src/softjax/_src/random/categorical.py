@@ -11,15 +11,15 @@ Gumbel-softmax / Concrete (Jang et al. 2017; Maddison et al. 2017).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from softjax._src import axiswise as aw
-from softjax._src.kernels import row_top_k
 from softjax._src.extrema import argmax
+from softjax._src.kernels import row_top_k
 from softjax._src.random._common import (
     canonicalize_shape,
     check_broadcast,
@@ -55,26 +55,27 @@ class _Layout:
         self.k = math.prod(self.prefix)
 
 
-def _scores_with_replacement(key, logits, lay: _Layout, rng_mode) -> jax.Array:
+def _scores_with_replacement(
+    key: ArrayLike, logits: jax.Array, lay: _Layout, rng_mode: str | None
+) -> jax.Array:
     """``gumbel(prefix + L) + logits`` exactly as JAX forms it (category axis at ``lay.axis``)."""
     g = jax.random.gumbel(key, lay.prefix + lay.full_batch, logits.dtype, mode=rng_mode)
     lead = tuple(range(len(lay.prefix)))
     return g + jnp.expand_dims(finite_logits(logits, lay.axis), lead)
 
 
-def _scores_without_replacement(key, logits, lay: _Layout, rng_mode) -> jax.Array:
+def _scores_without_replacement(
+    key: ArrayLike, logits: jax.Array, lay: _Layout, rng_mode: str | None
+) -> jax.Array:
     """One Gumbel draw of the logits' own shape, category axis moved last."""
     if lay.k > lay.n:
         raise ValueError(
-            f"Number of samples without replacement ({lay.k}) cannot exceed number of "
-            f"categories ({lay.n})."
+            f"Number of samples without replacement ({lay.k}) cannot exceed number of categories ({lay.n})."
         )
     # Broadcast batch dimensions first (JAX asserts otherwise), each broadcast
     # row drawn independently.
     logits = jnp.broadcast_to(logits, lay.full_batch)
-    z = finite_logits(logits, lay.axis) + jax.random.gumbel(
-        key, logits.shape, logits.dtype, mode=rng_mode
-    )
+    z = finite_logits(logits, lay.axis) + jax.random.gumbel(key, logits.shape, logits.dtype, mode=rng_mode)
     return jnp.moveaxis(z, lay.axis, -1)
 
 
@@ -84,7 +85,14 @@ def _rows_to_layout(rows: jax.Array, lay: _Layout) -> jax.Array:
     return rows.reshape(lay.shape + rows.shape[1 + len(lay.batch_part) :])
 
 
-def categorical_indices(key, logits, axis, shape, replace, rng_mode) -> jax.Array:
+def categorical_indices(
+    key: ArrayLike,
+    logits: jax.Array,
+    axis: int,
+    shape: tuple[int, ...] | None,
+    replace: bool,
+    rng_mode: str | None,
+) -> jax.Array:
     """Integer draw of the ``"_hard"`` mode (``shape`` canonical, ``logits`` float)."""
     lay = _Layout(logits, axis, shape)
     if replace:
@@ -96,14 +104,19 @@ def categorical_indices(key, logits, axis, shape, replace, rng_mode) -> jax.Arra
     return _rows_to_layout(row_top_k.top_k_indices(z, lay.k), lay)
 
 
-def _hard_categorical(key, logits, axis, shape, replace, rng_mode) -> jax.Array:
+def _hard_categorical(
+    key: ArrayLike,
+    logits: jax.Array,
+    axis: int,
+    shape: tuple[int, ...] | None,
+    replace: bool,
+    rng_mode: str | None,
+) -> jax.Array:
     """``jax.random.categorical`` with batch dims broadcast first (JAX asserts otherwise)."""
     if not replace and shape is not None:
         lay = _Layout(logits, axis, shape)
         logits = jnp.broadcast_to(logits, lay.full_batch)
-    return jax.random.categorical(
-        key, logits, axis=axis, shape=shape, replace=replace, mode=rng_mode
-    )
+    return jax.random.categorical(key, logits, axis=axis, shape=shape, replace=replace, mode=rng_mode)
 
 
 def categorical(
@@ -118,7 +131,7 @@ def categorical(
     method: Method = "softsort",
     noise: str = "gumbel",
     standardize: bool = False,
-    ot_kwargs: dict | None = None,
+    ot_kwargs: dict[str, Any] | None = None,
     return_log_probs: bool = False,
     log_prob_eps: float | jax.Array | None = None,
 ) -> SoftIndex:
@@ -197,7 +210,7 @@ def categorical(
         return aw.finish_probs(one_hot, return_log_probs, log_prob_eps)
 
     validate_index_method(method)
-    relax = dict(
+    relax: dict[str, Any] = dict(
         softness=softness,
         mode=mode,
         method=method,
@@ -211,9 +224,9 @@ def categorical(
         return argmax(z, axis=lay.axis - logits.ndim, **relax)
     z = _scores_without_replacement(key, logits, lay, rng_mode)
     if lay.k == 0:  # an empty sample is an empty array, as in JAX
-        return jnp.zeros(lay.shape + (lay.n,), dtype=logits.dtype)
+        return jnp.zeros((*lay.shape, lay.n), dtype=logits.dtype)
     if method == "sorting_network":  # its top_k has no index: first k rows of the argsort
         rows = argsort(z, axis=-1, descending=True, **relax)[..., : lay.k, :]
     else:
-        rows = top_k(z, lay.k, axis=-1, **relax)[1]
+        rows = cast(jax.Array, top_k(z, lay.k, axis=-1, **relax)[1])  # an index method: not None
     return _rows_to_layout(rows, lay)

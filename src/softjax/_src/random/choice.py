@@ -10,7 +10,7 @@ multiplies an infinity.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -27,7 +27,7 @@ from softjax._src.random._common import (
 )
 from softjax._src.random.categorical import categorical, categorical_indices
 from softjax._src.sorting import argsort
-from softjax._src.types import Method
+from softjax._src.types import Method, Mode
 from softjax._src.validation import canonicalize_axis, ensure_float
 
 
@@ -75,7 +75,7 @@ def choice(
     method: Method = "softsort",
     noise: str = "gumbel",
     standardize: bool = False,
-    ot_kwargs: dict | None = None,
+    ot_kwargs: dict[str, Any] | None = None,
 ) -> jax.Array:
     r"""Relaxed ``jax.random.choice``: values read through a relaxed categorical index.
 
@@ -129,10 +129,7 @@ def choice(
     validate_sampler_mode(mode)
     shape = require_shape(shape, "choice")
     arr = jnp.asarray(a)
-    if arr.ndim == 0:
-        axis = 0
-    else:
-        axis = canonicalize_axis(axis, arr.ndim)
+    axis = 0 if arr.ndim == 0 else canonicalize_axis(axis, arr.ndim)
     draws = math.prod(shape)
     if mode == "hard":
         out = jax.random.choice(key, a, shape=shape, replace=replace, p=p, axis=axis, mode=rng_mode)
@@ -140,7 +137,8 @@ def choice(
             out = out.reshape(arr.shape[:axis] + shape + arr.shape[axis + 1 :])
         return out
 
-    values = jnp.arange(int(a), dtype=arr.dtype) if arr.ndim == 0 else arr
+    # A 0-d ``a`` is the population size: a static Python integer, never traced.
+    values = jnp.arange(int(a), dtype=arr.dtype) if arr.ndim == 0 else arr  # type: ignore[arg-type]
     n = values.shape[axis]
     layout = values.shape[:axis] + shape + values.shape[axis + 1 :]
     if draws == 0:
@@ -149,8 +147,7 @@ def choice(
         raise ValueError("a must be greater than 0 unless no samples are taken")
     if not replace and draws > n:
         raise ValueError(
-            f"Cannot take a larger sample (size {draws}) than population (size {n}) "
-            "when 'replace=False'"
+            f"Cannot take a larger sample (size {draws}) than population (size {n}) when 'replace=False'"
         )
     if p is None:
         logits = jnp.zeros((n,), dtype=default_float())
@@ -201,7 +198,7 @@ def permutation(
     method: Method = "neuralsort",
     noise: str = "gumbel",
     standardize: bool = False,
-    ot_kwargs: dict | None = None,
+    ot_kwargs: dict[str, Any] | None = None,
 ) -> jax.Array:
     r"""Relaxed ``jax.random.permutation``: values reordered by a soft Gumbel argsort.
 
@@ -244,9 +241,7 @@ def permutation(
     validate_noise(noise, "gumbel")
     validate_sampler_mode(mode)
     if mode == "hard":
-        return jax.random.permutation(
-            key, x, axis=axis, independent=independent, out_sharding=out_sharding
-        )
+        return jax.random.permutation(key, x, axis=axis, independent=independent, out_sharding=out_sharding)
     if out_sharding is not None:
         raise NotImplementedError("out_sharding is only supported with mode='hard'")
     arr = jnp.asarray(x)
@@ -254,7 +249,8 @@ def permutation(
         axis = canonicalize_axis(axis, 1)
         if not jnp.issubdtype(arr.dtype, jnp.integer):
             raise TypeError("x must be an integer or at least 1-dimensional")
-        values = jnp.arange(int(x), dtype=arr.dtype)
+        # A 0-d ``x`` is the length: a static Python integer, never traced.
+        values = jnp.arange(int(x), dtype=arr.dtype)  # type: ignore[arg-type]
     else:
         axis = canonicalize_axis(axis, arr.ndim)
         values = arr
@@ -278,7 +274,7 @@ def permutation(
         axis=score_axis,
         descending=True,
         softness=softness,
-        mode=mode,
+        mode=cast(Mode, mode),  # validated: one of the soft modes here
         method=method,
         standardize=standardize,
         ot_kwargs=ot_kwargs,

@@ -34,7 +34,7 @@ def multinomial(
     method: Method = "softsort",
     noise: str = "gumbel",
     standardize: bool = False,
-    ot_kwargs: dict | None = None,
+    ot_kwargs: dict[str, Any] | None = None,
 ) -> jax.Array:
     r"""Relaxed multinomial counts: the sum of ``n`` relaxed categorical one-hots.
 
@@ -82,7 +82,15 @@ def multinomial(
     validate_sampler_mode(mode)
     shape = canonicalize_shape(shape)
     if mode == "hard":
-        return jax.random.multinomial(key, n=n, p=p, shape=shape, dtype=dtype, unroll=unroll)
+        counts: jax.Array = jax.random.multinomial(
+            key,  # type: ignore[arg-type]  # jax.random annotates key as Array; any ArrayLike key works
+            n=n,
+            p=p,
+            shape=shape,
+            dtype=dtype,
+            unroll=unroll,
+        )
+        return counts
     count = static_count(n, "multinomial")
     out_dtype = float_dtype(dtype, p, "multinomial")
     p = jnp.asarray(p)
@@ -96,7 +104,7 @@ def multinomial(
     if count == 0:
         return jnp.zeros(shape, out_dtype)
 
-    def trial(subkey):
+    def trial(subkey: jax.Array) -> jax.Array:
         return categorical(
             subkey,
             logits,

@@ -19,20 +19,21 @@ from typing import Any
 import jax
 from jax.typing import ArrayLike
 
+from softjax._src.docstrings import with_args_of
 from softjax._src.random.bernoulli import bernoulli, binomial, rademacher
 from softjax._src.random.categorical import categorical
 from softjax._src.random.choice import choice, permutation
 from softjax._src.random.multinomial import multinomial
-from softjax._src.docstrings import with_args_of
 from softjax._src.straight_through import splice
 from softjax._src.types import Method, SoftBool, SoftIndex
 
 
-def _straight_through(fn: Callable[..., Any], mode: str, *args: Any, **kwargs: Any) -> Any:
-    forward = fn(*args, mode="_hard", **kwargs)
+def _straight_through(fn: Callable[..., Any], mode: str, *args: Any, **kwargs: Any) -> jax.Array:
+    forward: jax.Array = fn(*args, mode="_hard", **kwargs)
     if mode == "_hard":
         return forward
-    return splice(forward, fn(*args, mode=mode, **kwargs))
+    out: jax.Array = splice(forward, fn(*args, mode=mode, **kwargs))
+    return out
 
 
 def categorical_st(
@@ -47,7 +48,7 @@ def categorical_st(
     method: Method = "softsort",
     noise: str = "gumbel",
     standardize: bool = False,
-    ot_kwargs: dict | None = None,
+    ot_kwargs: dict[str, Any] | None = None,
     return_log_probs: bool = False,
     log_prob_eps: float | jax.Array | None = None,
 ) -> SoftIndex:
@@ -100,9 +101,7 @@ def bernoulli_st(
         >>> sj.random.bernoulli_st(jax.random.key(0), jnp.array([0.1, 0.5, 0.9]))
         Array([0., 0., 1.], dtype=float32)
     """
-    return _straight_through(
-        bernoulli, mode, key, p, shape, rng_mode, softness=softness, noise=noise
-    )
+    return _straight_through(bernoulli, mode, key, p, shape, rng_mode, softness=softness, noise=noise)
 
 
 def rademacher_st(
@@ -152,9 +151,7 @@ def binomial_st(
         >>> sj.random.binomial_st(jax.random.key(0), 10, jnp.array([0.2, 0.7]))
         Array([2., 7.], dtype=float32)
     """
-    return _straight_through(
-        binomial, mode, key, n, p, shape, dtype, softness=softness, noise=noise
-    )
+    return _straight_through(binomial, mode, key, n, p, shape, dtype, softness=softness, noise=noise)
 
 
 def multinomial_st(
@@ -170,7 +167,7 @@ def multinomial_st(
     method: Method = "softsort",
     noise: str = "gumbel",
     standardize: bool = False,
-    ot_kwargs: dict | None = None,
+    ot_kwargs: dict[str, Any] | None = None,
 ) -> jax.Array:
     r"""Straight-through :func:`multinomial`: integer ``_hard`` counts, soft gradient.
 
@@ -206,7 +203,7 @@ def choice_st(
     method: Method = "softsort",
     noise: str = "gumbel",
     standardize: bool = False,
-    ot_kwargs: dict | None = None,
+    ot_kwargs: dict[str, Any] | None = None,
 ) -> jax.Array:
     r"""Straight-through :func:`choice`: exactly the ``_hard`` pick, soft gradient.
 
@@ -242,7 +239,7 @@ def permutation_st(
     method: Method = "neuralsort",
     noise: str = "gumbel",
     standardize: bool = False,
-    ot_kwargs: dict | None = None,
+    ot_kwargs: dict[str, Any] | None = None,
 ) -> jax.Array:
     r"""Straight-through :func:`permutation`: exactly the ``_hard`` order, soft gradient.
 
@@ -273,9 +270,13 @@ _MODE = (
     'of the ``jax.random`` sample, and ``"_hard"`` the ``"_hard"`` sample alone.'
 )
 for _twin, _sampler in (
-    (categorical_st, categorical), (bernoulli_st, bernoulli), (rademacher_st, rademacher),
-    (binomial_st, binomial), (multinomial_st, multinomial), (choice_st, choice),
+    (categorical_st, categorical),
+    (bernoulli_st, bernoulli),
+    (rademacher_st, rademacher),
+    (binomial_st, binomial),
+    (multinomial_st, multinomial),
+    (choice_st, choice),
     (permutation_st, permutation),
 ):
-    _twin.__doc__ = with_args_of(_twin.__doc__, _sampler, {"mode": _MODE})
+    _twin.__doc__ = with_args_of(_twin.__doc__ or "", _sampler, {"mode": _MODE})
 del _twin, _sampler
