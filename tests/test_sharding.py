@@ -85,7 +85,7 @@ def _run_check(*args: str, timeout: int) -> dict:
 
 @pytest.fixture(scope="module")
 def report():
-    return _run_check(timeout=3600 if FULL else 600)
+    return _run_check(timeout=3600 if FULL else 1800)
 
 
 def test_smoke_every_stage_on_both_axis_types():
