@@ -39,7 +39,13 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL_SCHEMES = ("data", "blob", "about")
 # Pages besides the API reference, as built with use_directory_urls: false.
-GUIDE_PAGES = ("index.html", "gallery.html", "modes.html", "choosing-a-method.html")
+GUIDE_PAGES = (
+    "index.html",
+    "gallery.html",
+    "modes.html",
+    "choosing-a-method.html",
+    "architecture.html",
+)
 PAGE_TIMEOUT_MS = 30_000
 
 # Runs in the page once it has loaded; returns what the check needs.
