@@ -12,7 +12,6 @@ and every derivative; any of the six methods of :func:`softjax.rank` /
 from __future__ import annotations
 
 import math
-import operator
 from typing import Any
 
 import jax
@@ -32,6 +31,7 @@ from softjax._src.validation import (
     concrete_or_none,
     ensure_float,
     validate_mode,
+    validate_positive_int,
     validate_softness,
 )
 
@@ -108,16 +108,11 @@ def _pearson(a: jax.Array, b: jax.Array) -> jax.Array:
     return corr + jax.lax.stop_gradient(jnp.clip(corr, -1.0, 1.0) - corr)
 
 
-def _static_int(name: str, value: Any, minimum: int = 1) -> int:
+def _static_int(name: str, value: Any) -> int:
+    """A positive static integer (``True``/``False`` are rejected, not read as 1/0)."""
     if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a static Python integer, got {value!r}")
-    try:
-        v = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be a static Python integer, got {value!r}") from None
-    if v < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {name}={v}")
-    return v
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    return validate_positive_int(name, value)
 
 
 def _safe_ratio(num: jax.Array, den: jax.Array) -> jax.Array:
