@@ -1,8 +1,9 @@
-"""Run ``examples/quickstart.py`` and store exactly what it prints.
+"""Run the examples shown on the "Quick examples" page and store exactly what they print.
 
-Writes ``docs/generated/quickstart_output.txt`` (git-ignored), which the
-"Quick examples" page includes verbatim. The file is written only after the
-script succeeded, so the page never shows a partial or stale-on-failure output.
+Writes ``docs/generated/<example>_output.txt`` (git-ignored) for
+``examples/quickstart.py`` and ``examples/ranking_losses.py``; the page
+includes them verbatim. A file is written only after its script succeeded,
+so the page never shows a partial or stale-on-failure output.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "docs" / "generated" / "quickstart_output.txt"
+GENERATED = ROOT / "docs" / "generated"
+EXAMPLES = ("quickstart", "ranking_losses")
 
 
-def main() -> int:
+def capture(name: str) -> int:
+    """Run ``examples/<name>.py``; on success write its stdout to ``<name>_output.txt``."""
     env = dict(os.environ, JAX_PLATFORMS=os.environ.get("JAX_PLATFORMS", "cpu"))
     proc = subprocess.run(
-        [sys.executable, "examples/quickstart.py"],
+        [sys.executable, f"examples/{name}.py"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -29,11 +32,20 @@ def main() -> int:
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr)
         return proc.returncode
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    tmp = OUT.with_suffix(".tmp")
+    out = GENERATED / f"{name}_output.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
     tmp.write_text(proc.stdout)
-    tmp.replace(OUT)
-    print(f"quickstart: {len(proc.stdout.splitlines())} lines -> {OUT.relative_to(ROOT)}")
+    tmp.replace(out)
+    print(f"{name}: {len(proc.stdout.splitlines())} lines -> {out.relative_to(ROOT)}")
+    return 0
+
+
+def main() -> int:
+    for name in EXAMPLES:
+        code = capture(name)
+        if code:
+            return code
     return 0
 
 

@@ -29,8 +29,7 @@ def on_pre_build(config, **kwargs) -> None:
     if not all((GENERATED / part / ".stamp").is_file() for part in ("gallery", "methods")):
         log.info("generating the plot gallery (docs/gallery.py)")
         _run(["docs/gallery.py", "--if-missing"])
-    output = GENERATED / "quickstart_output.txt"
-    if not output.is_file():
-        log.info("running examples/quickstart.py to capture its output")
+    if not all((GENERATED / f"{name}_output.txt").is_file() for name in ("quickstart", "ranking_losses")):
+        log.info("running the quick examples to capture their output")
         _run(["docs/capture_quickstart.py"])
     _run(["docs/_ext/method_table.py"])
