@@ -175,16 +175,14 @@ def rank(x, xhat, *, softness, mode, descending, options):
     return rank_dense(xhat, softness=softness, mode=mode, descending=descending)
 
 
+# The method interface; sort_dense / rank_dense (the O(n^2) reference) and
+# sort_scan / rank_scan (the O(n) smooth path) are the two paths behind it.
 __all__ = [
     "argmax",
     "argsort",
     "quantile_rows",
     "rank",
-    "rank_dense",
-    "rank_scan",
     "sort",
-    "sort_dense",
-    "sort_scan",
     "top_k",
     "top_k_mask",
 ]
