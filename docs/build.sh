@@ -4,8 +4,9 @@
 #   bash docs/build.sh     # regenerate gallery + quick-example output, then mkdocs build --strict
 #
 # Two processes share the work (a small CI machine has 2 cores): the background
-# one runs examples/quickstart.py (its output is shown verbatim in the docs) and
-# then the method comparison figures; the foreground one draws the gallery.
+# one runs the example scripts shown on the Quick examples page (their output
+# and figures, via docs/capture_quickstart.py) and then the method comparison
+# figures; the foreground one draws the gallery.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

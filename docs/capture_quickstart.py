@@ -1,9 +1,10 @@
 """Run the examples shown on the "Quick examples" page and store exactly what they print.
 
-Writes ``docs/generated/<example>_output.txt`` (git-ignored) for
-``examples/quickstart.py`` and ``examples/ranking_losses.py``; the page
-includes them verbatim. A file is written only after its script succeeded,
-so the page never shows a partial or stale-on-failure output.
+Writes ``docs/generated/<example>_output.txt`` (git-ignored) for every
+script in ``EXAMPLES``, and ``docs/generated/<example>.png`` (the script's
+``--plot``) for those in ``PLOTS``; the page includes them verbatim. A file
+is written only after its script succeeded, so the page never shows a
+partial or stale-on-failure output.
 """
 
 from __future__ import annotations
@@ -15,14 +16,22 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATED = ROOT / "docs" / "generated"
-EXAMPLES = ("quickstart", "ranking_losses")
+EXAMPLES = ("quickstart", "ranking_losses", "moe_routing", "feature_pruning", "histogram_matching")
+# The training examples also save a figure with --plot PATH.
+PLOTS = ("moe_routing", "feature_pruning", "histogram_matching")
 
 
 def capture(name: str) -> int:
     """Run ``examples/<name>.py``; on success write its stdout to ``<name>_output.txt``."""
     env = dict(os.environ, JAX_PLATFORMS=os.environ.get("JAX_PLATFORMS", "cpu"))
+    GENERATED.mkdir(parents=True, exist_ok=True)
+    # The figure goes to a temporary name (matplotlib reads the format from
+    # the suffix) and replaces <name>.png only once the script succeeded.
+    figure = GENERATED / f"{name}.png"
+    partial = GENERATED / f"{name}.tmp.png"
+    plot = ["--plot", str(partial)] if name in PLOTS else []
     proc = subprocess.run(
-        [sys.executable, f"examples/{name}.py"],
+        [sys.executable, f"examples/{name}.py", *plot],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -37,6 +46,8 @@ def capture(name: str) -> int:
     tmp = out.with_suffix(".tmp")
     tmp.write_text(proc.stdout)
     tmp.replace(out)
+    if plot:
+        partial.replace(figure)
     print(f"{name}: {len(proc.stdout.splitlines())} lines -> {out.relative_to(ROOT)}")
     return 0
 

@@ -442,6 +442,57 @@ def _binning() -> list[Case]:
     return cases
 
 
+def _counting_cumulative_and_writes() -> list[Case]:
+    """count_nonzero / isin / allclose / array_equal, cummax / cummin and their ``_st`` twins.
+
+    Also the soft writes at a soft position taken from the row (``sj.argmax``).
+    """
+    calls: dict[str, tuple[Callable[..., Any], str]] = {
+        "count_nonzero": (lambda f, x, **kw: f(x, **kw), "value"),
+        "isin": (lambda f, x, **kw: f(x, x[::-1], **kw), "bool"),
+        "allclose": (lambda f, x, **kw: f(x, x[::-1], **kw), "bool"),
+        "array_equal": (lambda f, x, **kw: f(x, x[::-1], **kw), "bool"),
+        "cummax": (lambda f, x, **kw: f(x, **kw), "value"),
+        "cummin": (lambda f, x, **kw: f(x, reverse=True, **kw), "value"),
+    }
+    cases = []
+    for mode in SOFT_MODES:
+        for name, (call, kind) in calls.items():
+            hard_op = getattr(sj, name)
+            for op in (hard_op, getattr(sj, f"{name}_st")):
+                cases.append(  # noqa: PERF401 - one case per operator, built from two lambdas
+                    Case(
+                        "counting",
+                        op.__name__,
+                        None,
+                        mode,
+                        lambda x, s, c=call, f=op, m=mode: c(f, x, softness=s, mode=m),
+                        "value" if op is not hard_op else kind,
+                        hard=lambda x, c=call, f=hard_op: c(f, x, mode="hard"),
+                    )
+                )
+
+        def soft_position(x: jax.Array, s: jax.Array, m: str = mode) -> jax.Array:
+            return sj.argmax(x, softness=s, mode=m)
+
+        # Operand and update are halved, as for sj.where: the derivative with
+        # respect to the soft position is their difference, which must not
+        # overflow for rows reaching 0.9 x max.
+        writes: dict[str, Callable[[jax.Array, jax.Array], Any]] = {
+            "put_along_axis": lambda x, s, p=soft_position: sj.put_along_axis(
+                x / 2, p(x, s)[None], x[:1] / 2, -1
+            ),
+            "dynamic_update_index_in_dim": lambda x, s, p=soft_position: sj.dynamic_update_index_in_dim(
+                x / 2, x[:1][::-1] / 2, p(x, s), 0
+            ),
+            "dynamic_update_slice": lambda x, s, p=soft_position: sj.dynamic_update_slice(
+                x / 2, x[-1:] / -2, [p(x[::-1], s)]
+            ),
+        }
+        cases += [Case("writes", name, None, mode, fn) for name, fn in writes.items()]
+    return cases
+
+
 def all_cases() -> list[Case]:
     return (
         _elementwise()
@@ -450,6 +501,7 @@ def all_cases() -> list[Case]:
         + _axiswise()
         + _random()
         + _binning()
+        + _counting_cumulative_and_writes()
     )
 
 

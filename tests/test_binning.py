@@ -1,4 +1,4 @@
-"""Soft searchsorted, digitize, histogram, bincount and one_hot (softjax._src.binning)."""
+"""Soft searchsorted, digitize, histogram, bincount and one_hot (_src.searching, _src.binning)."""
 
 import warnings
 
@@ -9,7 +9,7 @@ import pytest
 from jax.test_util import check_grads
 
 import softjax as sj
-from softjax._src import binning
+from softjax._src import searching
 
 SOFT_MODES = ["smooth", "c0", "c1", "c2"]
 SMOOTH_MODES = ["smooth", "c1", "c2"]
@@ -184,7 +184,7 @@ def _windowed_and_dense(a, v, s):
                 return sj.searchsorted(a, v, side, softness=s, mode=m)
 
             def dense(a, v, m=m, side=side):
-                return binning._dense_count(a, v, side, s, m)
+                return searching._dense_count(a, v, side, s, m)
 
             w = jnp.cos(jnp.arange(v.size, dtype=v.dtype))
             out.append(

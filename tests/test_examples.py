@@ -14,6 +14,10 @@ parsed and compared with full-precision reference values:
 
 To add an example: define its function in ``examples/quickstart.py`` (called
 from ``main()`` in the order of ``EXPECTED``) and list its records in ``EXPECTED`` below.
+
+The training examples (``examples/moe_routing.py``, ``examples/feature_pruning.py``,
+``examples/histogram_matching.py``) run in subprocesses of their own; their tests check
+what their summaries claim.
 """
 
 import math
@@ -170,3 +174,152 @@ def test_compare_helper_tolerances():
     assert _compare("Selected features: [7 3 1]", "Selected features:", [7, 1, 3]) != []
     assert _compare("Hard grad: [0. 0.]", "Hard grad:", [0.0]) != []
     assert _records("A: [1.\n   2.]\n\n# header\nB: 3") == ["A: [1. 2.]", "# header", "B: 3"]
+
+
+# The training examples print summaries, not reference numbers: their tests
+# check what each example claims (the st router learns and the hard one cannot;
+# the learned mask recovers the informative features and beats screening).
+EXAMPLES = SCRIPT.parent
+_MOE_LINE = re.compile(
+    r"^(Hard|ST) mask: +test task loss (\S+) -> (\S+), load CV\^2 (\S+) -> (\S+), "
+    r"routing accuracy (\S+) -> (\S+)$",
+    re.MULTILINE,
+)
+
+
+def _run_example(name: str) -> str:
+    script = EXAMPLES / f"{name}.py"
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=600, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return proc.stdout
+
+
+def _moe_problems(stdout: str) -> list[str]:
+    """What is wrong with ``examples/moe_routing.py``'s output (nothing: an empty list)."""
+    rows = {m[1]: [float(v) for v in m.groups()[1:]] for m in _MOE_LINE.finditer(stdout)}
+    norms = dict(re.findall(r"^Router gradient norm, (hard|st) mask: +(\S+)$", stdout, re.MULTILINE))
+    if set(rows) != {"Hard", "ST"} or set(norms) != {"hard", "st"}:
+        return ["missing summary lines"]
+    problems = []
+    if float(norms["hard"]) != 0.0 or not float(norms["st"]) > 0.0:
+        problems.append(f"router gradient norms {norms}: expected 0 (hard) and > 0 (st)")
+    loss0, loss1, cv0, cv1, acc0, acc1 = rows["Hard"]
+    if (loss1, cv1, acc1) != (loss0, cv0, acc0):
+        problems.append("the hard-mask router changed although its gradient is zero")
+    loss0, loss1, cv0, cv1, acc0, acc1 = rows["ST"]
+    if not loss1 < 0.1 * loss0:
+        problems.append(f"st task loss {loss0} -> {loss1}: expected a 10x decrease")
+    if not cv1 < 0.1 * cv0:
+        problems.append(f"st load CV^2 {cv0} -> {cv1}: expected a 10x decrease")
+    if not (acc1 >= 0.8 and acc1 > rows["Hard"][5] + 0.5):
+        problems.append(f"st routing accuracy {acc1}: expected >= 0.8 and hard's + 0.5")
+    return problems
+
+
+def _list(stdout: str, label: str) -> list[int] | None:
+    found = re.search(rf"^{re.escape(label)}: +\[([\d ]*)\]$", stdout, re.MULTILINE)
+    return None if found is None else [int(v) for v in found[1].split()]
+
+
+def _number(stdout: str, label: str) -> float | None:
+    found = re.search(rf"^{re.escape(label)}: +(\S+)$", stdout, re.MULTILINE)
+    return None if found is None else float(found[1])
+
+
+def _pruning_problems(stdout: str) -> list[str]:
+    """What is wrong with ``examples/feature_pruning.py``'s output (nothing: an empty list)."""
+    informative = _list(stdout, "Informative features")
+    learned = _list(stdout, "Learned top-4 mask")
+    screened = _list(stdout, "Correlation screening top-4")
+    acc_learned = _number(stdout, "Test accuracy, learned features")
+    acc_screened = _number(stdout, "Test accuracy, screened features")
+    if None in (informative, learned, screened, acc_learned, acc_screened):
+        return ["missing summary lines"]
+    problems = []
+    if learned != informative:
+        problems.append(f"learned mask {learned} != informative features {informative}")
+    if screened == informative:
+        problems.append("screening recovered the informative features: the data no longer shows its weakness")
+    if not acc_learned > acc_screened + 0.03:
+        problems.append(f"test accuracy {acc_learned} (learned) vs {acc_screened} (screening)")
+    return problems
+
+
+@pytest.mark.xdist_group("moe_routing")  # its own worker, beside the quickstart subprocess
+def test_moe_routing_st_router_learns():
+    stdout = _run_example("moe_routing")
+    assert not _moe_problems(stdout), "\n".join(_moe_problems(stdout)) + "\n--- output ---\n" + stdout
+
+
+@pytest.mark.xdist_group("feature_pruning")
+def test_feature_pruning_recovers_informative_features():
+    stdout = _run_example("feature_pruning")
+    assert not _pruning_problems(stdout), "\n".join(_pruning_problems(stdout)) + "\n--- output ---\n" + stdout
+
+
+def _histogram_problems(stdout: str) -> list[str]:
+    """What is wrong with ``examples/histogram_matching.py``'s output (nothing: an empty list)."""
+    grads = dict(re.findall(r"^Gradient norm, (hard|soft) histogram: +(\S+)$", stdout, re.MULTILINE))
+    loss = re.search(r"^Hard histogram loss: (\S+) -> (\S+)$", stdout, re.MULTILINE)
+    tv = re.search(r"^Total variation to the data: (\S+) -> (\S+)$", stdout, re.MULTILINE)
+    if set(grads) != {"hard", "soft"} or loss is None or tv is None:
+        return ["missing summary lines"]
+    problems = []
+    if float(grads["hard"]) != 0.0 or not float(grads["soft"]) > 0.0:
+        problems.append(f"gradient norms {grads}: expected 0 (hard) and > 0 (soft)")
+    if not float(loss[2]) < 0.05 * float(loss[1]):
+        problems.append(f"hard histogram loss {loss[1]} -> {loss[2]}: expected a 20x decrease")
+    if not float(tv[2]) < 0.1:
+        problems.append(f"total variation to the data {tv[2]}: expected < 0.1")
+    return problems
+
+
+@pytest.mark.xdist_group("histogram_matching")
+def test_histogram_matching_fits_the_data():
+    stdout = _run_example("histogram_matching")
+    assert not _histogram_problems(stdout), (
+        "\n".join(_histogram_problems(stdout)) + "\n--- output ---\n" + stdout
+    )
+
+
+def test_training_example_checks_can_fail():
+    # guard against checkers that accept anything
+    moe = (
+        "Router gradient norm, hard mask: 0.0000\n"
+        "Router gradient norm, st mask:   1.0845\n"
+        "Hard mask: test task loss 1.2750 -> 1.2750, load CV^2 0.3202 -> 0.3202, "
+        "routing accuracy 0.0078 -> 0.0078\n"
+        "ST mask:   test task loss 1.2750 -> 0.0192, load CV^2 0.3202 -> 0.0003, "
+        "routing accuracy 0.0078 -> 0.9668\n"
+    )
+    assert _moe_problems(moe) == []
+    assert _moe_problems(moe.replace("-> 0.9668", "-> 0.4000")) != []
+    assert _moe_problems(moe.replace("-> 0.0192", "-> 0.5000")) != []
+    assert _moe_problems(moe.replace("st mask:   1.0845", "st mask:   0.0000")) != []
+    assert _moe_problems(moe.replace("0.0078 -> 0.0078", "0.0078 -> 0.9000")) != []
+    assert _moe_problems(moe.replace("ST mask:", "St mask:")) != []
+    pruning = (
+        "Informative features:          [ 3  8 14 19]\n"
+        "Learned top-4 mask:            [ 3  8 14 19]\n"
+        "Correlation screening top-4:   [ 1  8 14 19]\n"
+        "Test accuracy, learned features:  0.7710\n"
+        "Test accuracy, screened features: 0.6875\n"
+    )
+    assert _pruning_problems(pruning) == []
+    assert _pruning_problems(pruning.replace("mask:            [ 3", "mask:            [ 2")) != []
+    assert _pruning_problems(pruning.replace("features: 0.6875", "features: 0.7700")) != []
+    assert _pruning_problems(pruning.replace("[ 1  8 14 19]", "[ 3  8 14 19]")) != []
+    assert _pruning_problems(pruning.replace("Learned top-4", "Learned top-5")) != []
+    histogram = (
+        "Gradient norm, hard histogram: 0.0000\n"
+        "Gradient norm, soft histogram: 0.0915\n"
+        "Hard histogram loss: 0.04554 -> 0.00057\n"
+        "Total variation to the data: 0.500 -> 0.047\n"
+    )
+    assert _histogram_problems(histogram) == []
+    assert _histogram_problems(histogram.replace("soft histogram: 0.0915", "soft histogram: 0.0000")) != []
+    assert _histogram_problems(histogram.replace("-> 0.00057", "-> 0.01000")) != []
+    assert _histogram_problems(histogram.replace("-> 0.047", "-> 0.200")) != []
+    assert _histogram_problems(histogram.replace("Hard histogram loss", "Loss")) != []

@@ -47,6 +47,10 @@ def test_where_non_finite_branch():
     assert np.isinf(sj.where(0.5, 1.0, jnp.inf))
     assert float(sj.where(0.5, 1.0, jnp.nan_to_num(jnp.inf))) > 1e300
     assert float(sj.where(0.5, 1.0, sj.log(0.0))) == 0.5
+    # Both branches non-finite: the selected one is returned, as by jnp.where.
+    for c, x, y in ((1.0, jnp.inf, jnp.nan), (0.0, jnp.nan, -jnp.inf), (1.0, -jnp.inf, jnp.inf)):
+        assert float(sj.where(c, x, y)) == float(jnp.where(c == 1.0, x, y))
+    assert np.isnan(sj.where(1.0, jnp.nan, jnp.inf))
 
 
 def test_where_shape_error():

@@ -443,10 +443,16 @@ ST_CASES = {
     "histogram": ((_EW,), (), {"bins": 3, "range": (-1.5, 2.5), "softness": 0.2}),
     "bincount": ((np.array([0.2, 1.4, 2.6, 0.9]),), (), {"length": 4, "mode": "c2"}),
     "one_hot": ((np.array([0.2, 1.4, 2.6]),), (3,), {}),
+    "cummax": ((_AX,), (), {"axis": 1}),
+    "cummin": ((_AX,), (), {"axis": 1, "mode": "c1"}),
+    "count_nonzero": ((_EW,), (), {"softness": 0.05}),
+    "isin": ((_EW, _EW_Y), (), {}),
+    "allclose": ((_EW, _EW_Y), (), {"atol": 0.05, "softness": 0.3}),
+    "array_equal": ((_EW, _EW_Y), (), {"softness": 0.3}),
 }
 
 
-INTEGER_HARD_RESULTS = {"searchsorted", "digitize"}
+INTEGER_HARD_RESULTS = {"searchsorted", "digitize", "count_nonzero", "isin", "allclose", "array_equal"}
 
 
 def _cotangent(tree):

@@ -17,11 +17,13 @@ from softjax._src.steps import sigmoidal, softrelu
 # --- elementwise / comparison / logic / selection ------------------------------
 from softjax._src.elementwise import abs, clip, heaviside, relu, round, sign
 from softjax._src.rounding import ceil, floor, trunc
-from softjax._src.binning import bincount, digitize, histogram, one_hot, searchsorted
+from softjax._src.searching import digitize, searchsorted
+from softjax._src.binning import bincount, histogram, one_hot
 from softjax._src.division import floor_divide, mod, remainder
 from softjax._src.activations import hard_sigmoid, hard_silu, hard_tanh, relu6
 from softjax._src.comparison import equal, greater, greater_equal, isclose, less, less_equal, not_equal
 from softjax._src.logic import all, any, logical_and, logical_not, logical_or, logical_xor
+from softjax._src.counting import allclose, array_equal, count_nonzero, isin, select
 from softjax._src.selection import (
     choose,
     dynamic_index_in_dim,
@@ -31,6 +33,12 @@ from softjax._src.selection import (
     take_along_axis,
     where,
 )
+from softjax._src.writes import (
+    dynamic_update_index_in_dim,
+    dynamic_update_slice,
+    dynamic_update_slice_in_dim,
+    put_along_axis,
+)
 
 # --- autograd-safe math --------------------------------------------------------
 from softjax._src.safe import arccos, arcsin, div, log, norm, sqrt
@@ -38,14 +46,9 @@ from softjax._src.safe import arccos, arcsin, div, log, norm, sqrt
 # --- axis-wise operators ---------------------------------------------------------
 from softjax._src.extrema import argmax, argmin, max, min
 from softjax._src.minmax import maximum, minimum, ptp
-from softjax._src.quantiles import (
-    argmedian,
-    argpercentile,
-    argquantile,
-    median,
-    percentile,
-    quantile,
-)
+from softjax._src.cumulative import cummax, cummin
+from softjax._src.quantiles import argquantile, quantile
+from softjax._src.median_percentile import argmedian, argpercentile, median, percentile
 from softjax._src.sorting import argsort, rank, sort
 from softjax._src.topk import top_k
 from softjax._src.topk_mask import top_k_mask
@@ -74,6 +77,8 @@ __all__ = [
     "abs",
     "abs_st",
     "all",
+    "allclose",
+    "allclose_st",
     "any",
     "arccos",
     "arcsin",
@@ -89,6 +94,8 @@ __all__ = [
     "argquantile_st",
     "argsort",
     "argsort_st",
+    "array_equal",
+    "array_equal_st",
     "bincount",
     "bincount_st",
     "ceil",
@@ -96,12 +103,21 @@ __all__ = [
     "choose",
     "clip",
     "clip_st",
+    "count_nonzero",
+    "count_nonzero_st",
+    "cummax",
+    "cummax_st",
+    "cummin",
+    "cummin_st",
     "digitize",
     "digitize_st",
     "div",
     "dynamic_index_in_dim",
     "dynamic_slice",
     "dynamic_slice_in_dim",
+    "dynamic_update_index_in_dim",
+    "dynamic_update_slice",
+    "dynamic_update_slice_in_dim",
     "equal",
     "equal_st",
     "floor",
@@ -125,6 +141,8 @@ __all__ = [
     "histogram_st",
     "isclose",
     "isclose_st",
+    "isin",
+    "isin_st",
     "less",
     "less_equal",
     "less_equal_st",
@@ -156,6 +174,7 @@ __all__ = [
     "percentile_st",
     "ptp",
     "ptp_st",
+    "put_along_axis",
     "quantile",
     "quantile_st",
     "random",
@@ -171,6 +190,7 @@ __all__ = [
     "round_st",
     "searchsorted",
     "searchsorted_st",
+    "select",
     "sigmoidal",
     "sign",
     "sign_st",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import jax
 from jax.typing import ArrayLike
 
+from softjax._src.docstrings import documented_like
 from softjax._src.elementwise import check_mode, clip
 from softjax._src.types import ElementwiseMode
 from softjax._src.validation import ensure_float
@@ -52,6 +53,7 @@ def relu6(x: ArrayLike, *, softness: float | ArrayLike = 0.1, mode: ElementwiseM
     return clip(ensure_float(x), 0.0, 6.0, softness, mode)
 
 
+@documented_like(relu6)
 def hard_tanh(
     x: ArrayLike, *, softness: float | ArrayLike = 0.1, mode: ElementwiseMode = "smooth"
 ) -> jax.Array:
@@ -63,7 +65,6 @@ def hard_tanh(
     Args:
         x: input array. Hard mode keeps integer dtypes (as
             ``jax.nn.hard_tanh`` does).
-        softness: $s > 0$ (scalar or array broadcastable against ``x``).
         mode: ``"hard"`` (``jax.nn.hard_tanh``), or the soft ReLU's step
             ``"smooth"`` (logistic), ``"c0"``, ``"c1"``, ``"c2"`` (piecewise
             polynomial, band $\pm 5s$).
@@ -85,6 +86,7 @@ def hard_tanh(
     return clip(ensure_float(x), -1.0, 1.0, softness, mode)
 
 
+@documented_like(relu6, "Returns")
 def hard_sigmoid(
     x: ArrayLike, *, softness: float | ArrayLike = 0.1, mode: ElementwiseMode = "smooth"
 ) -> jax.Array:
@@ -95,14 +97,9 @@ def hard_sigmoid(
     (``softness`` in units of $x$); monotone and within $[0, 1]$.
 
     Args:
-        x: input array.
-        softness: $s > 0$ (scalar or array broadcastable against ``x``).
         mode: ``"hard"`` (``jax.nn.hard_sigmoid``), or the soft ReLU's step
             ``"smooth"`` (logistic), ``"c0"``, ``"c1"``, ``"c2"`` (piecewise
             polynomial, band $\pm 5s$).
-
-    Returns:
-        Array of ``x``'s shape; float.
 
     Examples:
         >>> import softjax as sj
@@ -118,6 +115,7 @@ def hard_sigmoid(
     return relu6(ensure_float(x) + 3.0, softness=softness, mode=mode) / 6.0
 
 
+@documented_like(relu6, "Returns")
 def hard_silu(
     x: ArrayLike, *, softness: float | ArrayLike = 0.1, mode: ElementwiseMode = "smooth"
 ) -> jax.Array:
@@ -128,14 +126,9 @@ def hard_silu(
     $3 + 5s$ in the piecewise modes.
 
     Args:
-        x: input array.
-        softness: $s > 0$ (scalar or array broadcastable against ``x``).
         mode: ``"hard"`` (``jax.nn.hard_silu``), or the soft ReLU's step
             ``"smooth"`` (logistic), ``"c0"``, ``"c1"``, ``"c2"`` (piecewise
             polynomial, band $\pm 5s$).
-
-    Returns:
-        Array of ``x``'s shape; float.
 
     Examples:
         >>> import softjax as sj

@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from softjax._src.docstrings import documented_like
 from softjax._src.elementwise import abs as soft_abs, check_broadcast, check_mode
 from softjax._src.steps import sigmoidal
 from softjax._src.types import ElementwiseMode, SoftBool
@@ -69,6 +70,7 @@ def greater(
     return sigmoidal(x - y - epsilon, softness, mode)
 
 
+@documented_like(greater, "Returns", "Raises")
 def greater_equal(
     x: ArrayLike,
     y: ArrayLike,
@@ -77,20 +79,6 @@ def greater_equal(
     epsilon: float = 1e-10,
 ) -> SoftBool:
     r"""Soft $x \ge y$: hard ``jnp.greater_equal``; soft $S(x - y + \varepsilon)$.
-
-    Args:
-        x: first operand (ints/bools are promoted to the default float).
-        y: second operand, broadcastable with ``x``.
-        softness: $s > 0$ (scalar or array broadcastable with ``x - y``).
-        mode: ``"hard"``, ``"smooth"``, ``"c0"``, ``"c1"``, ``"c2"``.
-        epsilon: tie-breaking shift $\varepsilon$ (soft modes only).
-
-    Returns:
-        SoftBool of the broadcast shape of ``x`` and ``y``.
-
-    Raises:
-        ValueError: unknown ``mode``, non-broadcastable shapes, or a
-            non-positive concrete ``softness``.
 
     Examples:
         >>> import softjax as sj
@@ -103,6 +91,7 @@ def greater_equal(
     return sigmoidal(x - y + epsilon, softness, mode)
 
 
+@documented_like(greater, "Returns", "Raises")
 def less(
     x: ArrayLike,
     y: ArrayLike,
@@ -111,20 +100,6 @@ def less(
     epsilon: float = 1e-10,
 ) -> SoftBool:
     r"""Soft $x < y$: hard ``jnp.less``; soft $1 - S(x - y + \varepsilon)$.
-
-    Args:
-        x: first operand (ints/bools are promoted to the default float).
-        y: second operand, broadcastable with ``x``.
-        softness: $s > 0$ (scalar or array broadcastable with ``x - y``).
-        mode: ``"hard"``, ``"smooth"``, ``"c0"``, ``"c1"``, ``"c2"``.
-        epsilon: tie-breaking shift $\varepsilon$ (soft modes only).
-
-    Returns:
-        SoftBool of the broadcast shape of ``x`` and ``y``.
-
-    Raises:
-        ValueError: unknown ``mode``, non-broadcastable shapes, or a
-            non-positive concrete ``softness``.
 
     Examples:
         >>> import softjax as sj
@@ -137,6 +112,7 @@ def less(
     return 1 - sigmoidal(x - y + epsilon, softness, mode)
 
 
+@documented_like(greater, "Returns", "Raises")
 def less_equal(
     x: ArrayLike,
     y: ArrayLike,
@@ -145,20 +121,6 @@ def less_equal(
     epsilon: float = 1e-10,
 ) -> SoftBool:
     r"""Soft $x \le y$: hard ``jnp.less_equal``; soft $1 - S(x - y - \varepsilon)$.
-
-    Args:
-        x: first operand (ints/bools are promoted to the default float).
-        y: second operand, broadcastable with ``x``.
-        softness: $s > 0$ (scalar or array broadcastable with ``x - y``).
-        mode: ``"hard"``, ``"smooth"``, ``"c0"``, ``"c1"``, ``"c2"``.
-        epsilon: tie-breaking shift $\varepsilon$ (soft modes only).
-
-    Returns:
-        SoftBool of the broadcast shape of ``x`` and ``y``.
-
-    Raises:
-        ValueError: unknown ``mode``, non-broadcastable shapes, or a
-            non-positive concrete ``softness``.
 
     Examples:
         >>> import softjax as sj
@@ -171,6 +133,7 @@ def less_equal(
     return 1 - sigmoidal(x - y - epsilon, softness, mode)
 
 
+@documented_like(greater, "Returns", "Raises")
 def equal(
     x: ArrayLike,
     y: ArrayLike,
@@ -184,20 +147,6 @@ def equal(
     At ``x == y`` the soft value is 1 (clipped), it decays to 0 as
     $|x - y|$ grows beyond a few ``softness``.
 
-    Args:
-        x: first operand (ints/bools are promoted to the default float).
-        y: second operand, broadcastable with ``x``.
-        softness: $s > 0$ (scalar or array broadcastable with ``x - y``).
-        mode: ``"hard"``, ``"smooth"``, ``"c0"``, ``"c1"``, ``"c2"``.
-        epsilon: tie-breaking shift $\varepsilon$ (soft modes only).
-
-    Returns:
-        SoftBool of the broadcast shape of ``x`` and ``y``.
-
-    Raises:
-        ValueError: unknown ``mode``, non-broadcastable shapes, or a
-            non-positive concrete ``softness``.
-
     Examples:
         >>> import softjax as sj
         >>> sj.equal(jnp.array([0.0, 0.1, 1.0]), 0.0)
@@ -210,6 +159,7 @@ def equal(
     return jnp.clip(2 * (1 - sigmoidal(d - epsilon, softness, mode)), 0.0, 1.0)
 
 
+@documented_like(greater, "Returns", "Raises")
 def not_equal(
     x: ArrayLike,
     y: ArrayLike,
@@ -221,20 +171,6 @@ def not_equal(
     soft $\mathrm{clip}(2S(D - \varepsilon) - 1, 0, 1)$, $D = |x - y|_S$.
 
     At ``x == y`` the soft value is 0 (clipped).
-
-    Args:
-        x: first operand (ints/bools are promoted to the default float).
-        y: second operand, broadcastable with ``x``.
-        softness: $s > 0$ (scalar or array broadcastable with ``x - y``).
-        mode: ``"hard"``, ``"smooth"``, ``"c0"``, ``"c1"``, ``"c2"``.
-        epsilon: tie-breaking shift $\varepsilon$ (soft modes only).
-
-    Returns:
-        SoftBool of the broadcast shape of ``x`` and ``y``.
-
-    Raises:
-        ValueError: unknown ``mode``, non-broadcastable shapes, or a
-            non-positive concrete ``softness``.
 
     Examples:
         >>> import softjax as sj

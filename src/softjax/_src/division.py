@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from softjax._src.docstrings import documented_like
 from softjax._src.elementwise import check_broadcast, check_mode
 from softjax._src.kernels.squash import rescale
 from softjax._src.rounding import _compute_dtype, _corrections, _window
@@ -183,6 +184,7 @@ def floor_divide(
     return _soft_divmod(x, y, softness, mode, radius, quotient=True)
 
 
+@documented_like(floor_divide, "Returns", "Raises")
 def remainder(
     x: ArrayLike,
     y: ArrayLike,
@@ -205,25 +207,10 @@ def remainder(
     of the order of the quotient, like that of the hard remainder.
 
     Args:
-        x: dividend.
         y: divisor, broadcastable with ``x``, of either sign. Hard mode keeps
             integer dtypes (as ``jnp.remainder`` does).
-        softness: $s > 0$, width of each step in units of the quotient
-            $x / y$ (scalar or array broadcastable against the result).
         mode: ``"hard"`` (``jnp.remainder``), ``"smooth"`` (logistic steps), ``"c0"``,
             ``"c1"``, ``"c2"`` (piecewise-polynomial steps with band $\pm 5s$).
-        neighbor_radius: $r \ge 1$, number of steps summed on each side of the
-            hard quotient. A concrete softness enlarges it to $5s + 1$
-            (piecewise modes) or $36s + 1$ (smooth), at most 1024; with a
-            traced softness above about 0.3 (smooth) or $(r - 1) / 5$
-            (piecewise), pass a larger value.
-
-    Returns:
-        Array of the broadcast shape of ``x`` and ``y``; float in soft modes.
-
-    Raises:
-        ValueError: unknown ``mode``, shapes that do not broadcast,
-            ``neighbor_radius < 1`` or a non-positive concrete ``softness``.
 
     Examples:
         >>> import softjax as sj
@@ -242,6 +229,7 @@ def remainder(
     return _soft_divmod(x, y, softness, mode, radius, quotient=False)
 
 
+@documented_like(floor_divide, "Returns", "Raises")
 def mod(
     x: ArrayLike,
     y: ArrayLike,
@@ -256,25 +244,10 @@ def mod(
     ``floor_divide(x, y) * y + mod(x, y) == x`` up to rounding in every mode.
 
     Args:
-        x: dividend.
         y: divisor, broadcastable with ``x``, of either sign. Hard mode keeps
             integer dtypes (as ``jnp.mod`` does).
-        softness: $s > 0$, width of each step in units of the quotient
-            $x / y$ (scalar or array broadcastable against the result).
         mode: ``"hard"`` (``jnp.mod``), ``"smooth"`` (logistic steps), ``"c0"``,
             ``"c1"``, ``"c2"`` (piecewise-polynomial steps with band $\pm 5s$).
-        neighbor_radius: $r \ge 1$, number of steps summed on each side of the
-            hard quotient. A concrete softness enlarges it to $5s + 1$
-            (piecewise modes) or $36s + 1$ (smooth), at most 1024; with a
-            traced softness above about 0.3 (smooth) or $(r - 1) / 5$
-            (piecewise), pass a larger value.
-
-    Returns:
-        Array of the broadcast shape of ``x`` and ``y``; float in soft modes.
-
-    Raises:
-        ValueError: unknown ``mode``, shapes that do not broadcast,
-            ``neighbor_radius < 1`` or a non-positive concrete ``softness``.
 
     Examples:
         >>> import softjax as sj

@@ -13,7 +13,7 @@ import inspect
 import re
 import textwrap
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 _ENTRY = re.compile(r"^    (\*{0,2}\w+)(?: \([^)]*\))?:")
 _WIDTH = 79
@@ -100,3 +100,58 @@ def st_mode(fn: Callable[..., Any]) -> str:
         f'``"c2"`` (default ``"{default}"``); ``"hard"`` gives the plain hard function '
         "(hard value and hard derivative)."
     )
+
+
+_ORDER = ("Args", "Returns", "Raises", "Examples")
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _split_sections(doc: str) -> tuple[list[str], dict[str, list[str]]]:
+    """The lines before the first section, and ``{title: lines}`` of the sections (title excluded)."""
+    lines = inspect.cleandoc(doc).splitlines()
+    starts = [i for i, line in enumerate(lines) if re.fullmatch(r"[A-Z]\w*( \w+)*:", line)]
+    head = lines[: starts[0]] if starts else lines
+    sections = {lines[i][:-1]: section(doc, lines[i][:-1]) for i in starts}
+    while head and not head[-1].strip():
+        head = head[:-1]
+    return head, sections
+
+
+def documented_like(source: Callable[..., Any], *titles: str, **replace: str) -> Callable[[_F], _F]:
+    """Decorator: fill the docstring's missing sections from a sibling operator's.
+
+    Operators of one family (``greater`` and ``less``, ``argquantile`` and
+    ``argpercentile``, ...) take the same arguments and raise the same errors;
+    writing those sections once keeps them from drifting. The decorated
+    function's ``Args:`` lists each of its parameters, in signature order, from
+    its own docstring if it documents it, else from ``replace``, else from
+    ``source``; each section in ``titles`` (``"Returns"``, ``"Raises"``) that
+    its docstring lacks is copied from ``source``. A parameter documented
+    nowhere is an error at import time.
+    """
+
+    def decorate(fn: _F) -> _F:
+        head, own = _split_sections(fn.__doc__ or "")
+        theirs = _split_sections(source.__doc__ or "")[1]
+        mine, sources = args_entries(fn.__doc__), args_entries(source.__doc__)
+        args: list[str] = []
+        for name in inspect.signature(fn).parameters:
+            if name in mine:
+                args += mine[name]
+            elif name in replace:
+                args += entry(name, replace[name])
+            elif name in sources:
+                args += sources[name]
+            else:
+                raise TypeError(
+                    f"{fn.__name__}: parameter {name!r} is documented neither here nor by {source.__name__}"
+                )
+        sections = {**{t: theirs[t] for t in titles if t in theirs}, **own, "Args": args}
+        order = [t for t in _ORDER if t in sections] + [t for t in sections if t not in _ORDER]
+        body = [*head]
+        for title in order:
+            body += ["", f"{title}:", *sections[title]]
+        fn.__doc__ = "\n".join(body) + "\n"
+        return fn
+
+    return decorate

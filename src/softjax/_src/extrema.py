@@ -9,6 +9,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from softjax._src import axiswise as aw
+from softjax._src.docstrings import documented_like
 from softjax._src.methods import registry
 from softjax._src.types import Method, Mode, SoftIndex
 from softjax._src.validation import ensure_float
@@ -135,6 +136,7 @@ def max(  # noqa: A001
     return w.reduced(value, keepdims)
 
 
+@documented_like(argmax)
 def argmin(
     x: ArrayLike,
     axis: int | None = None,
@@ -150,22 +152,11 @@ def argmin(
     """Soft ``jnp.argmin``: :func:`argmax` of ``-x``.
 
     Args:
-        x: input array.
-        axis: axis to reduce; ``None`` works on the flattened array.
-        keepdims: keep the reduced axis with length 1 (before the SoftIndex axis).
-        softness: ``s > 0`` (scalar); ``s -> 0`` recovers the hard result.
         mode: ``"hard"`` (one-hot of ``jnp.argmin``), or the simplex
             regulariser ``"smooth"`` (entropy), ``"c0"`` (L2, sparse),
             ``"c1"`` (p = 3/2), ``"c2"`` (p = 4/3).
         method: ``"softsort"`` (default), ``"neuralsort"``, ``"ot"`` or
             ``"sorting_network"``, applied to ``-x`` as in :func:`argmax`.
-        standardize: standardize-and-squash ``x`` along ``axis`` first, so
-            ``softness`` is scale-free.
-        ot_kwargs: solver options for ``method="ot"``.
-        return_log_probs: return log-probabilities (exact ``log_softmax`` in
-            smooth mode; ``-inf`` at exact zeros in sparse modes).
-        log_prob_eps: if set, clip probabilities to ``[eps, 1]`` and
-            renormalise before the log (bounded log-probabilities).
 
     Returns:
         SoftIndex of shape ``jnp.argmin(x, axis, keepdims).shape + (n,)``.
@@ -194,6 +185,7 @@ def argmin(
     )
 
 
+@documented_like(max)
 def min(  # noqa: A001
     x: ArrayLike,
     axis: int | None = None,
@@ -208,20 +200,9 @@ def min(  # noqa: A001
     """Soft ``jnp.min``: ``-max(-x)``, see :func:`max`.
 
     Args:
-        x: input array.
-        axis: axis to reduce; ``None`` works on the flattened array.
-        keepdims: keep the reduced axis with length 1.
-        softness: ``s > 0`` (scalar); ``s -> 0`` recovers the hard result.
         mode: ``"hard"`` (``jnp.min``), or the regulariser ``"smooth"``
             (entropy), ``"c0"`` (L2, sparse), ``"c1"`` (p = 3/2), ``"c2"``
             (p = 4/3).
-        method: any of ``"softsort"`` (default), ``"neuralsort"``, ``"ot"``,
-            ``"sorting_network"``, ``"fast_soft_sort"``, ``"smooth_sort"``.
-        standardize: standardize-and-squash ``x`` along ``axis`` before
-            computing the weights, so ``softness`` is scale-free (the value is
-            still read off the raw ``x``).
-        ot_kwargs: solver options for ``method="ot"``.
-        gated_grad: let gradients flow through the weights as well as ``x``.
 
     Returns:
         Array of shape ``jnp.min(x, axis, keepdims).shape``.

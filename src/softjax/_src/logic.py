@@ -16,6 +16,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from softjax._src.docstrings import documented_like
 from softjax._src.elementwise import check_broadcast
 from softjax._src.kernels.row_parallel import map_rows
 from softjax._src.types import SoftBool
@@ -86,6 +87,7 @@ def logical_and(x: SoftBool, y: SoftBool, use_geometric_mean: bool = False) -> S
     return x * y
 
 
+@documented_like(logical_and, "Returns", "Raises")
 def logical_or(x: SoftBool, y: SoftBool, use_geometric_mean: bool = False) -> SoftBool:
     r"""Soft ``or`` of two SoftBools: $1 - \mathrm{and}(1 - x, 1 - y)$.
 
@@ -93,15 +95,7 @@ def logical_or(x: SoftBool, y: SoftBool, use_geometric_mean: bool = False) -> So
     * geometric: $1 - $ geometric ``and`` of $1 - x$, $1 - y$.
 
     Args:
-        x: SoftBool.
-        y: SoftBool broadcastable with ``x``.
         use_geometric_mean: use geometric means instead of products.
-
-    Returns:
-        SoftBool of the broadcast shape.
-
-    Raises:
-        ValueError: if ``x`` and ``y`` do not broadcast.
 
     Examples:
         >>> import softjax as sj
@@ -115,6 +109,7 @@ def logical_or(x: SoftBool, y: SoftBool, use_geometric_mean: bool = False) -> So
     return 1 - (1 - x) * (1 - y)
 
 
+@documented_like(logical_and, "Returns", "Raises")
 def logical_xor(x: SoftBool, y: SoftBool, use_geometric_mean: bool = False) -> SoftBool:
     r"""Soft ``xor``: $\mathrm{or}(\mathrm{and}(x, 1-y), \mathrm{and}(1-x, y))$.
 
@@ -122,15 +117,7 @@ def logical_xor(x: SoftBool, y: SoftBool, use_geometric_mean: bool = False) -> S
     $1 - (1-a)(1-b)$. ``use_geometric_mean`` is passed to all three calls.
 
     Args:
-        x: SoftBool.
-        y: SoftBool broadcastable with ``x``.
         use_geometric_mean: use geometric means instead of products.
-
-    Returns:
-        SoftBool of the broadcast shape.
-
-    Raises:
-        ValueError: if ``x`` and ``y`` do not broadcast.
 
     Examples:
         >>> import softjax as sj
@@ -190,6 +177,7 @@ def all(  # noqa: A001
     return map_rows(lambda r: jnp.prod(r, axis=last), moved, trailing=len(axes))
 
 
+@documented_like(all, "Raises")
 def any(  # noqa: A001
     x: SoftBool,
     axis: int | tuple[int, ...] | None = -1,
@@ -201,16 +189,11 @@ def any(  # noqa: A001
     * geometric: $1 - \exp\big(\operatorname{mean}_i \log\max(1 - x_i, 10^{-10})\big)$.
 
     Args:
-        x: SoftBool (bools/ints are promoted to the default float).
         axis: axis (or tuple of axes) to reduce; default ``-1``; ``None``
             reduces over all axes.
-        use_geometric_mean: use the geometric mean instead of the product.
 
     Returns:
         SoftBool with ``axis`` removed.
-
-    Raises:
-        ValueError: if ``axis`` is out of bounds.
 
     Examples:
         >>> import softjax as sj

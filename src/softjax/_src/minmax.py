@@ -17,6 +17,7 @@ from jax.typing import ArrayLike
 
 from softjax._src import axiswise as aw, extrema
 from softjax._src.division import _float_pair
+from softjax._src.docstrings import documented_like
 from softjax._src.elementwise import check_broadcast, check_mode
 from softjax._src.steps import softrelu
 from softjax._src.types import ElementwiseMode, Method, Mode
@@ -78,6 +79,7 @@ def maximum(
     return jnp.where(x >= y, x + r(y - x), y + r(x - y))
 
 
+@documented_like(maximum)
 def minimum(
     x: ArrayLike,
     y: ArrayLike,
@@ -91,10 +93,8 @@ def minimum(
     The derivatives are $S(y - x)$ and $S(x - y)$.
 
     Args:
-        x: first operand.
         y: second operand, broadcastable with ``x``. Hard mode keeps integer
             dtypes (as ``jnp.minimum``).
-        softness: $s > 0$ (scalar or array broadcastable against the result).
         mode: ``"hard"`` (``jnp.minimum``), or the soft ReLU's step
             ``"smooth"`` (logistic), ``"c0"``, ``"c1"``, ``"c2"`` (piecewise
             polynomial, band $\pm 5s$).

@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from softjax._src.docstrings import documented_like
 from softjax._src.elementwise import _MAX_AUTO_RADIUS, check_mode
 from softjax._src.steps import sigmoidal, softrelu
 from softjax._src.types import ElementwiseMode, StepMode
@@ -196,6 +197,7 @@ def floor(
     return _staircase(x, jnp.floor, softness, mode, radius, last_passed=0)
 
 
+@documented_like(floor, "Raises")
 def ceil(
     x: ArrayLike,
     *,
@@ -217,23 +219,12 @@ def ceil(
 
     Args:
         x: input array. Hard mode keeps integer dtypes (as ``jnp.ceil`` does).
-        softness: $s > 0$, width of each step (scalar or array broadcastable
-            against ``x``).
         mode: ``"hard"`` (``jnp.ceil``), ``"smooth"`` (logistic steps),
             ``"c0"``, ``"c1"``, ``"c2"`` (piecewise-polynomial steps with band
             $\pm 5s$).
-        neighbor_radius: $r \ge 1$, number of steps summed on each side of
-            $c$. A concrete softness enlarges it to $5s + 1$ (piecewise
-            modes) or $36s + 1$ (smooth), at most 1024; with a traced
-            softness above about 0.3 (smooth) or $(r - 1) / 5$ (piecewise),
-            pass a larger value.
 
     Returns:
         Array of ``x``'s shape; float in soft modes.
-
-    Raises:
-        ValueError: unknown ``mode``, ``neighbor_radius < 1`` or a
-            non-positive concrete ``softness``.
 
     Examples:
         >>> import softjax as sj
@@ -250,6 +241,7 @@ def ceil(
     return _staircase(x, jnp.ceil, softness, mode, radius, last_passed=-1)
 
 
+@documented_like(floor, "Raises")
 def trunc(
     x: ArrayLike,
     *,
@@ -269,23 +261,12 @@ def trunc(
 
     Args:
         x: input array. Hard mode keeps integer dtypes (as ``jnp.trunc`` does).
-        softness: $s > 0$, width of each step (scalar or array broadcastable
-            against ``x``).
         mode: ``"hard"`` (``jnp.trunc``), ``"smooth"`` (logistic steps),
             ``"c0"``, ``"c1"``, ``"c2"`` (piecewise-polynomial steps with band
             $\pm 5s$).
-        neighbor_radius: $r \ge 1$, number of steps summed on each side of
-            $c$. A concrete softness enlarges it to $5s + 1$ (piecewise
-            modes) or $36s + 1$ (smooth), at most 1024; with a traced
-            softness above about 0.3 (smooth) or $(r - 1) / 5$ (piecewise),
-            pass a larger value.
 
     Returns:
         Array of ``x``'s shape; float in soft modes.
-
-    Raises:
-        ValueError: unknown ``mode``, ``neighbor_radius < 1`` or a
-            non-positive concrete ``softness``.
 
     Examples:
         >>> import softjax as sj

@@ -83,8 +83,10 @@ def where(condition: SoftBool, x: ArrayLike, y: ArrayLike) -> jax.Array:
     # An unselected non-finite branch is replaced by the selected one before
     # the blend (double where): 0 * inf would be NaN in the value, and the
     # select alone would still send NaN back through the product's gradient.
-    x = jnp.where((condition == 0) & ~jnp.isfinite(x), y, x)
-    y = jnp.where((condition == 1) & ~jnp.isfinite(y), x, y)
+    # When the selected branch is not finite either, 0 stands in (inf * 1 +
+    # 0 * 0 is inf, where inf * 1 + inf * 0 would be NaN).
+    x = jnp.where((condition == 0) & ~jnp.isfinite(x), jnp.where(jnp.isfinite(y), y, 0), x)
+    y = jnp.where((condition == 1) & ~jnp.isfinite(y), jnp.where(jnp.isfinite(x), x, 0), y)
     return x * condition + y * (1 - condition)
 
 

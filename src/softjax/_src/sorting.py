@@ -9,6 +9,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from softjax._src import axiswise as aw
+from softjax._src.docstrings import documented_like
 from softjax._src.kernels.row_parallel import map_rows
 from softjax._src.methods import registry
 from softjax._src.types import Method, Mode, SoftIndex
@@ -159,6 +160,7 @@ def sort(
     return w.along_axis(values)
 
 
+@documented_like(sort)
 def rank(
     x: ArrayLike,
     axis: int | None = None,
@@ -182,7 +184,6 @@ def rank(
       the ranks; ``smooth_sort``: its C∞ relaxation on raw values.
 
     Args:
-        x: input array.
         axis: axis to rank along; ``None`` ranks the flattened array.
         softness: ``s > 0``; ``s -> 0`` recovers the hard ranks.
         mode: ``"hard"`` (ranks from a stable ``jnp.argsort``), ``"smooth"``,
@@ -191,7 +192,6 @@ def rank(
         descending: rank 1 is the largest element (default) or, if ``False``,
             the smallest.
         standardize: standardize-and-squash ``x`` along ``axis`` first.
-        ot_kwargs: solver options for ``method="ot"``.
 
     Returns:
         Float array of ``x``'s shape (flattened for ``axis=None``).

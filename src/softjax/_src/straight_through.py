@@ -29,18 +29,12 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from softjax._src import comparison, elementwise, extrema, quantiles, sorting, topk, topk_mask
+from softjax._src import comparison, elementwise
 from softjax._src.docstrings import st_mode, with_args_of
 from softjax._src.kernels.vma import vary_like
 
 __all__ = [
     "abs_st",
-    "argmax_st",
-    "argmedian_st",
-    "argmin_st",
-    "argpercentile_st",
-    "argquantile_st",
-    "argsort_st",
     "clip_st",
     "equal_st",
     "grad_replace",
@@ -51,21 +45,12 @@ __all__ = [
     "less_equal_st",
     "less_st",
     "make_st",
-    "max_st",
-    "median_st",
-    "min_st",
     "not_equal_st",
-    "percentile_st",
-    "quantile_st",
-    "rank_st",
     "relu_st",
     "round_st",
     "sign_st",
-    "sort_st",
     "splice",
     "st",
-    "top_k_mask_st",
-    "top_k_st",
 ]
 
 _POSITIONAL_ONLY = inspect.Parameter.POSITIONAL_ONLY
@@ -479,37 +464,3 @@ less_equal_st = _st_twin(comparison.less_equal, "x, y", "Array([1., 1., 1., 0.],
 equal_st = _st_twin(comparison.equal, "x, y", "Array([0., 1., 0., 0.], dtype=float32)", _XY)
 not_equal_st = _st_twin(comparison.not_equal, "x, y", "Array([1., 0., 1., 1.], dtype=float32)", _XY)
 isclose_st = _st_twin(comparison.isclose, "x, y", "Array([0., 1., 0., 0.], dtype=float32)", _XY)
-
-argmax_st = _st_twin(extrema.argmax, "x", "Array([0., 0., 1., 0.], dtype=float32)")
-max_st = _st_twin(extrema.max, "x", "Array(2., dtype=float32)")
-argmin_st = _st_twin(extrema.argmin, "x", "Array([0., 1., 0., 0.], dtype=float32)")
-min_st = _st_twin(extrema.min, "x", "Array(-1.2, dtype=float32)")
-argquantile_st = _st_twin(quantiles.argquantile, "x, 0.5", "Array([0.5, 0. , 0. , 0.5], dtype=float32)")
-quantile_st = _st_twin(quantiles.quantile, "x, 0.5", "Array(0.5, dtype=float32)")
-argmedian_st = _st_twin(quantiles.argmedian, "x", "Array([0.5, 0. , 0. , 0.5], dtype=float32)")
-median_st = _st_twin(quantiles.median, "x", "Array(0.5, dtype=float32)")
-argpercentile_st = _st_twin(quantiles.argpercentile, "x, 50.0", "Array([0.5, 0. , 0. , 0.5], dtype=float32)")
-percentile_st = _st_twin(quantiles.percentile, "x, 50.0", "Array(0.5, dtype=float32)")
-argsort_st = _st_twin(
-    sorting.argsort,
-    "x",
-    """Array([[0., 1., 0., 0.],
-       [1., 0., 0., 0.],
-       [0., 0., 0., 1.],
-       [0., 0., 1., 0.]], dtype=float32)""",
-)
-sort_st = _st_twin(sorting.sort, "x", "Array([-1.2,  0.3,  0.7,  2. ], dtype=float32)")
-rank_st = _st_twin(sorting.rank, "x", "Array([3., 4., 1., 2.], dtype=float32)")
-top_k_st = _st_twin(
-    topk.top_k,
-    "x, k=2",
-    """(Array([2. , 0.7], dtype=float32), Array([[0., 0., 1., 0.],
-       [0., 0., 0., 1.]], dtype=float32))""",
-    output="[0]",
-    extra="""
-
-Both outputs are spliced. Methods whose soft path returns no index
-(``fast_soft_sort``, ``smooth_sort``, ``sorting_network``) return the hard
-one-hot index unchanged (it carries no gradient).""",
-)
-top_k_mask_st = _st_twin(topk_mask.top_k_mask, "x, k=2", "Array([0., 0., 1., 1.], dtype=float32)")
