@@ -265,6 +265,29 @@ def _elementwise_cases():
             "searchsorted([-0.5, 0, 0.5], x)",
         ),
         (
+            "isin",
+            lambda x, s, m: sj.isin(x, jnp.array([-0.5, 0.5]), softness=s, mode=m),
+            lambda x: np.isin(x, [-0.5, 0.5]).astype(float),
+            (-1, 1),
+            "isin(x, [-0.5, 0.5])",
+        ),
+        (
+            "select",
+            lambda x, s, m: sj.select(
+                [sj.less(x, -0.5, s, m), sj.less(x, 0.5, s, m)], [jnp.asarray(-1.0), jnp.asarray(0.0)], 1.0
+            ),
+            lambda x: np.select([x < -0.5, x < 0.5], [-1.0, 0.0], 1.0),
+            (-1, 1),
+            "select([x < -0.5, x < 0.5], [-1, 0], 1)",
+        ),
+        (
+            "cummax",
+            lambda x, s, m: sj.cummax(jnp.stack([jnp.zeros_like(x), x]), softness=s, mode=m)[-1],
+            lambda x: np.maximum(0.0, x),
+            (-1, 1),
+            "cummax([0, x])[-1]",
+        ),
+        (
             "one_hot",
             lambda x, s, m: sj.one_hot(x, 3, softness=s, mode=m)[1],
             lambda x: (np.round(x) == 1).astype(float),

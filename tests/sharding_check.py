@@ -213,6 +213,35 @@ def elementwise_ops(mode):
         for suffix in ("", "_st"):
             ops[name + suffix] = (lambda f: lambda x, *_: f(x, y, **kw))(getattr(sj, name + suffix))
 
+    # Searching, binning, counting and cumulative operators, per row where the
+    # jnp twin reduces over the whole array (a row is one device's data).
+    edges = jnp.linspace(-1.5, 1.5, 7)
+    for suffix in ("", "_st"):
+        f = lambda name, sfx=suffix: getattr(sj, name + sfx)
+        ops.update(
+            {
+                "searchsorted" + suffix: (lambda g: lambda x, *_: g(edges, x, **kw))(f("searchsorted")),
+                "digitize" + suffix: (lambda g: lambda x, *_: g(x, edges, **kw))(f("digitize")),
+                "histogram" + suffix: (
+                    lambda g: lambda x, *_: jax.vmap(lambda row: g(row, edges, **kw)[0])(x)
+                )(f("histogram")),
+                "bincount" + suffix: (
+                    lambda g: lambda x, *_: jax.vmap(lambda row: g(jnp.abs(row) * 2, length=5, **kw))(x)
+                )(f("bincount")),
+                "one_hot" + suffix: (lambda g: lambda x, *_: g(jnp.abs(x) * 2, 5, **kw))(f("one_hot")),
+                "count_nonzero" + suffix: (lambda g: lambda x, *_: g(x, axis=-1, **kw))(f("count_nonzero")),
+                "isin" + suffix: (lambda g: lambda x, *_: g(x, jnp.array([0.1, y]), **kw))(f("isin")),
+                "allclose" + suffix: (
+                    lambda g: lambda x, *_: jax.vmap(lambda row: g(row, row * 1.01, **kw))(x)
+                )(f("allclose")),
+                "array_equal" + suffix: (
+                    lambda g: lambda x, *_: jax.vmap(lambda row: g(row, row[::-1], **kw))(x)
+                )(f("array_equal")),
+                "cummax" + suffix: (lambda g: lambda x, *_: g(x, axis=1, **kw))(f("cummax")),
+                "cummin" + suffix: (lambda g: lambda x, *_: g(x, axis=1, reverse=True, **kw))(f("cummin")),
+            }
+        )
+
     def gt(x):
         return sj.greater(x, y, **kw)
 
@@ -228,6 +257,7 @@ def elementwise_ops(mode):
             "all": lambda x, *_: sj.all(gt(x), axis=-1),
             "any": lambda x, *_: sj.any(gt(x), axis=-1),
             "where": lambda x, *_: sj.where(gt(x), x, -x),
+            "select": lambda x, *_: sj.select([gt(x), lt(x)], [x, -x], 0.5),
             "random.bernoulli[row keys]": lambda x, keys, key: jax.vmap(
                 lambda k, row: r.bernoulli(k, jax.nn.sigmoid(row), **kw)
             )(keys, x),
@@ -270,6 +300,15 @@ def elementwise_ops(mode):
                 "dynamic_slice": lambda x, *_: jax.vmap(lambda row, p: sj.dynamic_slice(row, [p], [3]))(
                     x, soft_idx(x)
                 ),
+                "dynamic_update_index_in_dim": lambda x, *_: jax.vmap(
+                    lambda row, p: sj.dynamic_update_index_in_dim(row, row[:1] * 2, p, 0)
+                )(x, soft_idx(x)),
+                "dynamic_update_slice": lambda x, *_: jax.vmap(
+                    lambda row, p: sj.dynamic_update_slice(row, row[:3] * 2, [p])
+                )(x, soft_idx(x)),
+                "put_along_axis": lambda x, *_: sj.put_along_axis(
+                    x, soft_idx(x)[:, None, :], x[:, :1] * 2, -1
+                ),
                 "sqrt": lambda x, *_: sj.sqrt(jnp.abs(x)),
                 "log": lambda x, *_: sj.log(jnp.abs(x) + 0.1),
                 "arcsin": lambda x, *_: sj.arcsin(jnp.tanh(x)),
@@ -311,6 +350,12 @@ def _quick_ops(method, mode):
                 "choose",
                 "dynamic_slice",
                 "norm",
+                "searchsorted",
+                "histogram_st",
+                "count_nonzero",
+                "cummax",
+                "select",
+                "put_along_axis",
             )
         }
     names = {"argsort"} if method in RANDOM_METHODS else {"sort"}

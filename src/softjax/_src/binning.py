@@ -19,6 +19,7 @@ from jax.typing import ArrayLike, DTypeLike
 
 from softjax._src.comparison import greater, greater_equal
 from softjax._src.elementwise import check_mode
+from softjax._src.kernels.row_parallel import map_replicated
 from softjax._src.searching import _check_1d, _compute_dtype, _diff, _expand, _float_dtype
 from softjax._src.steps import sigmoidal
 from softjax._src.types import ElementwiseMode, SoftIndex, StepMode
@@ -106,10 +107,57 @@ def histogram(
         raise ValueError(
             f"histogram: weights must have the shape of a, got {np.shape(weights)} and {np.shape(a)}"
         )
+    if mode != "hard":
+        validate_softness(softness)
+    # A histogram reduces over every sample: on samples sharded over explicit
+    # mesh axes it runs partitioned by XLA and returns replicated results
+    # (jnp.histogram itself fails on such samples).
+    operands = [jnp.asarray(a), jnp.asarray(softness)] + ([] if weights is None else [jnp.asarray(weights)])
+    return map_replicated(
+        lambda x, s, *w: _histogram(x, bins, range, w[0] if w else None, density, s, mode), *operands
+    )
+
+
+def _hard_histogram(
+    x: jax.Array,
+    bins: int | ArrayLike,
+    range: Sequence[float] | None,  # noqa: A002
+    weights: jax.Array | None,
+    density: bool | None,
+) -> tuple[jax.Array, jax.Array]:
+    """``jnp.histogram``, step for step, with a ``compare_all`` insertion search.
+
+    ``jnp.searchsorted``'s default method fails on samples typed with an
+    explicit mesh axis; comparing every sample with every edge costs
+    O(size * bins), as the soft histogram does.
+    """
+    # jnp.histogram's own dtype promotion, read off an unsharded abstract call.
+    abstract = [jax.ShapeDtypeStruct(x.shape, x.dtype)]
+    if weights is not None:
+        abstract.append(jax.ShapeDtypeStruct(weights.shape, weights.dtype))
+    dtype = jax.eval_shape(lambda *xw: jnp.histogram(xw[0], bins, range, *xw[1:])[0], *abstract).dtype
+    w = jnp.ones_like(x) if weights is None else weights
+    x, w = x.astype(dtype), w.astype(dtype)
+    edges = jnp.histogram_bin_edges(x, bins, range, w)
+    idx = jnp.searchsorted(edges, x, side="right", method="compare_all")
+    idx = jnp.where(x == edges[-1], edges.shape[0] - 1, idx)
+    counts = jnp.zeros(edges.shape[0], w.dtype).at[idx].add(w)[1:]
+    if density:
+        counts = counts / jnp.diff(edges) / counts.sum()
+    return counts, edges
+
+
+def _histogram(
+    x: jax.Array,
+    bins: int | ArrayLike,
+    range: Sequence[float] | None,  # noqa: A002
+    weights: jax.Array | None,
+    density: bool | None,
+    softness: jax.Array,
+    mode: ElementwiseMode,
+) -> tuple[jax.Array, jax.Array]:
     if mode == "hard":
-        return jnp.histogram(a, bins, range, weights, density)
-    validate_softness(softness)
-    x = jnp.asarray(a)
+        return _hard_histogram(x, bins, range, weights, density)
     dtype = _float_dtype(x) if weights is None else _float_dtype(x, weights)
     x = x.astype(dtype)
     edges = jnp.histogram_bin_edges(x, bins, range)

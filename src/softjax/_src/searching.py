@@ -21,6 +21,7 @@ from jax.typing import ArrayLike, DTypeLike
 
 from softjax._src.comparison import greater, greater_equal
 from softjax._src.elementwise import check_mode
+from softjax._src.kernels.row_parallel import map_rows
 from softjax._src.types import ElementwiseMode, StepMode
 from softjax._src.validation import (
     validate_choice,
@@ -113,6 +114,15 @@ def _window_count(
 def _soft_count(
     a: jax.Array, v: jax.Array, side: str, softness: float | ArrayLike, mode: StepMode
 ) -> jax.Array:
+    """:func:`_local_soft_count` per device where ``v`` is sharded over explicit mesh axes."""
+    return map_rows(
+        lambda v, a, s: _local_soft_count(a, v, side, s, mode), v, a, jnp.asarray(softness), trailing=0
+    )
+
+
+def _local_soft_count(
+    a: jax.Array, v: jax.Array, side: str, softness: float | ArrayLike, mode: StepMode
+) -> jax.Array:
     r"""$\sum_i$ soft$(a_i < v)$ (``"left"``) or soft$(a_i \le v)$ (``"right"``) for sorted 1-D ``a``.
 
     Dense for ``n <= _WINDOW``; otherwise the windowed sum, falling back to
@@ -148,6 +158,25 @@ def _prepare_search(fn: str, name: str, a: ArrayLike, v: ArrayLike) -> tuple[jax
 
 
 # --------------------------------------------------------------------------- operators
+
+
+def hard_searchsorted(a: ArrayLike, v: ArrayLike, side: str) -> jax.Array:
+    """``jnp.searchsorted(a, v, side=side)``, per device where ``v`` is sharded over explicit mesh axes.
+
+    ``jnp.searchsorted`` itself fails on queries typed with an explicit mesh
+    axis (jax 0.10: "Resource axis ... is not found in mesh"); every query is
+    independent, so each device searches its own.
+    """
+    return map_rows(
+        lambda v, a: jnp.searchsorted(a, v, side=side), jnp.asarray(v), jnp.asarray(a), trailing=0
+    )
+
+
+def hard_digitize(x: ArrayLike, bins: ArrayLike, right: bool) -> jax.Array:
+    """``jnp.digitize(x, bins, right)``, per device as :func:`hard_searchsorted`."""
+    return map_rows(
+        lambda x, bins: jnp.digitize(x, bins, right=right), jnp.asarray(x), jnp.asarray(bins), trailing=0
+    )
 
 
 def searchsorted(
@@ -221,7 +250,7 @@ def searchsorted(
     check_mode(mode)
     _check_side(side)
     if mode == "hard":
-        return jnp.searchsorted(a, v, side=side)
+        return hard_searchsorted(a, v, side)
     validate_softness(softness)
     a, v, dtype = _prepare_search("searchsorted", "a", a, v)
     return _soft_count(a, v, side, softness, mode).astype(dtype)
@@ -277,7 +306,7 @@ def digitize(
     if not isinstance(right, (bool, np.bool_)):
         raise TypeError(f"digitize: right must be a bool, got {right!r}")
     if mode == "hard":
-        return jnp.digitize(x, bins, right=bool(right))
+        return hard_digitize(x, bins, bool(right))
     validate_softness(softness)
     bins, x, dtype = _prepare_search("digitize", "bins", bins, x)
     n = bins.shape[0]

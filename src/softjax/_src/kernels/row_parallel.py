@@ -91,6 +91,24 @@ def map_rows(fn: Callable[..., T], x: jax.Array, *shared: jax.Array, trailing: i
     return jax.sharding.auto_axes(fn, axes=explicit, out_sharding=out_sharding)(x, *shared)
 
 
+def map_replicated(fn: Callable[..., T], *args: jax.Array) -> T:
+    """``fn(*args)`` for a reduction over all of its operands (a histogram of every sample).
+
+    Its outputs do not follow the operands' layout, so where the operands
+    carry explicit mesh axes ``fn`` runs with those axes switched to ``Auto``
+    (XLA partitions it and reduces across devices) and its outputs are
+    replicated, as those of ``jnp.sum`` over a sharded axis are.
+    """
+    explicit = sorted({name for arg in args for name in explicit_axes(arg)})
+    if not explicit:
+        return fn(*args)
+    # The output structure, traced without the operands' shardings (``fn``
+    # need not accept explicitly sharded operands).
+    unsharded = [jax.ShapeDtypeStruct(arg.shape, arg.dtype) for arg in args]
+    out_sharding = jax.tree.map(lambda _: P(), jax.eval_shape(fn, *unsharded))
+    return jax.sharding.auto_axes(fn, axes=tuple(explicit), out_sharding=out_sharding)(*args)
+
+
 def align_leading(a: jax.Array, b: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
     """``a`` and ``b`` with the same explicit sharding on their first ``n`` axes.
 
@@ -110,4 +128,4 @@ def align_leading(a: jax.Array, b: jax.Array, n: int) -> tuple[jax.Array, jax.Ar
     return fit(a, sa), fit(b, sb)
 
 
-__all__ = ["align_leading", "explicit_axes", "map_rows"]
+__all__ = ["align_leading", "explicit_axes", "map_replicated", "map_rows"]
