@@ -5,8 +5,12 @@ through ``jnp.sort``). Value outputs (``sort``, ``rank``) never materialise
 the ``n x n`` matrix: in smooth mode, in sorted order, they are two-sided
 exponentially decaying sums (:mod:`~softjax._src.kernels.exp_decay_scan`),
 O(n) time and memory after one sort (:func:`sort_scan`, :func:`rank_scan`);
-the sparse modes (and the reference :func:`sort_dense`, :func:`rank_dense`)
-generate rows 128 at a time and contract them immediately, O(n²) time.
+in the sparse modes each row's support is a window of sorted positions
+around its anchor, found by binary search and summed on a segment tree
+(:mod:`~softjax._src.kernels.sparse_window`), O(n log² n) time and O(n)
+memory (:func:`sort_window`, :func:`rank_window`). The reference
+:func:`sort_dense`, :func:`rank_dense` generate rows 128 at a time and
+contract them immediately, O(n²) time.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from softjax._src.kernels import row_top_k
+from softjax._src.kernels import row_top_k, sparse_window
 from softjax._src.kernels.chunking import map_chunks, rowwise
 from softjax._src.kernels.exp_decay_scan import exp_decay_sums
 from softjax._src.kernels.simplex import project_simplex
@@ -22,6 +26,7 @@ from softjax._src.kernels.softsort import softsort_rows
 
 # Smooth-mode sort/rank take the scan from this length on: n = 1, as both take ~20-100 µs up to n = 64
 # (value+grad, batch 8, CPU) and the scan wins beyond (n = 256: 3.5x); tests raise it to force dense.
+# The sparse modes' window path uses the same threshold.
 SCAN_MIN_N = 1
 
 
@@ -157,26 +162,105 @@ def rank_scan(xhat, *, softness, descending):
     return rowwise(one_row)(xhat)
 
 
+# Exponent alpha of the sparse rows y = t^alpha (as in the simplex kernel).
+_ALPHA = {"c0": 1, "c1": 2, "c2": 3}
+
+
+def _windows(anchors, softness, mode):
+    """Support windows of the sparse rows, from detached anchors (integers: no gradient)."""
+    detached = jax.lax.stop_gradient((anchors, softness))
+    return sparse_window.windows(*detached, _ALPHA[mode])
+
+
+def sort_window(x, xhat, *, softness, mode, descending, gated):
+    """``sort_dense`` for the sparse modes: one sort, then O(n log² n) time and O(n) memory.
+
+    The support of row ``r`` is a window of sorted positions around ``r``
+    (:mod:`~softjax._src.kernels.sparse_window`). Descending rows are the
+    ascending ones reversed (the same anchors).
+    """
+
+    def one_row(x_row, xhat_row):
+        work = _working_dtype(x_row.dtype)
+        order, anchors = _ascending(xhat_row.astype(work))
+        s = jnp.asarray(softness, work)
+        left, right = _windows(anchors, s, mode)
+        if not gated:
+            anchors, s = jax.lax.stop_gradient(anchors), jax.lax.stop_gradient(s)
+        values = x_row.astype(work)[order]
+        # Rows sum to 1: centre the values (as sort_scan does) so the derivatives of a
+        # large common offset cancel exactly.
+        c = jax.lax.stop_gradient(values[values.shape[-1] // 2])
+        c = jnp.where(jnp.isfinite(c), c, 0.0)
+        out = c + sparse_window.contract(anchors, s, values - c, left, right, _ALPHA[mode])
+        out = out.astype(x_row.dtype)
+        return out[::-1] if descending else out
+
+    return rowwise(one_row)(x, xhat)
+
+
+def rank_window(xhat, *, softness, mode, descending):
+    """``rank_dense`` for the sparse modes, O(n log² n).
+
+    Element ``j``'s row over the anchors is row ``j`` of the matrix in sorted
+    order (its value is its own anchor), so ranks are rows contracted with
+    the anchor positions.
+    """
+
+    def one_row(xhat_row):
+        n = xhat_row.shape[-1]
+        work = _working_dtype(xhat_row.dtype)
+        order, anchors = _ascending(xhat_row.astype(work))
+        s = jnp.asarray(softness, work)
+        left, right = _windows(anchors, s, mode)
+        positions = jnp.arange(n, 0, -1, dtype=work) if descending else jnp.arange(1, n + 1, dtype=work)
+        # Centred at the middle position, as values in sort_window.
+        c = jnp.asarray((n + 1) / 2, work)
+        ranks = c + sparse_window.contract(anchors, s, positions - c, left, right, _ALPHA[mode])
+        ranks = ranks.astype(xhat_row.dtype)
+        return jnp.zeros_like(ranks).at[order].set(ranks, unique_indices=True)
+
+    return rowwise(one_row)(xhat)
+
+
+# Modes whose sort/rank take the window path (the others stay dense). c2
+# takes it in float64 only: its cubic threshold loses the gradient (non-finite
+# at softness 1e-6) in float32 and bfloat16, where the dense path stays.
+WINDOW_MODES = ("c0", "c1", "c2")
+_WINDOW_NEEDS_FLOAT64 = ("c2",)
+
+
 def _use_scan(mode, n):
     return mode == "smooth" and n >= SCAN_MIN_N
 
 
+def _use_window(mode, xhat):
+    if mode in _WINDOW_NEEDS_FLOAT64 and xhat.dtype != jnp.float64:
+        return False
+    return mode in WINDOW_MODES and xhat.shape[-1] >= SCAN_MIN_N
+
+
 def sort(x, xhat, *, softness, mode, descending, gated, unsquash, options):
-    """Soft-sorted values ``P x``, ``(..., n)``: the decaying-sum scan in smooth mode, else dense."""
+    """Soft-sorted values ``P x``, ``(..., n)``: scan (smooth) or windows (sparse), else dense."""
     if _use_scan(mode, xhat.shape[-1]):
         return sort_scan(x, xhat, softness=softness, descending=descending, gated=gated)
+    if _use_window(mode, xhat):
+        return sort_window(x, xhat, softness=softness, mode=mode, descending=descending, gated=gated)
     return sort_dense(x, xhat, softness=softness, mode=mode, descending=descending, gated=gated)
 
 
 def rank(x, xhat, *, softness, mode, descending, options):
-    """Soft ranks in ``[1, n]`` (rank 1 = largest when ``descending``); scan in smooth mode, else dense."""
+    """Soft ranks in ``[1, n]`` (rank 1 = largest when ``descending``); scan / windows, else dense."""
     if _use_scan(mode, xhat.shape[-1]):
         return rank_scan(xhat, softness=softness, descending=descending)
+    if _use_window(mode, xhat):
+        return rank_window(xhat, softness=softness, mode=mode, descending=descending)
     return rank_dense(xhat, softness=softness, mode=mode, descending=descending)
 
 
-# The method interface; sort_dense / rank_dense (the O(n^2) reference) and
-# sort_scan / rank_scan (the O(n) smooth path) are the two paths behind it.
+# The method interface; sort_dense / rank_dense (the O(n^2) reference),
+# sort_scan / rank_scan (the O(n) smooth path) and sort_window / rank_window
+# (the O(n log^2 n) sparse path) are the paths behind it.
 __all__ = [
     "argmax",
     "argsort",
