@@ -45,6 +45,7 @@ GUIDE_PAGES = (
     "modes.html",
     "choosing-a-method.html",
     "architecture.html",
+    "coverage.html",
 )
 PAGE_TIMEOUT_MS = 30_000
 

@@ -396,6 +396,9 @@ _ROUND = np.array([-0.7, 0.3, 0.48, 1.5, -1.2, 2.5, 0.45])
 _AX = np.array([[0.3, -1.2, 2.0, 0.7, 0.1, -0.4], [1.1, 0.2, -0.5, 0.9, 1.6, 0.0]])
 
 # name: (differentiable positional args, other positional args, keyword args)
+# _AX with a NaN in each row (NaN entries get zero weight and zero gradient).
+_AX_NAN = np.where(np.eye(2, 6, 1, dtype=bool), np.nan, _AX)
+
 ST_CASES = {
     "abs": ((_EW,), (), {}),
     "clip": ((_EW, -0.25, 0.3), (), {}),
@@ -449,6 +452,13 @@ ST_CASES = {
     "isin": ((_EW, _EW_Y), (), {}),
     "allclose": ((_EW, _EW_Y), (), {"atol": 0.05, "softness": 0.3}),
     "array_equal": ((_EW, _EW_Y), (), {"softness": 0.3}),
+    "nanmax": ((_AX_NAN,), (), {"axis": 1}),
+    "nanmin": ((_AX_NAN,), (), {"axis": 1, "mode": "c1"}),
+    "nanargmax": ((_AX_NAN,), (), {"axis": 1}),
+    "nanargmin": ((_AX_NAN,), (), {"axis": 1}),
+    "nanquantile": ((_AX_NAN,), (0.3,), {"axis": 1}),
+    "nanmedian": ((_AX_NAN,), (), {"axis": 1}),
+    "nanpercentile": ((_AX_NAN,), (40.0,), {"axis": 1, "quantile_method": "lower"}),
 }
 
 

@@ -49,6 +49,8 @@ from softjax._src.minmax import maximum, minimum, ptp
 from softjax._src.cumulative import cummax, cummin
 from softjax._src.quantiles import argquantile, quantile
 from softjax._src.median_percentile import argmedian, argpercentile, median, percentile
+from softjax._src.nan_stats import nanargmax, nanargmin, nanmax, nanmin
+from softjax._src.nan_quantiles import nanmedian, nanpercentile, nanquantile
 from softjax._src.sorting import argsort, rank, sort
 from softjax._src.topk import top_k
 from softjax._src.topk_mask import top_k_mask
@@ -165,6 +167,20 @@ __all__ = [
     "minimum_st",
     "mod",
     "mod_st",
+    "nanargmax",
+    "nanargmax_st",
+    "nanargmin",
+    "nanargmin_st",
+    "nanmax",
+    "nanmax_st",
+    "nanmedian",
+    "nanmedian_st",
+    "nanmin",
+    "nanmin_st",
+    "nanpercentile",
+    "nanpercentile_st",
+    "nanquantile",
+    "nanquantile_st",
     "norm",
     "not_equal",
     "not_equal_st",

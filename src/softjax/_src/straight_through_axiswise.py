@@ -8,7 +8,16 @@ is that of the requested soft mode.
 
 from __future__ import annotations
 
-from softjax._src import extrema, median_percentile, quantiles, sorting, topk, topk_mask
+from softjax._src import (
+    extrema,
+    median_percentile,
+    nan_quantiles,
+    nan_stats,
+    quantiles,
+    sorting,
+    topk,
+    topk_mask,
+)
 from softjax._src.straight_through import _st_twin
 
 __all__ = [
@@ -21,6 +30,13 @@ __all__ = [
     "max_st",
     "median_st",
     "min_st",
+    "nanargmax_st",
+    "nanargmin_st",
+    "nanmax_st",
+    "nanmedian_st",
+    "nanmin_st",
+    "nanpercentile_st",
+    "nanquantile_st",
     "percentile_st",
     "quantile_st",
     "rank_st",
@@ -64,3 +80,13 @@ Both outputs are spliced. Methods whose soft path returns no index
 one-hot index unchanged (it carries no gradient).""",
 )
 top_k_mask_st = _st_twin(topk_mask.top_k_mask, "x, k=2", "Array([0., 0., 1., 1.], dtype=float32)")
+
+# NaN-aware twins: the example row holds a NaN (zero weight, zero gradient).
+_XN = "x = jnp.array([0.3, jnp.nan, 2.0, 0.7])"
+nanargmax_st = _st_twin(nan_stats.nanargmax, "x", "Array([0., 0., 1., 0.], dtype=float32)", _XN)
+nanmax_st = _st_twin(nan_stats.nanmax, "x", "Array(2., dtype=float32)", _XN)
+nanargmin_st = _st_twin(nan_stats.nanargmin, "x", "Array([1., 0., 0., 0.], dtype=float32)", _XN)
+nanmin_st = _st_twin(nan_stats.nanmin, "x", "Array(0.3, dtype=float32)", _XN)
+nanquantile_st = _st_twin(nan_quantiles.nanquantile, "x, 0.5", "Array(0.7, dtype=float32)", _XN)
+nanmedian_st = _st_twin(nan_quantiles.nanmedian, "x", "Array(0.7, dtype=float32)", _XN)
+nanpercentile_st = _st_twin(nan_quantiles.nanpercentile, "x, 50.0", "Array(0.7, dtype=float32)", _XN)
