@@ -18,7 +18,8 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from softjax._src import axiswise as aw, nan_rows as nr
+from softjax._src import axiswise as aw, nan_rows as nr, quantiles
+from softjax._src.docstrings import documented_like
 from softjax._src.kernels.neuralsort import neuralsort_rows
 from softjax._src.methods import registry
 from softjax._src.nan_sorted import sorted_valid
@@ -28,6 +29,7 @@ from softjax._src.types import Method, Mode, QuantileMethod
 from softjax._src.validation import validate_choice
 
 
+@documented_like(quantiles.quantile)
 def nanquantile(
     x: ArrayLike,
     q: float | ArrayLike,
@@ -51,24 +53,13 @@ def nanquantile(
     and zero gradient; an all-NaN row gives NaN.
 
     Args:
-        x: input array.
-        q: quantile(s) in ``[0, 1]``, scalar or 1-D (a 1-D ``q`` prepends an axis).
-        axis: axis to reduce; ``None`` works on the flattened array.
-        keepdims: keep the reduced axis with length 1.
-        softness: ``s > 0`` (scalar); ``s -> 0`` recovers the hard result.
         mode: ``"hard"`` (``jnp.nanquantile``), or ``"smooth"``, ``"c0"``,
             ``"c1"``, ``"c2"`` (the relaxation of the chosen ``method``).
-        method: any of the six methods (default ``"neuralsort"``): ``"neuralsort"``,
-            ``"softsort"``, ``"ot"``, ``"sorting_network"``, ``"fast_soft_sort"``,
-            ``"smooth_sort"``.
         quantile_method: ``"linear"``, ``"lower"``, ``"higher"``,
             ``"nearest"``, ``"midpoint"`` (as ``jnp.nanquantile``).
         standardize: standardize-and-squash the valid entries along ``axis``
             first (statistics over the valid entries), so ``softness`` is
             scale-free.
-        ot_kwargs: solver options for ``method="ot"``.
-        gated_grad: for ``softsort``/``neuralsort``/``ot``, let gradients flow
-            through the soft weights as well as through ``x``.
 
     Returns:
         Array of shape ``jnp.nanquantile(x, q, axis, keepdims=keepdims).shape``.
@@ -207,6 +198,7 @@ def _neuralsort_rows(
     return rows[..., 0, :], rows[..., 1, :]
 
 
+@documented_like(nanquantile)
 def nanmedian(
     x: ArrayLike,
     axis: int | None = None,
@@ -253,6 +245,7 @@ def nanmedian(
     )
 
 
+@documented_like(nanquantile)
 def nanpercentile(
     x: ArrayLike,
     p: float | ArrayLike,

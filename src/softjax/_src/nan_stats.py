@@ -19,7 +19,8 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from softjax._src import axiswise as aw, nan_rows as nr
+from softjax._src import axiswise as aw, extrema, nan_rows as nr
+from softjax._src.docstrings import documented_like
 from softjax._src.methods import registry
 from softjax._src.nan_sorted import sorted_valid
 from softjax._src.nan_transport import transport_rows
@@ -33,6 +34,7 @@ def _index_mask(x: jax.Array, axis: int | None, keepdims: bool) -> jax.Array:
     return laid.reduced(laid.x, keepdims)
 
 
+@documented_like(extrema.argmax)
 def nanargmax(
     x: ArrayLike,
     axis: int | None = None,
@@ -55,10 +57,6 @@ def nanargmax(
     ``jnp.nanargmax``'s ``-1``.
 
     Args:
-        x: input array.
-        axis: axis to reduce; ``None`` works on the flattened array.
-        keepdims: keep the reduced axis with length 1 (before the SoftIndex axis).
-        softness: ``s > 0`` (scalar); ``s -> 0`` recovers the hard result.
         mode: ``"hard"`` (one-hot of ``jnp.nanargmax``), or the simplex
             regulariser ``"smooth"`` (entropy), ``"c0"`` (L2, sparse),
             ``"c1"`` (p = 3/2), ``"c2"`` (p = 4/3).
@@ -67,7 +65,6 @@ def nanargmax(
         standardize: standardize-and-squash the valid entries along ``axis``
             first (statistics over the valid entries), so ``softness`` is
             scale-free.
-        ot_kwargs: solver options for ``method="ot"``.
         return_log_probs: return log-probabilities.
         log_prob_eps: if set, clip the valid entries' probabilities to
             ``[eps, 1]`` and renormalise before the log.
@@ -117,6 +114,7 @@ def nanargmax(
     return w.reduced(p, keepdims)
 
 
+@documented_like(extrema.max)
 def nanmax(
     x: ArrayLike,
     axis: int | None = None,
@@ -137,19 +135,11 @@ def nanmax(
     NaN entries get zero gradient; an all-NaN row gives NaN (zero gradient).
 
     Args:
-        x: input array.
-        axis: axis to reduce; ``None`` works on the flattened array.
-        keepdims: keep the reduced axis with length 1.
-        softness: ``s > 0`` (scalar); ``s -> 0`` recovers the hard result.
         mode: ``"hard"`` (``jnp.nanmax``), or the regulariser ``"smooth"``
             (entropy), ``"c0"`` (L2, sparse), ``"c1"`` (p = 3/2), ``"c2"``
             (p = 4/3).
-        method: any of ``"softsort"`` (default), ``"neuralsort"``, ``"ot"``,
-            ``"sorting_network"``, ``"fast_soft_sort"``, ``"smooth_sort"``.
         standardize: standardize-and-squash the valid entries along ``axis``
             before computing the weights (statistics over the valid entries).
-        ot_kwargs: solver options for ``method="ot"``.
-        gated_grad: let gradients flow through the weights as well as ``x``.
 
     Returns:
         Array of shape ``jnp.nanmax(x, axis, keepdims).shape``.
@@ -189,6 +179,7 @@ def nanmax(
     return w.reduced(value, keepdims)
 
 
+@documented_like(nanargmax)
 def nanargmin(
     x: ArrayLike,
     axis: int | None = None,
@@ -216,9 +207,6 @@ def nanargmin(
         standardize: standardize-and-squash the valid entries along ``axis``
             first, so ``softness`` is scale-free.
         ot_kwargs: solver options for ``method="ot"``.
-        return_log_probs: return log-probabilities.
-        log_prob_eps: if set, clip the valid entries' probabilities to
-            ``[eps, 1]`` and renormalise before the log.
 
     Returns:
         SoftIndex of shape ``jnp.nanargmin(x, axis, keepdims).shape + (n,)``;
@@ -248,6 +236,7 @@ def nanargmin(
     )
 
 
+@documented_like(nanmax)
 def nanmin(
     x: ArrayLike,
     axis: int | None = None,
