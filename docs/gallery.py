@@ -476,6 +476,54 @@ def sort_modes_figure(n_grid: int = 121) -> list[str]:
     return ["sort_modes"]
 
 
+_MASK_METHODS = ("fast_soft_sort", "threshold", "softsort", "neuralsort", "ot", "sorting_network")
+
+
+def top_k_mask_figure(n_grid: int = 121) -> list[str]:
+    """``top_k_mask([x, 0, 1, 2], k=2)[0]`` (is x among the top 2?) for every method and mode."""
+    xs = jnp.linspace(-1, 3, n_grid, dtype=jnp.float32)
+    x = np.asarray(xs)
+    results = {}
+    for method in _MASK_METHODS:  # one compile per method, every mode inside
+
+        def curves(xs, method=method):
+            return {
+                m: jax.vmap(
+                    _value_and_derivative(
+                        lambda t, m=m: sj.top_k_mask(_moving(t), 2, mode=m, method=method)[0]
+                    )
+                )(xs)
+                for m in MODES
+            }
+
+        t0 = time.perf_counter()
+        results[method] = _compile(curves, xs)
+        print(f"gallery:   top_k_mask, {method}: {time.perf_counter() - t0:.1f} s", flush=True)
+    hard = (x > 1.0).astype(float)  # x is among the top 2 of [x, 0, 1, 2] once it passes 1
+    fig, axes = plt.subplots(2, len(_MASK_METHODS), figsize=(15, 4.8), sharex=True, sharey="row")
+    for col, method in enumerate(_MASK_METHODS):
+        ax_v, ax_d = axes[0, col], axes[1, col]
+        ax_v.plot(x, hard, label="hard", **HARD_STYLE)
+        for m in MODES:
+            value, deriv = results[method][m]
+            ax_v.plot(x, value, label=_label(m), **MODE_STYLE[m])
+            ax_d.plot(x, deriv, label=_label(m), **MODE_STYLE[m])
+        ax_v.set_title(method)
+        ax_d.set_xlabel("x")
+        for ax in (ax_v, ax_d):
+            ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("top_k_mask([x, 0, 1, 2], 2)[0]")
+    axes[1, 0].set_ylabel("derivative d/dx")
+    axes[0, -1].legend(fontsize=7, loc="lower right")
+    fig.suptitle(
+        "soft top-2 membership of x in [x, 0, 1, 2] as x moves "
+        "(softness=0.1, standardize=True; dotted: hard)",
+        fontsize=10,
+    )
+    _save(fig, GALLERY / "top_k_mask.png", top=0.88)
+    return ["top_k_mask"]
+
+
 # ------------------------------------------------------------------ methods page
 
 
@@ -591,7 +639,10 @@ def harness_snippet() -> str:
 
 PARTS = {
     # part -> (steps, stamp); build.sh runs the two parts in parallel processes
-    "plots": ((elementwise_figures, step_figures, axiswise_figures, sort_modes_figure), GALLERY / ".stamp"),
+    "plots": (
+        (elementwise_figures, step_figures, axiswise_figures, sort_modes_figure, top_k_mask_figure),
+        GALLERY / ".stamp",
+    ),
     "methods": ((method_figures, harness_snippet), METHODS_DIR / ".stamp"),
 }
 
