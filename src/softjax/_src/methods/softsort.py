@@ -15,6 +15,8 @@ contract them immediately, O(n²) time.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -172,6 +174,9 @@ def _windows(anchors, softness, mode):
     return sparse_window.windows(*detached, _ALPHA[mode])
 
 
+# Jitted so that eager (op-by-op) calls reuse the compiled window search
+# instead of re-tracing its loops' fresh step functions on every call.
+@functools.partial(jax.jit, static_argnames=("mode", "descending", "gated"))
 def sort_window(x, xhat, *, softness, mode, descending, gated):
     """``sort_dense`` for the sparse modes: one sort, then O(n log² n) time and O(n) memory.
 
@@ -199,6 +204,7 @@ def sort_window(x, xhat, *, softness, mode, descending, gated):
     return rowwise(one_row)(x, xhat)
 
 
+@functools.partial(jax.jit, static_argnames=("mode", "descending"))
 def rank_window(xhat, *, softness, mode, descending):
     """``rank_dense`` for the sparse modes, O(n log² n).
 
