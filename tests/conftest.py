@@ -100,9 +100,54 @@ FULL_ONLY = {
     "tests/test_transport.py::test_dual_hessian_solve_split_support_float32": "solver edge case",
     "tests/test_transport.py::test_float32_gradients_with_huge_cotangents": "solver edge case",
     "tests/test_axiswise_transforms.py::test_jit_and_vmap[ot": "the sharding smoke check traces ot",
+    # The slowest compiles of the newer families (4.5 s or more each, warm);
+    # the fast tier checks the same property through a cheaper test of the file.
+    "tests/test_nan_stats.py::test_soft_shapes_match_jax_numpy": "hard-mode shapes are checked",
+    "tests/test_nan_stats.py::test_jit_and_vmap": "rows tests trace every method",
+    "tests/test_nan_stats.py::test_straight_through_twins": "test_straight_through covers twins",
+    "tests/test_nan_stats.py::test_all_nan_rows_soft_index_and_log_probs": "all-NaN values checked",
+    "tests/test_softsort_window.py::test_public_api_matches_dense": "method-level test compares paths",
+    "tests/test_softsort_window.py::test_short_rows_and_large_magnitudes": "finiteness sample",
+    "tests/test_softsort_window.py::test_second_order_gradients": "first order compared to dense",
+    "tests/test_topk_mask.py::test_transforms_jit_vmap_jvp_hessian": "check_grads of every method",
+    "tests/test_topk_mask.py::test_nan_in_nan_out": "NaN propagation of the simplex kernels",
+    "tests/test_finiteness.py::test_standardize_survives_extreme_rows": "finiteness sample",
+    "tests/test_finiteness.py::test_every_mode_near_float32_max": "finiteness sample",
+    "tests/test_writes.py::test_one_hot_put_along_axis_equals_jnp": "hard writes equal jnp",
+    "tests/test_writes.py::test_one_hot_slices_equal_lax": "hard writes equal lax",
+    "tests/test_writes.py::test_expected_value_of_the_hard_write": "adjoint test",
+    "tests/test_cumulative.py::test_special_values_dtypes_and_shapes": "finiteness sample",
+    "tests/test_cumulative.py::test_bounds_monotonicity_and_cummin_duality": "reference values",
+    "tests/test_random_choice.py::test_permutation_gradients": "choice gradients",
+    "tests/test_random_st.py::test_positional_arguments_after_mode": "signature test",
+    "tests/test_random_st.py::test_value_splice_is_bit_exact_for_real_values": "forward test",
+    "tests/test_random_categorical.py::test_gradients_finite_float32_with_impossible": "finiteness",
+    "tests/test_binning.py::test_one_hot_rows_on_the_simplex": "bincount cells",
+    "tests/test_binning.py::test_nan_propagates": "finiteness sample",
+    "tests/test_binning.py::test_jit_vmap_consistency": "sharding smoke check",
+    "tests/test_counting.py::test_soft_definitions": "reference values",
+    "tests/test_cumulative.py::test_jit_vmap_and_straight_through": "sharding smoke check",
+    "tests/test_binning.py::test_counts_sum_to_the_in_range_number": "histogram reference values",
+    "tests/test_binning.py::test_st_twins": "test_straight_through covers twins",
+    "tests/test_finiteness.py::test_softness_derivative_is_exact_after_rescaling[ot]": "softsort case",
+    "tests/test_topk_mask.py::test_small_softness_recovers_hard_mask": "hard-mode test",
+    "tests/test_transport.py::test_small_softness": "solver edge case",
+    "tests/test_random_st.py::test_categorical_st_log_probs": "categorical log-prob tests",
+    "tests/test_random_st.py::test_forward_is_underscore_hard_exactly": "bernoulli case",
+    "tests/test_random_choice.py::test_choice_and_permutation_jit_vmap": "choice tests",
+    "tests/test_random_categorical.py::test_log_prob_gradients_finite": "finiteness sample",
+    "tests/test_random_categorical.py::test_near_hard_limit_batched_axis": "hard-limit test",
+    "tests/test_smooth_sort.py::test_ranks_at_scale_1e6_float32": "finiteness sample",
+    "tests/test_smooth_sort.py::test_translation_by_1e4_float32": "finiteness sample",
+    "tests/test_smooth_sort.py::test_second_derivatives_agree": "axis-wise second-order test",
+    "tests/test_elementwise.py::test_round_non_finite": "finiteness sample",
+    "tests/test_permutahedron.py::test_jit_vmap_and_batching_agree": "axis-wise jit/vmap test",
+    "tests/test_rounding.py::test_c0_identity_and_large_softness": "reference values",
 }
-# Kernel and sampler internals: the fast tier keeps the first parameter set
-# only (the public operators' tests cover every mode through them).
+# The fast tier keeps the first parameter set only for kernel and sampler
+# internals (the public operators' tests cover every mode through them) and
+# for the families whose tests compile every mode of every method (the full
+# tier runs the rest).
 FAST_PARAMS_BY_FILE = {
     "test_simplex.py": 1,
     "test_permutahedron.py": 1,
@@ -112,6 +157,16 @@ FAST_PARAMS_BY_FILE = {
     "test_random_multinomial.py": 1,
     "test_random_bernoulli.py": 1,
     "test_random_st.py": 1,
+    "test_softsort_window.py": 1,
+    "test_softsort_linear.py": 1,
+    "test_nan_stats.py": 1,
+    "test_binning.py": 1,
+    "test_counting.py": 1,
+    "test_cumulative.py": 1,
+    "test_writes.py": 1,
+    "test_losses.py": 1,
+    "test_topk_mask.py": 1,
+    "test_rounding.py": 1,
 }
 # In the fast tier a parametrized test runs on at most this many of its
 # parameter sets (the first and the last, and evenly between; fewer for the
