@@ -43,6 +43,7 @@ AXISWISE_METHODS: dict[str, tuple[str, ...]] = {
     "sort": ALL_METHODS,
     "rank": ALL_METHODS,
     "top_k": ALL_METHODS,
+    "top_k_values": ALL_METHODS,
     "argquantile": INDEX_METHODS,
     "quantile": ALL_METHODS,
     "argmedian": INDEX_METHODS,
@@ -71,6 +72,7 @@ COMPARISONS = ELEMENTWISE_OPS[6:]
 Q = 0.3  # quantile level for (arg)quantile
 P = 30.0  # percentile for (arg)percentile
 TOP_K = 16  # k for top_k (min(k, n))
+TOP_K_VALUES_FRACTION = 16  # top_k_values: the values only, k = max(1, n // 16)
 CLIP = (-1.0, 1.0)
 
 
@@ -155,6 +157,7 @@ def _hard_axiswise(op: str, k: int) -> Callable[[jax.Array], Any]:
         "sort": lambda x: jnp.sort(x, axis=-1),
         "rank": rank,
         "top_k": top_k,
+        "top_k_values": lambda x: jax.lax.top_k(x, _values_k(x))[0],
         "argquantile": lambda x: _hard_argquantile(x, Q, "linear"),
         "quantile": lambda x: jnp.quantile(x, Q, axis=-1),
         "argmedian": lambda x: _hard_argquantile(x, 0.5, "midpoint"),
@@ -174,9 +177,15 @@ def _soft_axiswise(op: str, method: str, mode: str, k: int) -> Callable[[jax.Arr
         "argpercentile": (P,),
         "percentile": (P,),
     }
+    if op == "top_k_values":
+        return lambda x: sj.top_k(x, _values_k(x), axis=-1, **kw)[0]
     fn = getattr(sj, op)
     args = extra.get(op, ())
     return lambda x: fn(x, *args, axis=-1, **kw)
+
+
+def _values_k(x: jax.Array) -> int:
+    return max(1, x.shape[-1] // TOP_K_VALUES_FRACTION)
 
 
 def _hard_elementwise(op: str) -> Callable[..., Any]:

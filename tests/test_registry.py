@@ -136,6 +136,8 @@ def test_registration_errors():
         MethodSpec("bad", "x", "", modes=("hard",))
     with pytest.raises(ValueError, match="read values off its sort"):
         MethodSpec("bad", "x", "", index_outputs=False)
+    with pytest.raises(ValueError, match="near_linear_sort_modes"):
+        MethodSpec("bad", "x", "", modes=("smooth",), near_linear_sort_modes=("c0",))
     with pytest.raises(ValueError, match="does not define"):
         types_module = types.ModuleType("_softjax_test_empty")
         sys.modules[types_module.__name__] = types_module

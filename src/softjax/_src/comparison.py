@@ -184,6 +184,7 @@ def not_equal(
     return jnp.clip(2 * sigmoidal(d - epsilon, softness, mode) - 1, 0.0, 1.0)
 
 
+@documented_like(greater, "Returns", "Raises")
 def isclose(
     x: ArrayLike,
     y: ArrayLike,
@@ -207,20 +208,10 @@ def isclose(
     tolerance the result is therefore exactly 1 (with zero gradient).
 
     Args:
-        x: first operand (ints/bools are promoted to the default float).
         y: reference operand, broadcastable with ``x``.
         softness: $s > 0$.
         rtol: relative tolerance.
         atol: absolute tolerance.
-        mode: ``"hard"``, ``"smooth"``, ``"c0"``, ``"c1"``, ``"c2"``.
-        epsilon: tie-breaking shift $\varepsilon$ (soft modes only).
-
-    Returns:
-        SoftBool of the broadcast shape of ``x`` and ``y``.
-
-    Raises:
-        ValueError: unknown ``mode``, non-broadcastable shapes, or a
-            non-positive concrete ``softness``.
 
     Examples:
         >>> import softjax as sj

@@ -16,6 +16,11 @@ from softjax._src.methods import registry
 from softjax._src.types import Method, Mode, SoftIndex
 from softjax._src.validation import canonicalize_axis
 
+# From this k on, a method with an O(n log n) sort in the mode (its declaration's
+# near_linear_sort_modes) reads top_k values off that sort: the k-row contraction
+# costs O(kn), and below this k it is the cheaper of the two.
+VALUES_FROM_SORT_MIN_K = 16
+
 
 def _check_k(k: int, x: jax.Array, axis: int | None) -> int:
     try:
@@ -54,7 +59,10 @@ def top_k(
     ``neuralsort`` (default) $\Pi_\Delta(((n+1-2r)\hat x - A)/s)$,
     ``softsort`` $\Pi_\Delta(-|\hat x_{[r]} - \hat x|/s)$, ``ot`` (transport to
     ``k + 1`` anchors). Values are $\sum_j P_{rj} x_j$ on the raw ``x``
-    (``gated_grad=False`` detaches ``P``). ``sorting_network``,
+    (``gated_grad=False`` detaches ``P``); ``softsort`` in modes ``smooth``,
+    ``c0``, ``c1`` computes them for ``k >= 16`` through its O(n log n)
+    :func:`sort` (the same rows), and under ``jit`` an unused index costs
+    nothing. ``sorting_network``,
     ``fast_soft_sort``, ``smooth_sort`` return the first ``k`` entries of the
     descending soft :func:`sort` and ``None`` as the index.
 
@@ -114,6 +122,7 @@ def top_k(
         )
         return w.along_axis(values), None
     top_k_fn = module.top_k
+    values_from_sort = mode in spec.near_linear_sort_modes and k >= VALUES_FROM_SORT_MIN_K
 
     def rows(w: aw.Working) -> tuple[jax.Array, jax.Array]:
         if return_log_probs and log_prob_eps is None and mode == "smooth":
@@ -122,7 +131,13 @@ def top_k(
         else:
             p = top_k_fn(w.xhat, k, log=False, **kw)
             index = aw.finish_probs(p, return_log_probs, log_prob_eps)
-        return aw.contract(p, w.x, gated, w.unit), w.true_tangent(index)
+        if values_from_sort:
+            # The same rows (anchors = the k largest), contracted in O(n log n); under jit an
+            # unused index is never computed.
+            values = aw.sorted_values(w, module, kw, descending=True, gated=gated)[..., :k]
+        else:
+            values = aw.contract(p, w.x, gated, w.unit)
+        return values, w.true_tangent(index)
 
     (values, index), w = aw.per_row(x, axis, rows, **prepared)
     return w.along_axis(values), w.along_axis(index, trailing=1)

@@ -65,6 +65,10 @@ class MethodSpec:
             simplex: ``k`` may be a real (and traced) number, and the mask is
             used as returned (otherwise ``k`` is a static int and the mask is
             projected onto the capped simplex afterwards).
+        near_linear_sort_modes: the modes in which the module's ``sort``
+            costs O(n log n) whatever the input; ``top_k`` values for all
+            but small ``k`` are then read off that sort instead of
+            contracting ``k`` rows with the input (O(kn)).
         options: the keys the method accepts in ``ot_kwargs`` (methods
             without options ignore ``ot_kwargs``).
     """
@@ -80,6 +84,7 @@ class MethodSpec:
     raw_power: int = 1
     top_k_mask: bool = False
     real_k: bool = False
+    near_linear_sort_modes: tuple[str, ...] = ()
     options: Mapping[str, OptionSpec] = dataclasses.field(
         default_factory=lambda: MappingProxyType({}), hash=False
     )
@@ -92,6 +97,8 @@ class MethodSpec:
             raise ValueError(f"{self.name}: modes must be a non-empty subset of {SOFT_MODES}, got {modes}")
         if not self.index_outputs and not self.sorted_values:
             raise ValueError(f"{self.name}: a method without index outputs must read values off its sort")
+        if any(m not in modes for m in self.near_linear_sort_modes):
+            raise ValueError(f"{self.name}: near_linear_sort_modes must be a subset of modes {modes}")
         if self.real_k and not self.top_k_mask:
             raise ValueError(f"{self.name}: real_k needs top_k_mask")
         if isinstance(self.raw_power, bool) or self.raw_power not in (1, 2):
@@ -101,6 +108,7 @@ class MethodSpec:
             if not isinstance(option, OptionSpec) or option.name != key:
                 raise ValueError(f"{self.name}: options[{key!r}] must be an OptionSpec named {key!r}")
         object.__setattr__(self, "modes", modes)
+        object.__setattr__(self, "near_linear_sort_modes", tuple(self.near_linear_sort_modes))
         object.__setattr__(self, "options", MappingProxyType(options))
 
     @property

@@ -162,9 +162,12 @@ for _spec in (
         "softsort",
         f"{_PACKAGE}.softsort",
         "simplex projection of the negative distances to the hard sorted anchors; "
-        "`argmax`/`max`, `top_k` with small k in O(kn), `smooth` `sort`/`rank` in O(n log n)",
+        "`argmax`/`max`, `top_k` with small k in O(kn), `sort`/`rank`/`top_k` values in "
+        "O(n log n) (`smooth`, `c0`, `c1`)",
         citation="Prillo & Eisenschlos 2020",
         top_k_mask=True,
+        # c2 takes the window path in float64 only (see methods/softsort.py).
+        near_linear_sort_modes=("smooth", "c0", "c1"),
     ),
     MethodSpec(
         "neuralsort",

@@ -1,0 +1,59 @@
+"""``top_k`` values of ``softsort``: the O(n log n) sort path against the ``k``-row contraction.
+
+Run: ``python benchmarks/top_k_values_bench.py`` (CPU, float32, batch 8,
+n = 4096, k = n / 16). Prints the minimum over 5 calls of the jitted
+value+grad of ``sum(w * top_k(x, k)[0])`` per mode and path, and the hard
+``jnp.sort`` forward of the same run. The row contraction is forced by
+raising ``softjax._src.topk.VALUES_FROM_SORT_MIN_K`` above ``k``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import softjax as sj
+from softjax._src import topk
+from softjax._src.methods import registry
+
+N, BATCH, REPEATS = 4096, 8, 5
+K = N // 16
+
+
+def best_ms(f, x):
+    jax.block_until_ready(f(x))
+    times = []
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        jax.block_until_ready(f(x))
+        times.append(time.perf_counter() - start)
+    return 1e3 * min(times)
+
+
+def main() -> None:
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.standard_normal((BATCH, N)), jnp.float32)
+    w = jnp.asarray(rng.standard_normal((BATCH, K)), jnp.float32)
+    hard = best_ms(jax.jit(lambda v: jnp.sort(v, axis=-1)), x)
+    print(f"hard jnp.sort forward: {hard:.2f} ms (n = {N}, batch {BATCH})")
+    default = topk.VALUES_FROM_SORT_MIN_K
+    try:
+        for mode in registry.METHODS["softsort"].near_linear_sort_modes:
+            for path, threshold in (("sort path", default), ("k rows", K + 1)):
+                topk.VALUES_FROM_SORT_MIN_K = threshold
+                f = jax.jit(
+                    jax.value_and_grad(
+                        lambda v, m=mode: jnp.sum(w * sj.top_k(v, K, method="softsort", mode=m)[0])
+                    )
+                )
+                ms = best_ms(f, x)
+                print(f"softsort {mode:6s} {path:9s}: {ms:7.1f} ms = {ms / hard:5.1f}x hard sort forward")
+    finally:
+        topk.VALUES_FROM_SORT_MIN_K = default
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The figures of ``docs/gallery.py``, one module per page section."""
