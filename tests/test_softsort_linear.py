@@ -16,7 +16,6 @@ Compile time dominates: every jitted function below computes many outputs at
 once and is compiled once per shape.
 """
 
-import contextlib
 import functools
 
 import jax
@@ -26,37 +25,13 @@ import pytest
 from hypothesis import given, strategies as st
 from hypothesis.extra.numpy import arrays
 from jax.test_util import check_grads
+from softsort_paths import SOFTNESS, dispatch, hostile_rows, rel
 
 import softjax as sj
 from softjax._src.kernels.exp_decay_scan import exp_decay_sums
 from softjax._src.methods import softsort as ss
 
 jax.config.update("jax_enable_x64", True)
-
-SOFTNESS = (1e-3, 0.1, 10.0)
-
-
-@contextlib.contextmanager
-def dispatch(scan: bool):
-    """Trace smooth-mode softsort sort/rank through the scan (default) or the dense rows."""
-    old = ss.SCAN_MIN_N
-    ss.SCAN_MIN_N = 1 if scan else 1 << 62
-    try:
-        yield
-    finally:
-        ss.SCAN_MIN_N = old
-
-
-def _rows(n: int, dtype, offset: float = 1e6) -> np.ndarray:
-    """A (4, n) batch: tie-free, heavily tied, constant, tie-free plus ``offset``."""
-    rng = np.random.default_rng(n)
-    rows = [rng.standard_normal(n), np.round(rng.standard_normal(n), 1), np.full(n, 0.7)]
-    return np.stack([*rows, offset + rng.standard_normal(n)]).astype(dtype)
-
-
-def _rel(a, b) -> float:
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
 
 
 # --------------------------------------------------------------------------- kernel
@@ -117,7 +92,7 @@ def test_methods_match_dense_float64(lengths):
 
 
 def _check_methods_match_dense(n):
-    x = _rows(n, np.float64, offset=0.0)
+    x = hostile_rows(n, np.float64, offset=0.0)
     xhat = np.tanh(x)  # any increasing map of x
     for s in SOFTNESS:
         args = (jnp.asarray(x), jnp.asarray(xhat), jnp.asarray(s))
@@ -201,7 +176,7 @@ def _public(scan: bool):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_public_api_matches_dense(dtype):
     n = 1000
-    x = _rows(n, dtype)
+    x = hostile_rows(n, dtype)
     w = np.cos(np.arange(n)).astype(dtype)
     eps = np.finfo(dtype).eps
     # Largest deviations measured here: float64 2.2e-14 (values), 4e-14 (gradients).
@@ -219,13 +194,13 @@ def test_public_api_matches_dense(dtype):
             assert value.dtype == dtype and grad.dtype == dtype
             assert np.all(np.isfinite(value)) and np.all(np.isfinite(grad))
             for i in range(len(x)):
-                assert _rel(value[i], ref_value[i]) <= tol, (k, i, s)
+                assert rel(value[i], ref_value[i]) <= tol, (k, i, s)
             # x̂-derivatives differ at ties (module docstring) and lose digits to
             # the 1e6 offset on the dense side: tie-free row 0, and the
             # detached rows of non-gated sort, whose gradient is P^T w.
             rows = range(len(x)) if op == "sort" and not gated else [0]
             for i in rows:
-                assert _rel(grad[i], ref_grad[i]) <= 10 * tol, (k, i, s)
+                assert rel(grad[i], ref_grad[i]) <= 10 * tol, (k, i, s)
 
 
 def test_batch_axis_vmap_jit_and_short_rows():
@@ -285,7 +260,7 @@ def test_gated_and_detached_gradients():
         return g, sj.argsort(x, method="softsort", softness=0.5)
 
     (gated, detached), p = grads(x)
-    assert _rel(gated, detached) > 1e-3
+    assert rel(gated, detached) > 1e-3
     np.testing.assert_allclose(detached, p.T @ w, rtol=1e-12)  # detached: P^T w
 
 

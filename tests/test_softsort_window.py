@@ -9,7 +9,6 @@ the window path along the stable order of the tied elements (the one-sided
 derivative). Those gradients are compared on tie-free rows.
 """
 
-import contextlib
 import functools
 
 import jax
@@ -17,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax.test_util import check_grads
+from softsort_paths import SOFTNESS, dispatch, hostile_rows, rel
 
 import softjax as sj
 from softjax._src.kernels import sparse_window
@@ -24,31 +24,7 @@ from softjax._src.methods import softsort as ss
 
 jax.config.update("jax_enable_x64", True)
 
-SOFTNESS = (1e-3, 0.1, 10.0)
 MODES = ss.WINDOW_MODES
-
-
-@contextlib.contextmanager
-def dispatch(fast: bool):
-    """Trace softsort sort/rank through the fast paths (default) or the dense rows."""
-    old = ss.SCAN_MIN_N
-    ss.SCAN_MIN_N = 1 if fast else 1 << 62
-    try:
-        yield
-    finally:
-        ss.SCAN_MIN_N = old
-
-
-def _rows(n: int, dtype, offset: float = 1e6) -> np.ndarray:
-    """A (4, n) batch: tie-free, heavily tied, constant, tie-free plus ``offset``."""
-    rng = np.random.default_rng(n)
-    rows = [rng.standard_normal(n), np.round(rng.standard_normal(n), 1), np.full(n, 0.7)]
-    return np.stack([*rows, offset + rng.standard_normal(n)]).astype(dtype)
-
-
-def _rel(a, b) -> float:
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
 
 
 # ------------------------------------------------------------------ window search
@@ -107,7 +83,7 @@ def test_methods_match_dense_float64(mode, lengths):
     # Largest deviations measured (c0, c1, c2): values 1e-15, gradients 5e-15 (x),
     # 5e-13 (x̂), 5e-12 (softness, at 1e-3), jvps 3e-13.
     for n in lengths:
-        x = _rows(n, np.float64, offset=0.0)
+        x = hostile_rows(n, np.float64, offset=0.0)
         xhat = np.tanh(x)  # any increasing map of x
         for s in SOFTNESS:
             args = (jnp.asarray(x), jnp.asarray(xhat), jnp.asarray(s))
@@ -171,7 +147,7 @@ def _public(fast: bool, mode: str):
 )
 def test_public_api_matches_dense(dtype, mode):
     n = 600
-    x = _rows(n, dtype)
+    x = hostile_rows(n, dtype)
     w = np.cos(np.arange(n)).astype(dtype)
     eps = np.finfo(dtype).eps
     # float64: 1e-10 of the row's max |value| / gradient (measured 2e-14 / 2e-13).
@@ -191,20 +167,20 @@ def test_public_api_matches_dense(dtype, mode):
             assert np.all(np.isfinite(value)) and np.all(np.isfinite(grad))
             for i in range(len(x)):
                 if dtype == np.float64:
-                    assert _rel(value[i], ref_value[i]) <= 1e-10, (k, i, s, _rel(value[i], ref_value[i]))
+                    assert rel(value[i], ref_value[i]) <= 1e-10, (k, i, s, rel(value[i], ref_value[i]))
                 else:
                     truth = np.asarray(exact[2 * k + 1])[i]
-                    err, dense_err = _rel(value[i], truth), _rel(ref_value[i], truth)
+                    err, dense_err = rel(value[i], truth), rel(ref_value[i], truth)
                     assert err <= max(4 * dense_err, 10 * eps), (k, i, s, err, dense_err)
             # x̂-derivatives differ at ties and lose digits to the 1e6 offset on the
             # dense side: tie-free row 0, and every row where the rows are detached.
             rows = range(len(x)) if op == "sort" and not gated else [0]
             for i in rows:
                 if dtype == np.float64:
-                    assert _rel(grad[i], ref_grad[i]) <= 1e-9, (k, i, s, _rel(grad[i], ref_grad[i]))
+                    assert rel(grad[i], ref_grad[i]) <= 1e-9, (k, i, s, rel(grad[i], ref_grad[i]))
                 else:
                     truth = np.asarray(exact[2 * k])[i]
-                    err, dense_err = _rel(grad[i], truth), _rel(ref_grad[i], truth)
+                    err, dense_err = rel(grad[i], truth), rel(ref_grad[i], truth)
                     assert err <= max(4 * dense_err, n * eps), (k, i, s, err, dense_err)
 
 
