@@ -334,6 +334,23 @@ def _axiswise() -> list[Case]:
     return cases
 
 
+def _top_k_large() -> list[Case]:
+    """``top_k`` values with ``k = n // 2``: from ``k >= 16`` softsort reads them off its O(n log n) sort."""
+    k = lambda x: max(1, x.shape[-1] // 2)
+    return [
+        Case(
+            "top_k_large",
+            "top_k_values_half",
+            method,
+            mode,
+            lambda x, s, me=method, mo=mode: sj.top_k(x, k(x), softness=s, mode=mo, method=me)[0],
+            hard=lambda x: sj.top_k(x, k(x), mode="hard")[0],
+        )
+        for method in ("softsort",)
+        for mode in SOFT_MODES
+    ]
+
+
 def _random() -> list[Case]:
     cases = []
     for mode in SOFT_MODES:
@@ -502,6 +519,7 @@ def all_cases() -> list[Case]:
         + _random()
         + _binning()
         + _counting_cumulative_and_writes()
+        + _top_k_large()
     )
 
 
@@ -625,7 +643,7 @@ def run(case: Case, dtype: str, n: int, softness: Sequence[float] = SOFTNESS) ->
 
 def applicable(case: Case, dtype: str, n: int) -> bool:
     """Row lengths and dtypes a case is swept at (1024 only for the axis-wise families)."""
-    return not (n >= 1024 and case.family != "axiswise")
+    return not (n >= 1024 and case.family not in ("axiswise", "top_k_large"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

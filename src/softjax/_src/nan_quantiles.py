@@ -262,24 +262,12 @@ def nanpercentile(
     """:func:`nanquantile` at ``q = p / 100`` (``p`` in ``[0, 100]``), as :func:`softjax.percentile`.
 
     Args:
-        x: input array.
         p: percentile(s) in ``[0, 100]``, scalar or 1-D (a 1-D ``p`` prepends an
             axis).
-        axis: axis to reduce; ``None`` works on the flattened array.
-        keepdims: keep the reduced axis with length 1.
-        softness: ``s > 0`` (scalar); ``s -> 0`` recovers the hard result.
         mode: ``"hard"`` (``jnp.nanpercentile``), or ``"smooth"``, ``"c0"``,
             ``"c1"``, ``"c2"`` (the relaxation of the chosen ``method``).
-        method: any of the six methods (default ``"neuralsort"``): ``"neuralsort"``,
-            ``"softsort"``, ``"ot"``, ``"sorting_network"``, ``"fast_soft_sort"``,
-            ``"smooth_sort"``.
         quantile_method: ``"linear"``, ``"lower"``, ``"higher"``,
             ``"nearest"``, ``"midpoint"`` (as ``jnp.nanpercentile``).
-        standardize: standardize-and-squash the valid entries along ``axis``
-            first, so ``softness`` is scale-free.
-        ot_kwargs: solver options for ``method="ot"``.
-        gated_grad: for ``softsort``/``neuralsort``/``ot``, let gradients flow
-            through the soft weights as well as through ``x``.
 
     Returns:
         Array of shape ``jnp.nanpercentile(x, p, axis, keepdims=keepdims).shape``;
