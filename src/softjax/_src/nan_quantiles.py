@@ -213,20 +213,8 @@ def nanmedian(
     """Soft ``jnp.nanmedian``: :func:`nanquantile` at ``q=0.5``, ``"midpoint"`` (as :func:`softjax.median`).
 
     Args:
-        x: input array.
-        axis: axis to reduce; ``None`` works on the flattened array.
-        keepdims: keep the reduced axis with length 1.
-        softness: ``s > 0`` (scalar); ``s -> 0`` recovers the hard result.
         mode: ``"hard"`` (``jnp.nanmedian``), or ``"smooth"``, ``"c0"``,
             ``"c1"``, ``"c2"`` (the relaxation of the chosen ``method``).
-        method: any of the six methods (default ``"neuralsort"``): ``"neuralsort"``,
-            ``"softsort"``, ``"ot"``, ``"sorting_network"``, ``"fast_soft_sort"``,
-            ``"smooth_sort"``.
-        standardize: standardize-and-squash the valid entries along ``axis``
-            first, so ``softness`` is scale-free.
-        ot_kwargs: solver options for ``method="ot"``.
-        gated_grad: for ``softsort``/``neuralsort``/``ot``, let gradients flow
-            through the soft weights as well as through ``x``.
 
     Returns:
         Array of shape ``jnp.nanmedian(x, axis, keepdims=keepdims).shape``;

@@ -251,19 +251,9 @@ def nanmin(
     """Soft ``jnp.nanmin``: ``-nanmax(-x)`` (as :func:`softjax.min`).
 
     Args:
-        x: input array.
-        axis: axis to reduce; ``None`` works on the flattened array.
-        keepdims: keep the reduced axis with length 1.
-        softness: ``s > 0`` (scalar); ``s -> 0`` recovers the hard result.
         mode: ``"hard"`` (``jnp.nanmin``), or the regulariser ``"smooth"``
             (entropy), ``"c0"`` (L2, sparse), ``"c1"`` (p = 3/2), ``"c2"``
             (p = 4/3).
-        method: any of ``"softsort"`` (default), ``"neuralsort"``, ``"ot"``,
-            ``"sorting_network"``, ``"fast_soft_sort"``, ``"smooth_sort"``.
-        standardize: standardize-and-squash the valid entries along ``axis``
-            before computing the weights.
-        ot_kwargs: solver options for ``method="ot"``.
-        gated_grad: let gradients flow through the weights as well as ``x``.
 
     Returns:
         Array of shape ``jnp.nanmin(x, axis, keepdims).shape``; NaN for an
