@@ -24,10 +24,11 @@ and Auto axes, and a sharded operator axis (gathered once) run the smooth
 operators of every method.
 
 Default tier: one operator per (method, mode) plus the elementwise families
-(see ``sharding_check._quick_ops``), about a minute. ``SOFTJAX_SHARDING_FULL=1``
-runs every public operator, ``*_st`` variant and sampler in every mode (several
-minutes). Known defects of ``src/`` are strict xfails (``KNOWN_ISSUES``): the
-test fails once one is fixed, so the entry gets removed.
+in two modes (see ``sharding_check._quick_ops``), about three minutes on two
+cores. ``SOFTJAX_SHARDING_FULL=1`` runs every public operator, ``*_st`` variant
+and sampler in every mode (over a quarter of an hour). Known defects of
+``src/`` are strict xfails (``KNOWN_ISSUES``): the test fails once one is
+fixed, so the entry gets removed.
 """
 
 from __future__ import annotations
@@ -255,6 +256,8 @@ def test_groups_cover_every_method_and_mode(report):
         modes = {op.rsplit("@", 1)[1] for op in _group(report, method)["ops"]}
         expected = sharding_check.MODES if FULL else sharding_check.quick_modes(method)
         assert modes == {m for m in expected if sharding_check.supports(method, m)}, method
+    elementwise = {op.rsplit("@", 1)[1] for op in _group(report, "elementwise")["ops"]}
+    assert elementwise == set(sharding_check.MODES if FULL else sharding_check.ELEMENTWISE_QUICK_MODES)
 
 
 @pytest.mark.full

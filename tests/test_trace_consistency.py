@@ -1,14 +1,13 @@
 """One result, however it is traced: eager, jit and vmap agree in float64.
 
 Every axis-wise operator x every method serving it x every soft mode it
-supports (the tables of ``axiswise_cases``; the thin wrappers in ``WRAPPERS``
-through the operator they call, except in the exhaustive tier), values and
-gradients, on a few
-rows of n = 4, to 1e-12 relative. A solver whose answer depends on how XLA
-fuses and rounds the computation (eager runs op by op, jit fuses, vmap
-batches) returns a wrong or unconverged answer in at least one path; such
-bugs show as differences far above rounding (neuralsort c2 once differed by
-1e-2 between eager and jit).
+supports (the tables of ``axiswise_cases``; below the exhaustive tier, the thin
+wrappers in ``WRAPPERS`` through the operator they call and ``ot`` in one mode
+per solver), values and gradients, on a few rows of n = 4, to 1e-12 relative.
+A solver whose answer depends on how XLA fuses and rounds the computation
+(eager runs op by op, jit fuses, vmap batches) returns a wrong or unconverged
+answer in at least one path; such bugs show as differences far above rounding
+(neuralsort c2 once differed by 1e-2 between eager and jit).
 
 The checks run in one subprocess per method, compiled as users compile:
 ``conftest.py`` turns off XLA's backend optimisation to save compile time,
@@ -40,14 +39,26 @@ from axiswise_cases import ALL_METHODS, ALL_OPS, MODES, combos, method_available
 
 AVAILABLE = tuple(m for m in ALL_METHODS if method_available(m))
 # Operators that call another one on transformed input (argmin(x) = argmax(-x),
-# min(x) = -max(-x), percentile(x, p) = quantile(x, p / 100)): they run the same
-# compiled paths, so below the exhaustive tier they are checked through it.
-WRAPPERS = {"argmin": "argmax", "min": "max", "argpercentile": "argquantile", "percentile": "quantile"}
-_EVERY_OPERATOR = os.environ.get("SOFTJAX_TEST_TIER") == "exhaustive"
+# min(x) = -max(-x), percentile(x, p) = quantile(x, p / 100), median(x) =
+# quantile(x, 0.5, "midpoint")): they run the same solver, whose answer is what
+# can depend on the trace, so below the exhaustive tier they are checked through it.
+WRAPPERS = {
+    "argmin": "argmax",
+    "min": "max",
+    "argpercentile": "argquantile",
+    "percentile": "quantile",
+    "argmedian": "argquantile",
+    "median": "quantile",
+}
+# ot's piecewise modes (c0, c1, c2) share one dual Newton solver and differ only
+# in the regulariser: "smooth" (Sinkhorn) and "c1" cover both solvers below the
+# exhaustive tier.
+OT_MODES = ("smooth", "c1")
+_EXHAUSTIVE = os.environ.get("SOFTJAX_TEST_TIER") == "exhaustive"
 # (method, mode) -> operator names, from the shared operator x method x mode table.
 GROUPS: dict[tuple[str, str], list[str]] = {}
 for _name, _method, _mode in combos(ALL_OPS, methods=AVAILABLE):
-    if _EVERY_OPERATOR or _name not in WRAPPERS:
+    if _EXHAUSTIVE or (_name not in WRAPPERS and (_method != "ot" or _mode in OT_MODES)):
         GROUPS.setdefault((_method, _mode), []).append(_name)
 
 # Small rows with distinct gaps: a near-tie (0.9, 0.85) and well-spread
@@ -156,6 +167,7 @@ def test_groups_cover_every_operator_and_mode():
     covered = {name for names in GROUPS.values() for name in names}
     assert covered | {w for w, target in WRAPPERS.items() if target in covered} == set(ALL_OPS)
     assert {mode for _, mode in GROUPS} == set(MODES)
+    assert {mode for method, mode in GROUPS if method == "ot"} >= set(OT_MODES)
     assert {method for method, _ in GROUPS} == set(AVAILABLE)
 
 
