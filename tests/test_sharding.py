@@ -67,7 +67,7 @@ def _run_check(*args: str, timeout: int) -> dict:
     env["XLA_FLAGS"] = (
         "--xla_force_host_platform_device_count=8 "
         "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
-    )
+    )  # not the elemental emitters of conftest.py: see the comment there
     env["JAX_PLATFORMS"] = "cpu"
     env.pop("JAX_ENABLE_X64", None)  # float32, the users' default
     proc = subprocess.run(

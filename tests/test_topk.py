@@ -41,4 +41,5 @@ def test_values_from_the_sort_equal_the_row_contraction(mode, monkeypatch):
         (_, (ref_values, ref_index)), ref_grad = from_rows[key]
         np.testing.assert_allclose(values, ref_values, rtol=1e-10, atol=1e-12, err_msg=str(key))
         np.testing.assert_allclose(grad, ref_grad, rtol=1e-9, atol=1e-11, err_msg=str(key))
-        np.testing.assert_array_equal(index, ref_index)
+        # The same rows, in differently fused programs: equal to rounding.
+        np.testing.assert_allclose(index, ref_index, rtol=1e-13, atol=1e-15, err_msg=str(key))

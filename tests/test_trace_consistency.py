@@ -75,7 +75,11 @@ SOFTNESS = {"fast_soft_sort": 1.0}
 OPTIONS = {"ot": {"ot_kwargs": {"sinkhorn_tol": 1e-12, "lbfgs_tol": 1e-12}}}
 RTOL = 1e-12
 # Flags of conftest.py that change the generated code, dropped for the subprocess.
-_SUITE_ONLY_FLAGS = ("--xla_backend_optimization_level", "--xla_llvm_disable_expensive_passes")
+_SUITE_ONLY_FLAGS = (
+    "--xla_backend_optimization_level",
+    "--xla_llvm_disable_expensive_passes",
+    "--xla_cpu_use_fusion_emitters",
+)
 
 
 def _values_and_grad(name, method, mode):

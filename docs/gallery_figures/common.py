@@ -18,7 +18,11 @@ GALLERY = OUT / "gallery"
 METHODS_DIR = OUT / "methods"
 
 # Cheap XLA compilation for plotting (the grids are tiny; compile time dominates).
-FAST = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+FAST = {
+    "xla_backend_optimization_level": 0,
+    "xla_llvm_disable_expensive_passes": True,
+    "xla_cpu_use_fusion_emitters": False,
+}
 
 MODES = ("smooth", "c0", "c1", "c2")
 MODE_STYLE = {

@@ -6,8 +6,9 @@ r"""NaN-aware soft ``nanquantile``, ``nanmedian``, ``nanpercentile``.
 ``quantile_method`` interpolation is computed on the valid count ``n_v``
 ($h = q (n_v - 1)$), the order statistics are read at per-row positions of
 the full row (see :mod:`softjax._src.nan_rows`), NaN entries get zero weight
-and zero gradient, a row without NaN gets exactly :func:`softjax.quantile`'s
-result, and an all-NaN row gives NaN with zero gradients.
+and zero gradient, a row without NaN gets :func:`softjax.quantile`'s result
+(the same computation: equal up to how XLA fuses each program), and an
+all-NaN row gives NaN with zero gradients.
 """
 
 from __future__ import annotations

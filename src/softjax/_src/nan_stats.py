@@ -3,7 +3,8 @@ r"""NaN-aware soft ``nanargmax``, ``nanmax``, ``nanargmin``, ``nanmin``.
 ``mode="hard"`` is ``jnp.nanmax`` (and friends) bit for bit. The soft modes
 apply the soft operator to the valid (non-NaN) entries of each row: NaN
 entries get exactly zero weight and zero gradient, a row without NaN gets
-exactly the result of :func:`softjax.max` (:func:`softjax.argmax`, ...), and
+the result of :func:`softjax.max` (:func:`softjax.argmax`, ...; the same
+computation: equal up to how XLA fuses each program), and
 an all-NaN row gives NaN (an all-zero SoftIndex row for the ``arg``
 operators, the one-hot of ``jnp.nanargmax``'s ``-1``) with zero gradients.
 See :mod:`softjax._src.nan_rows` for how rows are prepared, and the
