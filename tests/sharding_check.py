@@ -783,9 +783,11 @@ def main():
         return
     only = set(sys.argv[1:])
     selected = [(method, mode, ops) for method, mode, ops in groups(full) if not only or method in only]
-    results = [
-        run_group(method, mode, ops, (mesh, explicit), x_host, keys_host) for method, mode, ops in selected
-    ]
+    results = []
+    for method, mode, ops in selected:
+        results.append(run_group(method, mode, ops, (mesh, explicit), x_host, keys_host))
+        # Progress on stderr (a long full-tier run that is stopped keeps what it found).
+        print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     # Other meshes: every method in the full tier; in the default tier the
     # methods with a custom_partitioning rule (fast_soft_sort), a host
     # callback (ot) and a chunked fused kernel (softsort).
