@@ -10,9 +10,9 @@ import os
 
 # The suite is dominated by XLA compile time: no backend optimisation, no
 # expensive LLVM passes, and XLA:CPU's elemental emitters instead of its
-# MLIR fusion emitters (together about 2.5x faster compiles). No fast-math:
-# results may differ from an optimised build only in the last ulp (fusion,
-# vectorisation). The benchmarks and users run without this; the
+# MLIR fusion emitters (together about 2x faster compiles). No fast-math:
+# results may differ from users' builds only in rounding (fusion order,
+# vectorisation), which ill-conditioned float32 paths amplify. The benchmarks and users run without this; the
 # subprocess-backed tests (docstrings, examples) inherit it. Trace consistency
 # compiles as users do; the sharding report keeps the MLIR emitters, because
 # smooth_sort's float32 path at n = 2048 (ill-conditioned, about 1e-3 from
