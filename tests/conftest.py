@@ -8,20 +8,19 @@ float32 in every operator).
 
 import os
 
+import xla_flags
+
 # The suite is dominated by XLA compile time: no backend optimisation, no
 # expensive LLVM passes, and XLA:CPU's elemental emitters instead of its
 # MLIR fusion emitters (together about 2x faster compiles). No fast-math:
 # results may differ from users' builds only in rounding (fusion order,
-# vectorisation), which ill-conditioned float32 paths amplify. The benchmarks and users run without this; the
+# vectorisation), which ill-conditioned float32 paths amplify. The benchmarks
+# and users run without this (the flags: ``xla_flags.py``); the
 # subprocess-backed tests (docstrings, examples) inherit it. Trace consistency
 # compiles as users do; the sharding report keeps the MLIR emitters, because
 # smooth_sort's float32 path at n = 2048 (ill-conditioned, about 1e-3 from
 # float64) then rounds alike sharded and on one device, as in users' builds.
-os.environ.setdefault(
-    "XLA_FLAGS",
-    "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
-    " --xla_cpu_use_fusion_emitters=false",
-)
+os.environ.setdefault("XLA_FLAGS", " ".join(xla_flags.SUITE))
 
 # Persistent XLA compilation cache: a second run of the suite loads most
 # executables from disk instead of compiling them. Environment variables (not

@@ -40,6 +40,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import xla_flags
 
 import sharding_check
 
@@ -64,10 +65,8 @@ def _known(request, check: str, method: str) -> None:
 def _run_check(*args: str, timeout: int) -> dict:
     """Run sharding_check.py on 8 simulated CPU devices; its JSON report."""
     env = dict(os.environ)
-    env["XLA_FLAGS"] = (
-        "--xla_force_host_platform_device_count=8 "
-        "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
-    )  # not the elemental emitters of conftest.py: see the comment there
+    # Not the elemental emitters of conftest.py: see the comment there.
+    env["XLA_FLAGS"] = " ".join(("--xla_force_host_platform_device_count=8", *xla_flags.CHEAP_COMPILE))
     env["JAX_PLATFORMS"] = "cpu"
     env.pop("JAX_ENABLE_X64", None)  # float32, the users' default
     proc = subprocess.run(

@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import xla_flags
 
 from axiswise_cases import ALL_METHODS, ALL_OPS, MODES, combos, method_available
 
@@ -74,12 +75,6 @@ SOFTNESS = {"fast_soft_sort": 1.0}
 # (ot c0 quantile: 4e-7 relative apart), both within that tolerance.
 OPTIONS = {"ot": {"ot_kwargs": {"sinkhorn_tol": 1e-12, "lbfgs_tol": 1e-12}}}
 RTOL = 1e-12
-# Flags of conftest.py that change the generated code, dropped for the subprocess.
-_SUITE_ONLY_FLAGS = (
-    "--xla_backend_optimization_level",
-    "--xla_llvm_disable_expensive_passes",
-    "--xla_cpu_use_fusion_emitters",
-)
 
 
 def _values_and_grad(name, method, mode):
@@ -140,8 +135,9 @@ _REPORTS: dict[str, dict[str, list[str]]] = {}
 
 def _subprocess_report(method: str) -> dict[str, list[str]]:
     if method not in _REPORTS:
-        flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if not f.startswith(_SUITE_ONLY_FLAGS)]
-        env = dict(os.environ, XLA_FLAGS=" ".join(flags), JAX_ENABLE_X64="1")
+        # Without conftest.py's compile flags: they change the generated code.
+        flags = xla_flags.without_suite_flags(os.environ.get("XLA_FLAGS", ""))
+        env = dict(os.environ, XLA_FLAGS=flags, JAX_ENABLE_X64="1")
         env["JAX_PLATFORMS"] = os.environ.get("JAX_PLATFORMS", "cpu")
         proc = subprocess.run(
             [sys.executable, __file__, method, "--json"],
