@@ -125,7 +125,6 @@ def marginals(plan, w, f, g, cost, z=None) -> Marginals:
     double-word potentials, :func:`.compensated.dual_gap`, error about
     $u\,|z|$) the first term is $\sum_j W_{ij} |z_{ij}|$ instead.
     """
-    u = jnp.finfo(cost.dtype).eps / 2
     row, col = jnp.sum(plan, axis=1), jnp.sum(plan, axis=0)
     if z is None:
         w_row, w_col = jnp.sum(w, axis=1), jnp.sum(w, axis=0)
@@ -135,7 +134,12 @@ def marginals(plan, w, f, g, cost, z=None) -> Marginals:
     else:
         wz = w * jnp.abs(z)
         mag_r, mag_c = jnp.sum(wz, axis=1), jnp.sum(wz, axis=0)
-    return Marginals(row, col, _NOISE_FACTOR * u * (mag_r + row), _NOISE_FACTOR * u * (mag_c + col))
+    return Marginals(row, col, round_off_level(mag_r, row), round_off_level(mag_c, col))
+
+
+def round_off_level(magnitude: jax.Array, mass: jax.Array) -> jax.Array:
+    r"""$4u\,(\mathrm{magnitude} + \mathrm{mass})$: one marginal's round-off level (:func:`marginals`)."""
+    return _NOISE_FACTOR * (jnp.finfo(mass.dtype).eps / 2) * (magnitude + mass)
 
 
 def violation_ratio(marg: Marginals, mu, nu, tol):

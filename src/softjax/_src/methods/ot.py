@@ -50,8 +50,8 @@ def _upcast(xhat):
     return xhat.astype(work_dtype(xhat.dtype)), xhat.dtype
 
 
-def _finish(rows, dtype, log: bool):
-    """SoftIndex rows (distribution on the last axis) in the output ``dtype``.
+def _finish(rows, dtype, log: bool, axis: int = -1):
+    """SoftIndex rows (distribution on ``axis``, the last by default) in the output ``dtype``.
 
     The solver meets its marginals to its tolerance (1e-5), not exactly, so
     each row is renormalised to sum to one (in log space for ``log`` rows)
@@ -62,11 +62,11 @@ def _finish(rows, dtype, log: bool):
     weighted by 0 downstream) is left as it is.
     """
     if log:
-        total = jax.nn.logsumexp(rows, axis=-1, keepdims=True)
+        total = jax.nn.logsumexp(rows, axis=axis, keepdims=True)
         finite = jnp.isfinite(total)
         rows = rows - jnp.where(finite, total, 0)
     else:
-        total = jnp.sum(rows, axis=-1, keepdims=True)
+        total = jnp.sum(rows, axis=axis, keepdims=True)
         positive = total > 0
         rows = rows / jnp.where(positive, total, 1)
     return rows.astype(dtype)
@@ -116,7 +116,9 @@ def argsort(xhat, *, softness, mode, descending, log, options):
     n = xhat.shape[-1]
     anchors = _sort_anchors(n, descending, xhat.dtype)
     plan = _plan(xhat, anchors, jnp.ones((n,)), softness=softness, mode=mode, log=log, options=options)
-    return _finish(jnp.swapaxes(plan, -1, -2), dtype, log)
+    # Normalised along the plan's columns before the transpose: a reduction
+    # over the transposed layout would copy the whole (n, n) plan first.
+    return jnp.swapaxes(_finish(plan, dtype, log, axis=-2), -1, -2)
 
 
 def top_k(xhat, k: int, *, softness, mode, log, options):
@@ -128,7 +130,7 @@ def top_k(xhat, k: int, *, softness, mode, log, options):
     anchors = jnp.arange(k, -1, -1, dtype=xhat.dtype) / k  # (1, (k-1)/k, ..., 0)
     masses = jnp.concatenate([jnp.ones((k,)), jnp.full((1,), n - k)])
     plan = _plan(xhat, anchors, masses, softness=softness, mode=mode, log=log, options=options)
-    return _finish(jnp.swapaxes(plan[..., :k], -1, -2), dtype, log)
+    return jnp.swapaxes(_finish(plan[..., :k], dtype, log, axis=-2), -1, -2)
 
 
 def top_k_mask(xhat, k: int, *, softness, mode, options):
