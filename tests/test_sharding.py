@@ -26,7 +26,7 @@ operators of every method.
 Default tier: one operator per (method, mode) plus the elementwise families
 in two modes (see ``sharding_check._quick_ops``), about three minutes on two
 cores. ``SOFTJAX_SHARDING_FULL=1`` runs every public operator, ``*_st`` variant
-and sampler in every mode (over a quarter of an hour). Known defects of
+and sampler in every mode, one subprocess per (method, mode), two at a time. Known defects of
 ``src/`` are strict xfails (``KNOWN_ISSUES``): the test fails once one is
 fixed, so the entry gets removed.
 """
@@ -62,9 +62,17 @@ def _known(request, check: str, method: str) -> None:
         request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
 
 
-def _run_check(*args: str, timeout: int) -> dict:
+def _run_check(*args: str, timeout: int, ops: str | None = None) -> dict:
     """Run sharding_check.py on 8 simulated CPU devices; its JSON report."""
+    data = _run_check_raw(*args, timeout=timeout, ops=ops)
+    data["by_group"] = {g["method"]: g for g in data["groups"]}
+    return data
+
+
+def _run_check_raw(*args: str, timeout: int, ops: str | None = None) -> dict:
     env = dict(os.environ)
+    if ops is not None:
+        env["SOFTJAX_SHARDING_OPS"] = ops
     # Not the elemental emitters of conftest.py: see the comment there.
     env["XLA_FLAGS"] = " ".join(("--xla_force_host_platform_device_count=8", *xla_flags.CHEAP_COMPILE))
     env["JAX_PLATFORMS"] = "cpu"
@@ -78,14 +86,38 @@ def _run_check(*args: str, timeout: int) -> dict:
         check=False,
     )
     assert proc.returncode == 0, f"sharding_check.py failed:\n{proc.stderr[-4000:]}"
-    data = json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _full_report() -> dict:
+    """The full report, from one run per (method, mode) and per extra part, two at a time.
+
+    One program holding a method's every operator in every mode compiles for
+    minutes (ot: over three) and five times over; the pieces are smaller and
+    run side by side.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = [
+        (("--parts=groups", method), f"@{mode}")
+        for method in METHODS
+        for mode in sharding_check.MODES
+        if method == "elementwise" or sharding_check.supports(method, mode)
+    ]
+    jobs += [(("--parts=variants", method), "@smooth") for method in sharding_check.VARIANT_METHODS_FULL]
+    jobs.append((("--parts=training,long_rows",), None))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        pieces = list(pool.map(lambda job: _run_check_raw(*job[0], timeout=3600, ops=job[1]), jobs))
+    data = sharding_check.merge_reports(pieces)
+    if path := os.environ.get("SOFTJAX_SHARDING_REPORT"):  # keep the report for a closer look
+        Path(path).write_text(json.dumps(data))
     data["by_group"] = {g["method"]: g for g in data["groups"]}
     return data
 
 
 @pytest.fixture(scope="module")
 def report():
-    return _run_check(timeout=3600 if FULL else 1800)
+    return _full_report() if FULL else _run_check(timeout=1800)
 
 
 def test_smoke_every_stage_on_both_axis_types():

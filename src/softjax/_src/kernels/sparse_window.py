@@ -39,6 +39,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from softjax._src.kernels.vma import vary_like
+
 Tree = dict[str, jax.Array]
 
 _BINOMIAL = ((1,), (1, 1), (1, 2, 1), (1, 3, 3, 1))
@@ -138,7 +140,10 @@ def _moments(tree: Tree, n: int, lo: jax.Array, hi: jax.Array, gap, from_first: 
         return lo // 2, hi // 2, out
 
     out = {k: jnp.zeros(lo.shape, dtype) for k in names}
-    return jax.lax.fori_loop(0, _levels(n), level_step, (lo, hi, out))[2]
+    # Inside shard_map every carry must vary like the data (lo or hi may be
+    # built from constants such as arange(n)).
+    init = vary_like((lo, hi, out), lo, hi, *tree.values())
+    return jax.lax.fori_loop(0, _levels(n), level_step, init)[2]
 
 
 def _window_moments(tree: Tree, v: jax.Array, start: jax.Array, stop: jax.Array, alpha: int) -> Tree:
@@ -154,8 +159,12 @@ def _window_moments(tree: Tree, v: jax.Array, start: jax.Array, stop: jax.Array,
     return {k: left[k] + right[k] for k in left}
 
 
-def _bisect(lo: jax.Array, hi: jax.Array, go_right, steps: int) -> jax.Array:
-    """Smallest ``i`` in ``[lo, hi]`` with ``not go_right(i)`` (``hi`` if none), ``go_right`` monotone."""
+def _bisect(lo: jax.Array, hi: jax.Array, go_right, steps: int, like: jax.Array) -> jax.Array:
+    """Smallest ``i`` in ``[lo, hi]`` with ``not go_right(i)`` (``hi`` if none), ``go_right`` monotone.
+
+    The bounds are made to vary like ``like`` (inside shard_map the loop
+    carry must vary like the data ``go_right`` reads).
+    """
 
     def body(_, bounds):
         lo, hi = bounds
@@ -163,7 +172,7 @@ def _bisect(lo: jax.Array, hi: jax.Array, go_right, steps: int) -> jax.Array:
         right = (lo < hi) & go_right(jnp.maximum(jnp.minimum(mid, hi - 1), lo))
         return jnp.where(right, mid + 1, lo), jnp.where(right | (lo >= hi), hi, mid)
 
-    return jax.lax.fori_loop(0, steps, body, (lo, hi))[0]
+    return jax.lax.fori_loop(0, steps, body, vary_like((lo, hi), like))[0]
 
 
 def windows(v: jax.Array, softness: jax.Array, alpha: int) -> tuple[jax.Array, jax.Array]:
@@ -182,7 +191,7 @@ def windows(v: jax.Array, softness: jax.Array, alpha: int) -> tuple[jax.Array, j
         # farther than the entry just past the right end.
         lo = jnp.maximum(0, r - k + 1)
         hi = jnp.maximum(lo, jnp.minimum(r, n - k))
-        return _bisect(lo, hi, lambda start: v - v[start] > v[jnp.minimum(start + k, n - 1)] - v, steps)
+        return _bisect(lo, hi, lambda start: v - v[start] > v[jnp.minimum(start + k, n - 1)] - v, steps, v)
 
     def in_support(k: jax.Array) -> jax.Array:
         start = window_start(k)
@@ -190,7 +199,8 @@ def windows(v: jax.Array, softness: jax.Array, alpha: int) -> tuple[jax.Array, j
 
     # Largest k in [1, n] in the support (k = 1 always is): the first k that is not, minus one.
     # (At least 1 even where s^alpha underflows to 0 and nothing passes the test.)
-    k = _bisect(jnp.ones_like(r), jnp.full_like(r, n + 1), lambda k: in_support(jnp.minimum(k, n)), steps) - 1
+    first, past = jnp.ones_like(r), jnp.full_like(r, n + 1)
+    k = _bisect(first, past, lambda k: in_support(jnp.minimum(k, n)), steps, v) - 1
     k = jnp.maximum(k, 1)
     start = window_start(k)
     return start, start + k - 1
