@@ -229,6 +229,16 @@ def _gaps_jvp(mode: str, primals: tuple[jax.Array], tangents: tuple[jax.Array]):
     return t, jnp.where(support, dz - dtheta, 0.0)
 
 
+def sparse_threshold(z: jax.Array, mode: str) -> jax.Array:
+    """The threshold ``θ`` of :func:`project_simplex` in a sparse mode, keepdims, detached.
+
+    Entries with ``z <= θ`` (up to rounding) get probability 0.
+    """
+    zs = jax.lax.stop_gradient(z - jnp.max(z, axis=-1, keepdims=True))
+    theta, fix = _batch_folding_thresholds(mode)(zs)
+    return jax.lax.stop_gradient(jnp.max(z, axis=-1, keepdims=True)) + theta + fix
+
+
 def project_simplex(z: ArrayLike, mode: str, *, log: bool = False) -> jax.Array:
     r"""Project each row of ``z`` (last axis) onto the probability simplex.
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from softjax._src.kernels import neuralsort_window
 from softjax._src.kernels.chunking import map_chunks, rowwise, sum_chunks
 from softjax._src.kernels.neuralsort import (
     descending_coefficients,
@@ -83,7 +84,8 @@ def sort(x, xhat, *, softness, mode, descending, gated, unsquash, options):
     The rows are detached unless ``gated``; fused over chunks of 128 rows.
     """
     a = _pairwise(xhat, softness, mode)
-    coef = _coefficients(xhat.shape[-1], xhat.dtype, descending)
+    n = xhat.shape[-1]
+    coef = _coefficients(n, xhat.dtype, descending)
 
     def one_row(x_row, xhat_row, a_row):
         def chunk_values(c):
@@ -92,7 +94,21 @@ def sort(x, xhat, *, softness, mode, descending, gated, unsquash, options):
 
         return map_chunks(chunk_values, coef)
 
-    return rowwise(one_row)(x, xhat, a)
+    def dense():
+        return rowwise(one_row)(x, xhat, a)
+
+    if mode == "smooth":
+        return dense()
+    # Sparse rows: on windows of the sorted row where that is exact.
+    flat_x, flat_xhat, flat_a = (t.reshape(-1, n) for t in (x, xhat, a))
+
+    def attempt(width):
+        values, ok = neuralsort_window.sorted_values(
+            flat_x, flat_xhat, flat_a, coef, softness, mode, width, gated
+        )
+        return values.reshape(xhat.shape), ok
+
+    return neuralsort_window.first_exact(n, attempt, dense)
 
 
 def rank(x, xhat, *, softness, mode, descending, options):
@@ -105,20 +121,34 @@ def rank(x, xhat, *, softness, mode, descending, options):
     coef = _coefficients(n, xhat.dtype, descending)
     positions = jnp.arange(1, n + 1, dtype=xhat.dtype)
 
-    def one_row(xhat_row, a_row):
+    def dense_sums(xhat_row, a_row):
         def chunk_sums(rows, mask):
             c, pos = rows
             p = neuralsort_rows(c, xhat_row, a_row, softness, mode) * mask[:, None]
             return jnp.stack([jnp.sum(p, axis=0), pos @ p])
 
-        col_sum, weighted = sum_chunks(chunk_sums, (coef, positions))
+        return tuple(sum_chunks(chunk_sums, (coef, positions)))
+
+    def finish(xhat_row, col_sum, weighted):
         order = jnp.argsort(xhat_row, descending=descending, stable=True)
         hard = jnp.zeros_like(xhat_row).at[order].set(positions)
         ok = (col_sum > 1e-10) | jnp.isnan(col_sum)  # NaN in, NaN out
         soft = weighted / jnp.where(ok, col_sum, 1.0)
         return jnp.where(ok, jnp.clip(soft, 1.0, n), hard)
 
-    return rowwise(one_row)(xhat, a)
+    def dense():
+        col_sum, weighted = rowwise(dense_sums)(xhat, a)
+        return rowwise(finish)(xhat, col_sum, weighted)
+
+    if mode == "smooth":
+        return dense()
+    flat_xhat, flat_a = xhat.reshape(-1, n), a.reshape(-1, n)
+
+    def attempt(width):
+        col_sum, weighted, ok = neuralsort_window.rank_sums(flat_xhat, flat_a, coef, softness, mode, width)
+        return jax.vmap(finish)(flat_xhat, col_sum, weighted).reshape(xhat.shape), ok
+
+    return neuralsort_window.first_exact(n, attempt, dense)
 
 
 __all__ = ["argmax", "argsort", "quantile_rows", "rank", "sort", "top_k", "top_k_mask"]
