@@ -165,6 +165,12 @@ EXHAUSTIVE_ONLY = {
     "tests/test_softsort_window.py::test_public_api_matches_dense[float64-c2]": "method-level c2 test",
     "tests/test_softsort_window.py::test_public_api_matches_dense[float32-c1]": "c0 float32 case",
     "tests/test_axiswise_transforms.py::test_float32_finite": "the finiteness sample",
+    # neuralsort windows: one rank case per direction and one rank gradient.
+    "tests/test_neuralsort_window.py::test_windowed_rank_equals_dense[True-c1]": "c0 and c2 descending",
+    "tests/test_neuralsort_window.py::test_windowed_rank_equals_dense[False-c0]": "c1 ascending",
+    "tests/test_neuralsort_window.py::test_windowed_rank_equals_dense[False-c2]": "c1 ascending",
+    "tests/test_neuralsort_window.py::test_windowed_rank_gradient_equals_dense[c2]": "its c0 case",
+    "tests/test_neuralsort_window.py::test_public_sort_equals_dense_whichever_path[0.01]": "softness 0.1",
     "tests/test_topk_mask.py::test_hostile_inputs_finite_values_and_gradients": "the finiteness sample",
     # One smooth and one piecewise mode per k solver stay in the full tier.
     "tests/test_topk_mask.py::test_check_grads_real_k_methods[fast_soft_sort-smooth]": "its c2 case",

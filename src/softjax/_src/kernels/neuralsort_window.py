@@ -32,7 +32,7 @@ from typing import TypeVar
 import jax
 import jax.numpy as jnp
 
-from softjax._src.kernels.chunking import map_chunks
+from softjax._src.kernels.chunking import map_chunks, sum_chunks
 from softjax._src.kernels.simplex import project_simplex, sparse_threshold
 
 T = TypeVar("T")
@@ -178,23 +178,30 @@ def rank_sums(
 
     Returns:
         ``(column sums (b, n), position-weighted sums (b, n), ok (b,))`` in
-        the input order; equal to the dense sums where ``ok``. Memory
-        ``O(n W)`` per row (the windows are scattered into the columns).
+        the input order; equal to the dense sums where ``ok``. The windows of
+        each chunk of rows are scattered into the sums as they are made, so
+        memory stays ``O(chunk · W + n)`` per row.
     """
     n = xhat.shape[-1]
     positions = jnp.arange(1, n + 1, dtype=xhat.dtype)
 
     def one_row(xhat_row, a_row):
         row = _SortedRow(xhat_row, xhat_row, a_row)
-        start, y, ok = map_chunks(
-            lambda cs: jax.vmap(lambda c: _window_row(row, c, softness, mode, width))(cs), coefficients
-        )
-        index = start[:, None] + jnp.arange(width)
         size = row.v.shape[-1]
-        col = jnp.zeros((size,), y.dtype).at[index].add(y)[:n]
-        weighted = jnp.zeros((size,), y.dtype).at[index].add(positions[:, None] * y)[:n]
+
+        def chunk(rows, mask):
+            cs, pos = rows
+            start, y, ok = jax.vmap(lambda c: _window_row(row, c, softness, mode, width))(cs)
+            y = y * mask[:, None]
+            index = start[:, None] + jnp.arange(width)
+            col = jnp.zeros((size,), y.dtype).at[index].add(y)
+            weighted = jnp.zeros((size,), y.dtype).at[index].add(pos[:, None] * y)
+            failed = jnp.sum(jnp.where(ok, 0.0, mask))[None].astype(y.dtype)
+            return jnp.concatenate([col, weighted, failed])
+
+        sums = sum_chunks(chunk, (coefficients, positions))
         inverse = jnp.argsort(row.order)
-        return col[inverse], weighted[inverse], jnp.all(ok)
+        return sums[:n][inverse], sums[size : size + n][inverse], sums[-1] == 0
 
     return jax.vmap(one_row)(xhat, a)
 
