@@ -674,22 +674,34 @@ def mesh_variants_check(method_groups, x_host, keys_host):
 LONG_N = 2048  # smooth_sort's float32 fast path starts here
 
 
+# Paths that only long rows take: smooth_sort's float32 fast path, the PAV
+# partitioning rule, softsort's sparse windows and neuralsort's banded A with
+# windowed rows (each with a batch-wide fallback condition).
+LONG_ROW_PATHS = (
+    ("smooth_sort", "smooth"),
+    ("fast_soft_sort", "smooth"),
+    ("softsort", "c1"),
+    ("neuralsort", "c2"),
+)
+
+
 def long_rows_check(meshes):
-    """smooth_sort's fast path and fast_soft_sort's PAV rule on rows of 2048, both axis types."""
+    """The long-row paths of :data:`LONG_ROW_PATHS` on rows of 2048, both axis types."""
     x_host = np.random.default_rng(5).standard_normal((BATCH, LONG_N)).astype(np.float32)
     weights = jnp.asarray(np.random.default_rng(6).standard_normal(LONG_N), jnp.float32)
     out = []
-    for method in ("smooth_sort", "fast_soft_sort"):
+    for method, mode in LONG_ROW_PATHS:
 
-        def f(x, method=method):
-            value, grad = jax.value_and_grad(
-                lambda v: jnp.sum(weights * sj.sort(v, axis=-1, softness=0.1, method=method))
-            )(x)
-            return value, grad, sj.sort(x, axis=-1, softness=0.1, method=method)
+        def f(x, method=method, mode=mode):
+            def sort(v):
+                return sj.sort(v, axis=-1, softness=0.1, method=method, mode=mode)
+
+            value, grad = jax.value_and_grad(lambda v: jnp.sum(weights * sort(v)))(x)
+            return value, grad, sort(x)
 
         ref = jax.jit(f)(jax.device_put(x_host, jax.devices()[0]))
         for kind, mesh in zip(("auto", "explicit"), meshes, strict=True):
-            entry = {"method": method, "axis_type": kind, "error": None, "max_err": {}}
+            entry = {"method": method, "mode": mode, "axis_type": kind, "error": None, "max_err": {}}
             try:
                 with jax.set_mesh(mesh):
                     x = jax.device_put(x_host, NamedSharding(mesh, P("data", None)))

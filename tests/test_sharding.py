@@ -154,9 +154,10 @@ def _limit(method, key):
         # (full tier, float32: at most 2.1e-5 relative, median 1.4e-8).
         return 100.0
     # float32 rounding: XLA fuses the per-device program differently, and the
-    # c2 sampler gradients (cubic simplex weights of Gumbel-perturbed scores)
-    # amplify it to a few 1e-6 (full tier: at most 3.2x the 1e-6 tolerance).
-    return 5.0 if key.startswith("random.") and "@c2/grad" in key else 1.0
+    # sampler gradients (simplex weights of Gumbel-perturbed scores) amplify
+    # it to a few 1e-6 (full tier: at most 3.2x the 1e-6 tolerance in c2,
+    # 1.08x for smooth choice_st with the sampled axis sharded and gathered).
+    return 5.0 if key.startswith("random.") and "/grad" in key else 1.0
 
 
 def _mismatches(stage, method, where):
@@ -293,8 +294,8 @@ def test_groups_cover_every_method_and_mode(report):
 
 @pytest.mark.full
 def test_long_rows_fast_paths(report):
-    """smooth_sort's n >= 2048 float32 path and the PAV partitioning rule, both axis types."""
-    assert len(report["long_rows"]) == 4
+    """The paths only long rows take (n = 2048, float32), both axis types."""
+    assert len(report["long_rows"]) == 2 * len(sharding_check.LONG_ROW_PATHS)
     for entry in report["long_rows"]:
         where = f"{entry['method']} on {entry['axis_type']} axes"
         assert entry["error"] is None, f"{where}: {entry['error']}"
@@ -308,7 +309,13 @@ def test_long_rows_fast_paths(report):
         # partitioning (Auto axes). Against float64 the sharded result is
         # 2.5e-6 (values) / 1.6e-6 (gradients) off, one device 8.5e-7 / 6.8e-7;
         # the two differ by 1.6e-6 / 2.4e-6. Limit 1e-5.
-        limit = 1000.0 if entry["method"] == "smooth_sort" else 10.0
+        # softsort c1 (sparse windows): 7.2 measured, within the limit of 10.
+        # neuralsort c2 (banded A, windowed rows): float32 gradients at
+        # n = 2048 are 4.0e-3 (a batch of 8) and 3.7e-3 (row by row) of the
+        # gradient's scale from float64 on one device, 4.3e-3 apart, with the
+        # pairwise or the banded A alike: the rows' own conditioning (see the
+        # numerical guarantees), not sharding. Limit 1e-2.
+        limit = {"smooth_sort": 1000.0, "neuralsort": 1e4}.get(entry["method"], 10.0)
         bad = {k: v for k, v in entry["max_err"].items() if not v <= limit}
         assert not bad, f"{where}: {bad}"
         assert entry["batch_sharded"], where

@@ -283,7 +283,10 @@ _sort_rank = jax.jit(
 
 
 @given(
-    x=arrays(np.float64, st.sampled_from([2, 9]), elements=st.floats(-1e6, 1e6, width=64)),
+    # Subnormals excluded: XLA:CPU flushes them to zero in arithmetic.
+    x=arrays(
+        np.float64, st.sampled_from([2, 9]), elements=st.floats(-1e6, 1e6, width=64, allow_subnormal=False)
+    ),
     softness=st.sampled_from(SOFTNESS),
 )
 def test_sorted_values_in_hull_monotone_ranks_in_range(x, softness):

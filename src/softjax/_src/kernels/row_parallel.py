@@ -73,8 +73,10 @@ def map_rows(fn: Callable[..., T], x: jax.Array, *shared: jax.Array, trailing: i
         for name in (entry if isinstance(entry, tuple) else (entry,))
     }
     if used:
-        # Manual over every explicit axis (a partitioned host callback cannot
-        # run with explicit axes left inside). check_vma=False: ``fn`` may
+        # Manual over every mesh axis: a partitioned host callback cannot run
+        # with explicit axes left inside, nor with Auto axes of a mixed mesh
+        # (the rows are replicated over those, and so is the work, as it
+        # would be under Auto). check_vma=False: ``fn`` may
         # close over traced scalars (a softness being learned) that meet the
         # per-device rows in the kernels' primitives; their cotangents are
         # summed over the devices, and so are the rows' cotangents over an
@@ -84,7 +86,7 @@ def map_rows(fn: Callable[..., T], x: jax.Array, *shared: jax.Array, trailing: i
             mesh=mesh,
             in_specs=(rows,) + (P(),) * len(shared),
             out_specs=batch,
-            axis_names=set(explicit),
+            axis_names=set(mesh.axis_names),
             check_vma=False,
         )(x, *shared)
     out_sharding = jax.tree.map(lambda _: batch, jax.eval_shape(fn, x, *shared))
@@ -109,6 +111,22 @@ def map_replicated(fn: Callable[..., T], *args: jax.Array) -> T:
     return jax.sharding.auto_axes(fn, axes=tuple(explicit), out_sharding=out_sharding)(*args)
 
 
+def whole_axis(x: jax.Array, axis: int) -> jax.Array:
+    """``x`` with ``axis`` unsharded: one all-gather where an explicit mesh axis shards it.
+
+    An integer gather along an axis (``take``, ``take_along_axis``) needs
+    the whole axis on every device; on explicit meshes it does not gather it
+    by itself.
+    """
+    if not explicit_axes(x):
+        return x
+    spec = list(_padded_spec(x))
+    if spec[axis] is None:
+        return x
+    spec[axis] = None
+    return jax.sharding.reshard(x, P(*spec))
+
+
 def align_leading(a: jax.Array, b: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
     """``a`` and ``b`` with the same explicit sharding on their first ``n`` axes.
 
@@ -128,4 +146,4 @@ def align_leading(a: jax.Array, b: jax.Array, n: int) -> tuple[jax.Array, jax.Ar
     return fit(a, sa), fit(b, sb)
 
 
-__all__ = ["align_leading", "explicit_axes", "map_replicated", "map_rows"]
+__all__ = ["align_leading", "explicit_axes", "map_replicated", "map_rows", "whole_axis"]

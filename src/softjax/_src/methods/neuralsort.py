@@ -1,8 +1,11 @@
 """``method="neuralsort"``: rows ``Π_Δ((c_r x̂ - A) / s)`` (Grover et al. 2019).
 
-``A`` (the soft pairwise distance sums) is computed once per row in column
-chunks; ``sort`` and ``rank`` generate rows 128 at a time and contract them
-immediately, so memory stays ``O(128 n)``.
+``A`` (the soft pairwise distance sums) is computed once per row: in
+``O(n log n)`` from the sorted row in the piecewise modes (its softabs is
+``|d|`` off a band), else in column chunks. ``sort`` and ``rank`` generate
+rows 128 at a time and contract them immediately, so memory stays
+``O(128 n)``; from ``n = 1024`` on, the piecewise modes compute each row on a
+window of the sorted row instead.
 
 Deliberate deviation: ``rank`` reads ``Σ_j (j+1) P_ji / Σ_j P_ji``,
 a weighted average of positions that always lies in ``[1, n]``; where an
@@ -19,14 +22,27 @@ import jax.numpy as jnp
 from softjax._src.kernels import neuralsort_window
 from softjax._src.kernels.chunking import map_chunks, rowwise, sum_chunks
 from softjax._src.kernels.neuralsort import (
+    BANDED_MODES,
     descending_coefficients,
     neuralsort_rows,
     pairwise_abs_sum,
+    sorted_abs_sum,
 )
 from softjax._src.steps import sigmoidal
 
+# From this length on the banded O(n log n) sum of A beats the pairwise one.
+BANDED_MIN_N = 512
+
 
 def _pairwise(xhat, softness, mode):
+    if mode in BANDED_MODES and xhat.shape[-1] >= BANDED_MIN_N:
+
+        def banded(row):
+            order = jnp.argsort(jax.lax.stop_gradient(row), stable=True)
+            return jnp.zeros_like(row).at[order].set(sorted_abs_sum(row[order], softness, mode))
+
+        return rowwise(banded)(xhat)
+
     def softabs(d):
         return d * (2 * sigmoidal(d, softness=softness, mode=mode) - 1)
 

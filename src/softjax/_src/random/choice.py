@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from softjax._src.kernels.row_parallel import align_leading
+from softjax._src.kernels.row_parallel import align_leading, whole_axis
 from softjax._src.random._common import (
     default_float,
     log_weights,
@@ -162,7 +162,7 @@ def choice(
 
     if mode == "_hard":
         idx = categorical_indices(key, logits, -1, shape, replace, rng_mode)
-        return jnp.take(values, idx, axis=axis)  # integer gather: exact for any dtype
+        return jnp.take(whole_axis(values, axis), idx, axis=axis)  # integer gather: exact for any dtype
 
     validate_index_method(method)
     index = categorical(
@@ -264,6 +264,7 @@ def permutation(
 
     if mode == "_hard":
         order = jnp.argsort(scores, axis=score_axis, descending=True)
+        values = whole_axis(values, axis)
         if shared:
             return jnp.take(values, order, axis=axis)
         return jnp.take_along_axis(values, order, axis=axis)  # integer gather: exact
