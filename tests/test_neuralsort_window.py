@@ -35,9 +35,9 @@ def _dense_values(x, xhat, softness, mode, descending, gated=True):
 
 
 def _windowed(x, xhat, softness, mode, descending, width=256, gated=True):
-    a = neuralsort._pairwise(xhat, softness, mode)
+    rows, _ = neuralsort._banded(xhat, softness, mode)
     coef = descending_coefficients(xhat.shape[-1], xhat.dtype) * (1 if descending else -1)
-    return neuralsort_window.sorted_values(x, xhat, a, coef, softness, mode, width, gated)
+    return neuralsort_window.sorted_values(x, rows, coef, softness, mode, width, gated)
 
 
 @pytest.mark.parametrize("mode", SPARSE)
@@ -125,9 +125,9 @@ def _method_rank(xhat, softness, mode, descending):
 @pytest.mark.parametrize("descending", [True, False])
 def test_windowed_rank_equals_dense(monkeypatch, mode, descending):
     _, xhat = _inputs(1024, 7, ties=True)
-    a = neuralsort._pairwise(xhat, 0.1, mode)
+    rows, _ = neuralsort._banded(xhat, 0.1, mode)
     coef = descending_coefficients(1024, xhat.dtype) * (1 if descending else -1)
-    _, _, ok = neuralsort_window.rank_sums(xhat, a, coef, 0.1, mode, 256)
+    _, _, ok = neuralsort_window.rank_sums(rows, coef, 0.1, mode, 256)
     assert np.all(np.asarray(ok)), "the window path was not taken"
     got = _method_rank(xhat, 0.1, mode, descending)
     monkeypatch.setattr(neuralsort_window, "MIN_N", 10**9)  # the dense rows

@@ -27,7 +27,7 @@ Memory is ``O(chunk · (W + n / BLOCK))`` per row chunk, no ``n x n`` array.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -45,46 +45,62 @@ WIDTHS = (256, 1024)
 MIN_N = 1024
 
 
-class _SortedRow:
-    """One row sorted by ``x̂`` (ascending), edge-padded to a multiple of :data:`BLOCK`.
+class SortedRows(NamedTuple):
+    """Rows in ascending order of ``x̂`` with their ``A`` as a double word, each ``(b, n)``."""
 
+    order: jax.Array  # int, the ascending order of x̂
+    v: jax.Array  # x̂ in that order
+    a_high: jax.Array  # A minus a per-row constant, as high + low
+    a_low: jax.Array
+
+
+class _SortedRow:
+    """One row in ascending order of ``x̂``, edge-padded to a multiple of :data:`BLOCK`.
+
+    ``A`` comes as a double word (``high + low``, from
+    :func:`~softjax._src.kernels.neuralsort.sorted_abs_sum_parts`) and every
+    score is taken relative to a reference position of the same row, so a
+    score difference is rounded relative to itself, not to ``|c x̂| + |A|``.
     Per block it keeps what the certificate needs: the end points' ``v`` and
     ``A`` and the smallest and largest slope ``ΔA / Δv`` between neighbours.
     """
 
-    def __init__(self, x: jax.Array, xhat: jax.Array, a: jax.Array):
-        n = xhat.shape[-1]
-        order = jnp.argsort(jax.lax.stop_gradient(xhat), stable=True)
+    def __init__(
+        self, order: jax.Array, x: jax.Array | None, v: jax.Array, a_high: jax.Array, a_low: jax.Array
+    ):
+        n = v.shape[-1]
         pad = (-n) % BLOCK
         # Padding repeats the last entry (masked out of every window); as a
         # tie it changes no block's maximum.
         self.n = n
         self.order = order
-        self.v, self.a, self.x = (jnp.pad(t[order], (0, pad), mode="edge") for t in (xhat, a, x))
-        v, a_s = jax.lax.stop_gradient(self.v), jax.lax.stop_gradient(self.a)
-        dv, da = v[1:] - v[:-1], a_s[1:] - a_s[:-1]
+        self.v, self.high, self.low = (jnp.pad(t, (0, pad), mode="edge") for t in (v, a_high, a_low))
+        self.x = None if x is None else jnp.pad(x[order], (0, pad), mode="edge")
+        v, high, low = (jax.lax.stop_gradient(t) for t in (self.v, self.high, self.low))
+        dv = v[1:] - v[:-1]
+        da = (high[1:] - high[:-1]) + (low[1:] - low[:-1])
         slope = da / jnp.where(dv > 0, dv, 1.0)
         # A tie (dv = 0) constrains nothing unless rounding made da non-zero:
         # then the slope is taken as unbounded (the certificate fails).
-        low = jnp.where(dv > 0, slope, jnp.where(da >= 0, jnp.inf, -jnp.inf))
-        high = jnp.where(dv > 0, slope, jnp.where(da <= 0, -jnp.inf, jnp.inf))
+        low_slope = jnp.where(dv > 0, slope, jnp.where(da >= 0, jnp.inf, -jnp.inf))
+        high_slope = jnp.where(dv > 0, slope, jnp.where(da <= 0, -jnp.inf, jnp.inf))
 
         def per_block(t, fill):  # pairs inside each block (the last column crosses blocks)
             return jnp.concatenate([t, jnp.full((1,), fill, t.dtype)]).reshape(-1, BLOCK)[:, :-1]
 
-        self.low, self.high = jnp.min(per_block(low, jnp.inf), 1), jnp.max(per_block(high, -jnp.inf), 1)
-        blocks_v, blocks_a = v.reshape(-1, BLOCK), a_s.reshape(-1, BLOCK)
-        self.v_first, self.v_last = blocks_v[:, 0], blocks_v[:, -1]
-        self.a_first, self.a_last = blocks_a[:, 0], blocks_a[:, -1]
+        self.slope_min = jnp.min(per_block(low_slope, jnp.inf), 1)
+        self.slope_max = jnp.max(per_block(high_slope, -jnp.inf), 1)
+        self.first, self.last = (tuple(t.reshape(-1, BLOCK)[:, i] for t in (v, high, low)) for i in (0, -1))
         # Secant slopes across whole blocks: neighbours' slopes carry the
-        # rounding of A (float32: about eps·n) over a gap of about 1 / n, too
-        # noisy to place the peak; a block's secant is BLOCK times steadier.
-        span = self.v_last - self.v_first
-        secant = (self.a_last - self.a_first) / jnp.where(span > 0, span, 1.0)
+        # rounding of A over a gap of about 1 / n, too noisy to place the
+        # peak; a block's secant is BLOCK times steadier.
+        span = self.last[0] - self.first[0]
+        rise = (self.last[1] - self.first[1]) + (self.last[2] - self.first[2])
+        secant = rise / jnp.where(span > 0, span, 1.0)
         self.running_secant = jax.lax.cummax(jnp.where(span > 0, secant, -jnp.inf))
 
-    def block_bounds(self, c: jax.Array, softness) -> jax.Array:
-        r"""An upper bound of ``z = (c v - A) / s`` over each block.
+    def block_bounds(self, c: jax.Array, softness, ref: tuple[jax.Array, ...]) -> jax.Array:
+        r"""An upper bound of ``z = (c (v - v_ref) - (A - A_ref)) / s`` over each block.
 
         With $m_-$, $m_+$ the block's smallest and largest slope,
         $A_j \ge A_{first} + m_-(v_j - v_{first})$ and
@@ -92,12 +108,17 @@ class _SortedRow:
         the score of an end point when every slope of the block lies on one
         side of ``c`` (any block away from the row's peak).
         """
-        span = self.v_last - self.v_first
-        rise = jnp.where(span > 0, jnp.maximum(c - self.low, 0) * span, 0.0)
-        fall = jnp.where(span > 0, jnp.maximum(self.high - c, 0) * span, 0.0)
-        from_first = c * self.v_first - self.a_first + rise
-        from_last = c * self.v_last - self.a_last + fall
+        span = self.last[0] - self.first[0]
+        rise = jnp.where(span > 0, jnp.maximum(c - self.slope_min, 0) * span, 0.0)
+        fall = jnp.where(span > 0, jnp.maximum(self.slope_max - c, 0) * span, 0.0)
+        from_first = _relative_score(c, self.first, ref) + rise
+        from_last = _relative_score(c, self.last, ref) + fall
         return jnp.minimum(from_first, from_last) / softness
+
+
+def _relative_score(c, point: tuple[jax.Array, ...], ref: tuple[jax.Array, ...]) -> jax.Array:
+    """``c (v - v_ref) - (A - A_ref)`` for ``point``/``ref`` = ``(v, A high, A low)``."""
+    return c * (point[0] - ref[0]) - ((point[1] - ref[1]) + (point[2] - ref[2]))
 
 
 def _window_row(row: _SortedRow, c: jax.Array, softness, mode: str, width: int):
@@ -107,21 +128,21 @@ def _window_row(row: _SortedRow, c: jax.Array, softness, mode: str, width: int):
     # The score rises across a block iff its secant slope is below c.
     peak = jnp.searchsorted(row.running_secant, c_fixed, side="left") * BLOCK + BLOCK // 2
     start = jnp.clip((peak - width // 2) // BLOCK * BLOCK, 0, size - width)
-    v = jax.lax.dynamic_slice(row.v, (start,), (width,))
-    a = jax.lax.dynamic_slice(row.a, (start,), (width,))
-    z = jnp.where(start + jnp.arange(width) < row.n, (c * v - a) / softness, -jnp.inf)
+    window = tuple(jax.lax.dynamic_slice(t, (start,), (width,)) for t in (row.v, row.high, row.low))
+    ref = tuple(t[0] for t in window)
+    z = jnp.where(start + jnp.arange(width) < row.n, _relative_score(c, window, ref) / softness, -jnp.inf)
     y = project_simplex(z, mode)
     theta = sparse_threshold(z, mode)[0]
-    block = jnp.arange(row.v_first.shape[0]) * BLOCK
+    block = jnp.arange(row.first[0].shape[0]) * BLOCK
     outside = (block < start) | (block >= start + width)
-    bound = jnp.max(jnp.where(outside, row.block_bounds(c_fixed, softness), -jnp.inf))
+    fixed_ref = tuple(jax.lax.stop_gradient(t) for t in ref)
+    bound = jnp.max(jnp.where(outside, row.block_bounds(c_fixed, softness, fixed_ref), -jnp.inf))
     return start, y, (bound <= theta) & jnp.isfinite(theta)
 
 
 def sorted_values(
     x: jax.Array,
-    xhat: jax.Array,
-    a: jax.Array,
+    rows: SortedRows,
     coefficients: jax.Array,
     softness,
     mode: str,
@@ -131,8 +152,9 @@ def sorted_values(
     """NeuralSort's soft-sorted values ``P x`` on windows, and whether every row is exact.
 
     Args:
-        x: ``(b, n)`` values read off. xhat: ``(b, n)`` the relaxed inputs.
-        a: ``(b, n)`` the pairwise term ``A`` of each row.
+        x: ``(b, n)`` values read off, in the input order.
+        rows: the relaxed inputs in ascending order and their ``A``
+            (:class:`SortedRows`, each field ``(b, ...)``).
         coefficients: ``(n,)``, one per output position (``n + 1 - 2r``
             descending, its negative ascending).
         softness, mode: as for the dense rows (a sparse mode).
@@ -144,13 +166,14 @@ def sorted_values(
         ``ok``.
     """
 
-    def one_row(x_row, xhat_row, a_row):
-        row = _SortedRow(x_row, xhat_row, a_row)
+    def one_row(x_row, sorted_row):
+        row = _SortedRow(sorted_row.order, x_row, sorted_row.v, sorted_row.a_high, sorted_row.a_low)
 
         def chunk(cs):
             def position(c):
                 start, y, ok = _window_row(row, c, softness, mode, width)
                 y = y if gated else jax.lax.stop_gradient(y)
+                assert row.x is not None
                 return y @ jax.lax.dynamic_slice(row.x, (start,), (width,)), ok
 
             return jax.vmap(position)(cs)
@@ -158,12 +181,11 @@ def sorted_values(
         values, ok = map_chunks(chunk, coefficients)
         return values, jnp.all(ok)
 
-    return jax.vmap(one_row)(x, xhat, a)
+    return jax.vmap(one_row)(x, rows)
 
 
 def rank_sums(
-    xhat: jax.Array,
-    a: jax.Array,
+    rows: SortedRows,
     coefficients: jax.Array,
     softness,
     mode: str,
@@ -172,7 +194,7 @@ def rank_sums(
     """NeuralSort's column sums ``Σ_r P_rj`` and ``Σ_r (r + 1) P_rj`` on windows.
 
     Args:
-        xhat: ``(b, n)``. a: ``(b, n)`` the pairwise term ``A``.
+        rows: as for :func:`sorted_values`.
         coefficients: ``(n,)``, row ``r``'s coefficient at index ``r``.
         softness, mode, width: as for :func:`sorted_values`.
 
@@ -182,11 +204,11 @@ def rank_sums(
         each chunk of rows are scattered into the sums as they are made, so
         memory stays ``O(chunk · W + n)`` per row.
     """
-    n = xhat.shape[-1]
-    positions = jnp.arange(1, n + 1, dtype=xhat.dtype)
+    n = rows.v.shape[-1]
+    positions = jnp.arange(1, n + 1, dtype=rows.v.dtype)
 
-    def one_row(xhat_row, a_row):
-        row = _SortedRow(xhat_row, xhat_row, a_row)
+    def one_row(sorted_row):
+        row = _SortedRow(sorted_row.order, None, sorted_row.v, sorted_row.a_high, sorted_row.a_low)
         size = row.v.shape[-1]
 
         def chunk(rows, mask):
@@ -203,7 +225,7 @@ def rank_sums(
         inverse = jnp.argsort(row.order)
         return sums[:n][inverse], sums[size : size + n][inverse], sums[-1] == 0
 
-    return jax.vmap(one_row)(xhat, a)
+    return jax.vmap(one_row)(rows)
 
 
 def first_exact(n: int, attempt: Callable[[int], tuple[T, jax.Array]], dense: Callable[[], T]) -> T:

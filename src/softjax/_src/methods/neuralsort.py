@@ -26,7 +26,7 @@ from softjax._src.kernels.neuralsort import (
     descending_coefficients,
     neuralsort_rows,
     pairwise_abs_sum,
-    sorted_abs_sum,
+    sorted_abs_sum_parts,
 )
 from softjax._src.steps import sigmoidal
 
@@ -34,19 +34,39 @@ from softjax._src.steps import sigmoidal
 BANDED_MIN_N = 512
 
 
-def _pairwise(xhat, softness, mode):
+def _banded(xhat, softness, mode) -> tuple[neuralsort_window.SortedRows, jax.Array]:
+    """Each row in ascending order with its ``A`` (``O(n log n)``), and ``A``'s per-row base."""
+
+    def one(row):
+        order = jnp.argsort(jax.lax.stop_gradient(row), stable=True)
+        v = row[order]
+        parts = sorted_abs_sum_parts(v, softness, mode)
+        return neuralsort_window.SortedRows(order, v, parts.high, parts.low), parts.base
+
+    return rowwise(one)(xhat)
+
+
+def _in_input_order(rows: neuralsort_window.SortedRows, base: jax.Array) -> jax.Array:
+    def one(order, high, low, base):
+        return jnp.zeros_like(high).at[order].set(base + (high + low))
+
+    return rowwise(one)(rows.order, rows.a_high, rows.a_low, base)
+
+
+def _pairwise_and_sorted(xhat, softness, mode):
+    """``A`` in the input order, and the sorted rows where ``A`` came from them (else ``None``)."""
     if mode in BANDED_MODES and xhat.shape[-1] >= BANDED_MIN_N:
-
-        def banded(row):
-            order = jnp.argsort(jax.lax.stop_gradient(row), stable=True)
-            return jnp.zeros_like(row).at[order].set(sorted_abs_sum(row[order], softness, mode))
-
-        return rowwise(banded)(xhat)
+        rows, base = _banded(xhat, softness, mode)
+        return _in_input_order(rows, base), rows
 
     def softabs(d):
         return d * (2 * sigmoidal(d, softness=softness, mode=mode) - 1)
 
-    return rowwise(lambda row: pairwise_abs_sum(row, softabs))(xhat)
+    return rowwise(lambda row: pairwise_abs_sum(row, softabs))(xhat), None
+
+
+def _pairwise(xhat, softness, mode):
+    return _pairwise_and_sorted(xhat, softness, mode)[0]
 
 
 def _coefficients(n, dtype, descending):
@@ -99,7 +119,7 @@ def sort(x, xhat, *, softness, mode, descending, gated, unsquash, options):
 
     The rows are detached unless ``gated``; fused over chunks of 128 rows.
     """
-    a = _pairwise(xhat, softness, mode)
+    a, sorted_rows = _pairwise_and_sorted(xhat, softness, mode)
     n = xhat.shape[-1]
     coef = _coefficients(n, xhat.dtype, descending)
 
@@ -113,15 +133,13 @@ def sort(x, xhat, *, softness, mode, descending, gated, unsquash, options):
     def dense():
         return rowwise(one_row)(x, xhat, a)
 
-    if mode == "smooth":
+    if sorted_rows is None:
         return dense()
     # Sparse rows: on windows of the sorted row where that is exact.
-    flat_x, flat_xhat, flat_a = (t.reshape(-1, n) for t in (x, xhat, a))
+    flat_x, flat_rows = x.reshape(-1, n), jax.tree.map(lambda t: t.reshape(-1, n), sorted_rows)
 
     def attempt(width):
-        values, ok = neuralsort_window.sorted_values(
-            flat_x, flat_xhat, flat_a, coef, softness, mode, width, gated
-        )
+        values, ok = neuralsort_window.sorted_values(flat_x, flat_rows, coef, softness, mode, width, gated)
         return values.reshape(xhat.shape), ok
 
     return neuralsort_window.first_exact(n, attempt, dense)
@@ -133,7 +151,7 @@ def rank(x, xhat, *, softness, mode, descending, options):
     Rank 1 is the largest when ``descending``.
     """
     n = xhat.shape[-1]
-    a = _pairwise(xhat, softness, mode)
+    a, sorted_rows = _pairwise_and_sorted(xhat, softness, mode)
     coef = _coefficients(n, xhat.dtype, descending)
     positions = jnp.arange(1, n + 1, dtype=xhat.dtype)
 
@@ -156,12 +174,12 @@ def rank(x, xhat, *, softness, mode, descending, options):
         col_sum, weighted = rowwise(dense_sums)(xhat, a)
         return rowwise(finish)(xhat, col_sum, weighted)
 
-    if mode == "smooth":
+    if sorted_rows is None:
         return dense()
-    flat_xhat, flat_a = xhat.reshape(-1, n), a.reshape(-1, n)
+    flat_xhat, flat_rows = xhat.reshape(-1, n), jax.tree.map(lambda t: t.reshape(-1, n), sorted_rows)
 
     def attempt(width):
-        col_sum, weighted, ok = neuralsort_window.rank_sums(flat_xhat, flat_a, coef, softness, mode, width)
+        col_sum, weighted, ok = neuralsort_window.rank_sums(flat_rows, coef, softness, mode, width)
         return jax.vmap(finish)(flat_xhat, col_sum, weighted).reshape(xhat.shape), ok
 
     return neuralsort_window.first_exact(n, attempt, dense)
