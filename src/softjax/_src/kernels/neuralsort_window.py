@@ -41,6 +41,10 @@ BLOCK = 32
 # Window widths tried in turn; a row needs its support (at most ~200 positions
 # at n = 16384 for softness <= 1 on standardized rows) plus a margin.
 WIDTHS = (256, 1024)
+# Positions on each side of a window whose scores the certificate evaluates
+# exactly; a block bound is loose where the block's slopes straddle the
+# row's coefficient (near the peak) or a near-tie makes a slope noisy.
+MARGIN = 2 * BLOCK
 # Below this many entries the dense rows cost about as much.
 MIN_N = 1024
 
@@ -133,11 +137,21 @@ def _window_row(row: _SortedRow, c: jax.Array, softness, mode: str, width: int):
     z = jnp.where(start + jnp.arange(width) < row.n, _relative_score(c, window, ref) / softness, -jnp.inf)
     y = project_simplex(z, mode)
     theta = sparse_threshold(z, mode)[0]
-    block = jnp.arange(row.first[0].shape[0]) * BLOCK
-    outside = (block < start) | (block >= start + width)
+    # Certificate: the margin's scores exactly, the blocks beyond it by their bounds.
     fixed_ref = tuple(jax.lax.stop_gradient(t) for t in ref)
-    bound = jnp.max(jnp.where(outside, row.block_bounds(c_fixed, softness, fixed_ref), -jnp.inf))
-    return start, y, (bound <= theta) & jnp.isfinite(theta)
+    margin = min(MARGIN, (size - width) // 2 // BLOCK * BLOCK)
+    outer = jnp.clip(start - margin, 0, size - width - 2 * margin)
+    around = tuple(
+        jax.lax.dynamic_slice(jax.lax.stop_gradient(t), (outer,), (width + 2 * margin,))
+        for t in (row.v, row.high, row.low)
+    )
+    position = outer + jnp.arange(width + 2 * margin)
+    in_margin = ((position < start) | (position >= start + width)) & (position < row.n)
+    exact = jnp.max(jnp.where(in_margin, _relative_score(c_fixed, around, fixed_ref) / softness, -jnp.inf))
+    block = jnp.arange(row.first[0].shape[0]) * BLOCK
+    beyond = (block < outer) | (block >= outer + width + 2 * margin)
+    bound = jnp.max(jnp.where(beyond, row.block_bounds(c_fixed, softness, fixed_ref), -jnp.inf))
+    return start, y, (jnp.maximum(bound, exact) <= theta) & jnp.isfinite(theta)
 
 
 def sorted_values(
