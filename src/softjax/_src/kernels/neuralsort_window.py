@@ -43,8 +43,10 @@ BLOCK = 32
 WIDTHS = (256, 1024)
 # Positions on each side of a window whose scores the certificate evaluates
 # exactly; a block bound is loose where the block's slopes straddle the
-# row's coefficient (near the peak) or a near-tie makes a slope noisy.
-MARGIN = 2 * BLOCK
+# row's coefficient (near the peak) or a near-tie makes a slope noisy (float32,
+# n = 16384: 2 blocks left some rows of a batch uncertified at width 256, 8
+# blocks none).
+MARGIN = 8 * BLOCK
 # Below this many entries the dense rows cost about as much.
 MIN_N = 1024
 
