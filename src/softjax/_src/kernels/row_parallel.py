@@ -73,10 +73,8 @@ def map_rows(fn: Callable[..., T], x: jax.Array, *shared: jax.Array, trailing: i
         for name in (entry if isinstance(entry, tuple) else (entry,))
     }
     if used:
-        # Manual over every mesh axis: a partitioned host callback cannot run
-        # with explicit axes left inside, nor with Auto axes of a mixed mesh
-        # (the rows are replicated over those, and so is the work, as it
-        # would be under Auto). check_vma=False: ``fn`` may
+        # Manual over every explicit axis (a partitioned host callback cannot
+        # run with explicit axes left inside). check_vma=False: ``fn`` may
         # close over traced scalars (a softness being learned) that meet the
         # per-device rows in the kernels' primitives; their cotangents are
         # summed over the devices, and so are the rows' cotangents over an
@@ -86,7 +84,7 @@ def map_rows(fn: Callable[..., T], x: jax.Array, *shared: jax.Array, trailing: i
             mesh=mesh,
             in_specs=(rows,) + (P(),) * len(shared),
             out_specs=batch,
-            axis_names=set(mesh.axis_names),
+            axis_names=set(explicit),
             check_vma=False,
         )(x, *shared)
     out_sharding = jax.tree.map(lambda _: batch, jax.eval_shape(fn, x, *shared))
