@@ -63,10 +63,7 @@ def _double_word_cumsum(t: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Prefix sums of ``t`` as double words ``(high, low)`` (error about ``u² Σ|t|``)."""
 
     def combine(a, b):
-        s, e = compensated.two_sum(a[0], b[0])
-        low = e + (a[1] + b[1])
-        high = s + low
-        return high, low - (high - s)
+        return compensated.add(a[0], a[1] + b[1], b[0])
 
     return jax.lax.associative_scan(combine, (t, jnp.zeros_like(t)))
 
