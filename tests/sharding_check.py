@@ -721,7 +721,11 @@ def long_rows_check(meshes):
 
 
 def training_check(mesh):
-    """Plain SGD on a sharded batch; loss built from sort, top_k and greater."""
+    """Plain SGD on a sharded batch; loss built from sort, top_k and greater.
+
+    The softness of sort and top_k is learned with the weights: a traced
+    scalar that the per-device row computation has to take as an operand.
+    """
     rng = np.random.default_rng(0)
     d = 4
     w_true = rng.standard_normal((d, N)).astype(np.float32)
@@ -734,19 +738,24 @@ def training_check(mesh):
     data = NamedSharding(mesh, P("data", None))
     replicated = NamedSharding(mesh, P())
     batch = tuple(jax.device_put(a, data) for a in (feats, target_sorted, target_top, target_pos))
-    params = jax.device_put(jnp.zeros((d, N), jnp.float32) + 0.01 * jnp.eye(d, N), replicated)
+    params = {
+        "w": jnp.zeros((d, N), jnp.float32) + 0.01 * jnp.eye(d, N),
+        "log_softness": jnp.log(jnp.float32(0.1)),
+    }
+    params = jax.device_put(params, replicated)
 
-    def loss_fn(w, feats, t_sorted, t_top, t_pos):
-        s = feats @ w
-        l_sort = jnp.mean((sj.sort(s, axis=-1, softness=0.1) - t_sorted) ** 2)
-        l_top = jnp.mean((sj.top_k(s, 2, softness=0.1)[0] - t_top) ** 2)
+    def loss_fn(params, feats, t_sorted, t_top, t_pos):
+        s = feats @ params["w"]
+        softness = jnp.exp(params["log_softness"])
+        l_sort = jnp.mean((sj.sort(s, axis=-1, softness=softness) - t_sorted) ** 2)
+        l_top = jnp.mean((sj.top_k(s, 2, softness=softness)[0] - t_top) ** 2)
         l_pos = jnp.mean((sj.greater(s, 0.0, softness=0.5) - t_pos) ** 2)
         return l_sort + l_top + l_pos
 
     @jax.jit
     def step(w, *batch):
         loss, g = jax.value_and_grad(loss_fn)(w, *batch)
-        return w - 0.1 * g, loss
+        return jax.tree.map(lambda p, dp: p - 0.1 * dp, w, g), loss
 
     with jax.set_mesh(mesh):
         compiled = step.lower(params, *batch).compile()
@@ -756,7 +765,8 @@ def training_check(mesh):
             losses.append(float(loss))
     return {
         "losses": [losses[0], losses[9], losses[-1]],
-        "params_replicated": bool(params.sharding.is_fully_replicated),
+        "params_replicated": all(p.sharding.is_fully_replicated for p in jax.tree.leaves(params)),
+        "softness": float(jnp.exp(params["log_softness"])),
         "hlo": inspect_hlo(compiled.as_text()),
     }
 

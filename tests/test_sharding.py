@@ -333,6 +333,8 @@ def test_sharded_training_step_decreases_loss(report, mesh_kind):
     first, _, last = train["losses"]
     assert last < 0.5 * first, f"loss did not decrease: {train['losses']}"
     assert train["params_replicated"]
+    # The learned softness moved: its gradient crossed the per-device rows.
+    assert abs(train["softness"] - 0.1) > 1e-3, train["softness"]
     # Summing the gradient over the batch is the one legitimate collective.
     others = [c for c in train["hlo"]["collectives"] if not c.startswith("all-reduce")]
     assert not others and not train["hlo"]["callbacks"], train["hlo"]

@@ -36,6 +36,7 @@ from softjax._src.validation import (
     concrete_or_none,
     ensure_float,
     host_value,
+    is_tracer,
     validate_mode,
     validate_softness,
 )
@@ -159,6 +160,7 @@ def per_row(
     standardize: bool = True,
     method: MethodSpec | None = None,
     softness: Any = None,
+    method_kwargs: dict[str, Any] | None = None,
     shared: tuple[jax.Array, ...] = (),
 ) -> tuple[T, Working]:
     """``body(prepare(x, ...))``, run row-parallel on meshes with explicit axes.
@@ -169,16 +171,38 @@ def per_row(
     over ``Explicit`` mesh axes stay on their device (see
     :func:`~softjax._src.kernels.row_parallel.map_rows`); arrays ``body``
     needs besides the rows come in as ``shared`` and are passed after the
-    prepared rows: ``body(w, *shared)``.
+    prepared rows: ``body(w, *shared)``. With ``method_kwargs`` (from
+    :func:`method_kwargs`) the body is called as ``body(w, method_kwargs,
+    *shared)`` and must take the method's keyword arguments from there: a
+    traced softness (one being learned) then enters the row computation as
+    an operand, since ``shard_map`` cannot close over it.
     """
     laid = layout(ensure_float(x), axis)
     softness = host_value(softness)
+    passed = row_operands(softness, method_kwargs)
 
     def rows(xw: jax.Array, *operands: jax.Array) -> T:
-        w = prepare_rows(dataclasses.replace(laid, x=xw, xhat=xw), standardize, method, softness)
-        return body(w, *operands)
+        row_softness, row_kwargs, operands = split_row_operands(softness, method_kwargs, operands)
+        w = prepare_rows(dataclasses.replace(laid, x=xw, xhat=xw), standardize, method, row_softness)
+        return body(w, *row_kwargs, *operands)
 
-    return map_rows(rows, laid.x, *shared), laid
+    return map_rows(rows, laid.x, *shared, *passed), laid
+
+
+def row_operands(softness: Any, method_kwargs: dict[str, Any] | None) -> tuple[jax.Array, ...]:
+    """The softness as a row operand where it is traced (see :func:`per_row`)."""
+    return (softness,) if method_kwargs is not None and is_tracer(softness) else ()
+
+
+def split_row_operands(
+    softness: Any, method_kwargs: dict[str, Any] | None, operands: tuple[jax.Array, ...]
+) -> tuple[Any, tuple[dict[str, Any], ...], tuple[jax.Array, ...]]:
+    """Inside the row computation: the softness, the method's keyword arguments and the shared operands."""
+    if method_kwargs is None:
+        return softness, (), operands
+    if is_tracer(softness):
+        operands, softness = operands[:-1], operands[-1]
+    return softness, (dict(method_kwargs, softness=softness),), operands
 
 
 def prepare_rows(

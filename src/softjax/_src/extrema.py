@@ -67,11 +67,13 @@ def argmax(
     argmax_fn = module.argmax
     kw = aw.method_kwargs(softness, mode, ot_kwargs, spec)
 
-    def rows(w: aw.Working) -> jax.Array:
+    def rows(w: aw.Working, kw: dict[str, Any]) -> jax.Array:
         p = aw.index_output(lambda log: argmax_fn(w.xhat, log=log, **kw), return_log_probs, log_prob_eps)
         return w.true_tangent(p)
 
-    p, w = aw.per_row(x, axis, rows, standardize=standardize, method=spec, softness=softness)
+    p, w = aw.per_row(
+        x, axis, rows, standardize=standardize, method=spec, softness=softness, method_kwargs=kw
+    )
     return w.reduced(p, keepdims)
 
 
@@ -126,13 +128,15 @@ def max(  # noqa: A001
     kw = aw.method_kwargs(softness, mode, ot_kwargs, spec)
     gated = aw.static_bool("gated_grad", gated_grad)
 
-    def rows(w: aw.Working) -> jax.Array:
+    def rows(w: aw.Working, kw: dict[str, Any]) -> jax.Array:
         if spec.sorted_values:
             return aw.sorted_values(w, module, kw, descending=True, gated=gated)[..., 0]
         p = module.argmax(w.xhat, log=False, **kw)
         return aw.contract(p[..., None, :], w.x, gated, w.unit)[..., 0]
 
-    value, w = aw.per_row(x, axis, rows, standardize=standardize, method=spec, softness=softness)
+    value, w = aw.per_row(
+        x, axis, rows, standardize=standardize, method=spec, softness=softness, method_kwargs=kw
+    )
     return w.reduced(value, keepdims)
 
 

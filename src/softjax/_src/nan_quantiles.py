@@ -118,7 +118,7 @@ def _nanquantile(
     spec, module = registry.load(method, "values", mode)
     kw = aw.method_kwargs(softness, mode, ot_kwargs, spec)
 
-    def rows(r: nr.NanRows, qs: jax.Array) -> jax.Array:
+    def rows(r: nr.NanRows, kw: dict[str, Any], qs: jax.Array) -> jax.Array:
         per_level = _sorted_levels(r, spec, module, kw, gated) if spec.sorted_values else None
 
         def at(level: jax.Array) -> jax.Array:
@@ -134,7 +134,14 @@ def _nanquantile(
         return jnp.moveaxis(jax.vmap(at)(qs), 0, r.w.x.ndim - 1)
 
     out, w = nr.nan_per_row(
-        x, axis, rows, standardize=standardize, method=spec, softness=softness, shared=(levels,)
+        x,
+        axis,
+        rows,
+        standardize=standardize,
+        method=spec,
+        softness=softness,
+        method_kwargs=kw,
+        shared=(levels,),
     )
     return _levels_first(w, out, levels, keepdims)
 

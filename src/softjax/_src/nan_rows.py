@@ -103,26 +103,30 @@ def nan_per_row(
     standardize: bool,
     method: MethodSpec,
     softness: Any,
+    method_kwargs: dict[str, Any] | None = None,
     shared: tuple[jax.Array, ...] = (),
 ) -> tuple[T, aw.Working]:
     """:func:`~softjax._src.axiswise.per_row` for rows with NaN entries: ``body(NanRows, *shared)``.
 
     The sorting network gets compacted rows with sentinels above; every other
-    method sentinels below, in the input order.
+    method sentinels below, in the input order. ``method_kwargs`` as for
+    :func:`~softjax._src.axiswise.per_row`.
     """
     laid = aw.layout(ensure_float(x), axis)
     softness = host_value(softness)
     network = method.name == "sorting_network"
+    passed = aw.row_operands(softness, method_kwargs)
 
     def rows(xw: jax.Array, *operands: jax.Array) -> T:
+        row_softness, row_kwargs, operands = aw.split_row_operands(softness, method_kwargs, operands)
         order = None
         if network:
             order = jnp.argsort(jnp.isnan(xw), axis=-1, stable=True)
             xw = jnp.take_along_axis(xw, order, axis=-1)
-        prepared = _prepare(laid, xw, standardize, method, softness, above=network)
-        return body(dataclasses.replace(prepared, order=order), *operands)
+        prepared = _prepare(laid, xw, standardize, method, row_softness, above=network)
+        return body(dataclasses.replace(prepared, order=order), *row_kwargs, *operands)
 
-    return map_rows(rows, laid.x, *shared), laid
+    return map_rows(rows, laid.x, *shared, *passed), laid
 
 
 def _prepare(

@@ -95,7 +95,7 @@ def nanargmax(
     kw = aw.method_kwargs(softness, mode, ot_kwargs, spec)
     network = spec.name == "sorting_network"
 
-    def rows(r: nr.NanRows) -> jax.Array:
+    def rows(r: nr.NanRows, kw: dict[str, Any]) -> jax.Array:
         xhat = r.w.xhat
 
         def compute(log: bool) -> jax.Array:
@@ -111,7 +111,9 @@ def nanargmax(
         p = nr.index_output(compute, r.restore(r.valid), return_log_probs, log_prob_eps)
         return r.w.true_tangent(p)
 
-    p, w = nr.nan_per_row(x, axis, rows, standardize=standardize, method=spec, softness=softness)
+    p, w = nr.nan_per_row(
+        x, axis, rows, standardize=standardize, method=spec, softness=softness, method_kwargs=kw
+    )
     return w.reduced(p, keepdims)
 
 
@@ -162,7 +164,7 @@ def nanmax(
     kw = aw.method_kwargs(softness, mode, ot_kwargs, spec)
     gated = aw.static_bool("gated_grad", gated_grad)
 
-    def rows(r: nr.NanRows) -> jax.Array:
+    def rows(r: nr.NanRows, kw: dict[str, Any]) -> jax.Array:
         if spec.sorted_values:
             values, index = sorted_valid(r, spec, module, kw, gated)
             top = jnp.clip(index(r.count - 1), 0, r.w.n - 1)
@@ -176,7 +178,9 @@ def nanmax(
             value = aw.contract(p[..., None, :], r.w.x, gated, r.w.unit)[..., 0]
         return r.empty_to_nan(value)
 
-    value, w = nr.nan_per_row(x, axis, rows, standardize=standardize, method=spec, softness=softness)
+    value, w = nr.nan_per_row(
+        x, axis, rows, standardize=standardize, method=spec, softness=softness, method_kwargs=kw
+    )
     return w.reduced(value, keepdims)
 
 

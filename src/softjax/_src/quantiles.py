@@ -79,19 +79,19 @@ def _rows_over_q(
     axis: int | None,
     q: jax.Array,
     keepdims: bool,
-    per_q: Callable[[aw.Working, jax.Array], jax.Array],
+    per_q: Callable[[aw.Working, dict[str, Any], jax.Array], jax.Array],
     **prepared: Any,
 ) -> jax.Array:
-    """``per_q(w, q_i)`` (shape ``batch + trailing``) for every level, row-parallel.
+    """``per_q(w, method_kwargs, q_i)`` (shape ``batch + trailing``) for every level, row-parallel.
 
     The levels are stacked after the batch axes inside :func:`aw.per_row`
     (whose outputs lead with the batch axes) and moved to the front after.
     """
 
-    def rows(w: aw.Working, levels: jax.Array) -> jax.Array:
+    def rows(w: aw.Working, kw: dict[str, Any], levels: jax.Array) -> jax.Array:
         if levels.ndim == 0:
-            return per_q(w, levels)
-        return jnp.moveaxis(jax.vmap(lambda qs: per_q(w, qs))(levels), 0, w.x.ndim - 1)
+            return per_q(w, kw, levels)
+        return jnp.moveaxis(jax.vmap(lambda qs: per_q(w, kw, qs))(levels), 0, w.x.ndim - 1)
 
     out, w = aw.per_row(x, axis, rows, shared=(q,), **prepared)
     return _levels_first(w, out, q, keepdims)
@@ -223,7 +223,7 @@ def _argquantile(
     rows_fn = module.quantile_rows
     kw = aw.method_kwargs(softness, mode, ot_kwargs, spec)
 
-    def soft(w: aw.Working, qs: jax.Array) -> jax.Array:
+    def soft(w: aw.Working, kw: dict[str, Any], qs: jax.Array) -> jax.Array:
         k, k_next, a = _order_statistic(qs.astype(w.x.dtype), w.n, quantile_method)
 
         def compute(log: bool) -> jax.Array:
@@ -232,7 +232,9 @@ def _argquantile(
 
         return w.true_tangent(aw.index_output(compute, return_log_probs, log_prob_eps))
 
-    return _rows_over_q(x, axis, q, keepdims, soft, standardize=standardize, method=spec, softness=softness)
+    return _rows_over_q(
+        x, axis, q, keepdims, soft, standardize=standardize, method=spec, softness=softness, method_kwargs=kw
+    )
 
 
 def quantile(
@@ -318,12 +320,12 @@ def _quantile(
     interpolating = quantile_method in _INTERPOLATING
     spec, module = registry.load(method, "values", mode)
     kw = aw.method_kwargs(softness, mode, ot_kwargs, spec)
-    prepared: dict[str, Any] = dict(standardize=standardize, method=spec, softness=softness)
+    prepared: dict[str, Any] = dict(standardize=standardize, method=spec, softness=softness, method_kwargs=kw)
     if spec.sorted_values:
         ascending, w = aw.per_row(
             x,
             axis,
-            lambda w: aw.sorted_values(w, module, kw, descending=False, gated=gated),
+            lambda w, kw: aw.sorted_values(w, module, kw, descending=False, gated=gated),
             **prepared,
         )
 
@@ -341,7 +343,7 @@ def _quantile(
         return _over_q(from_sorted, q)
     rows_fn = module.quantile_rows
 
-    def from_rows(w: aw.Working, qs: jax.Array) -> jax.Array:
+    def from_rows(w: aw.Working, kw: dict[str, Any], qs: jax.Array) -> jax.Array:
         k, k_next, a = _order_statistic(qs.astype(w.x.dtype), w.n, quantile_method)
         row_k, row_next = rows_fn(w.xhat, k, k_next, log=False, interpolating=interpolating, **kw)
         p = _mix(row_k, row_next, a, interpolating, log=False)

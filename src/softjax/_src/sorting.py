@@ -79,7 +79,7 @@ def argsort(
     argsort_fn = module.argsort
     kw = aw.method_kwargs(softness, mode, ot_kwargs, spec)
 
-    def rows(w: aw.Working) -> jax.Array:
+    def rows(w: aw.Working, kw: dict[str, Any]) -> jax.Array:
         p = aw.index_output(
             lambda log: argsort_fn(w.xhat, descending=descending, log=log, **kw),
             return_log_probs,
@@ -87,7 +87,9 @@ def argsort(
         )
         return w.true_tangent(p)
 
-    p, w = aw.per_row(x, axis, rows, standardize=standardize, method=spec, softness=softness)
+    p, w = aw.per_row(
+        x, axis, rows, standardize=standardize, method=spec, softness=softness, method_kwargs=kw
+    )
     return w.along_axis(p, trailing=1)
 
 
@@ -152,10 +154,11 @@ def sort(
     values, w = aw.per_row(
         x,
         axis,
-        lambda w: aw.sorted_values(w, module, kw, descending, gated),
+        lambda w, kw: aw.sorted_values(w, module, kw, descending, gated),
         standardize=standardize,
         method=spec,
         softness=softness,
+        method_kwargs=kw,
     )
     return w.along_axis(values)
 
@@ -213,9 +216,10 @@ def rank(
     ranks, w = aw.per_row(
         x,
         axis,
-        lambda w: w.true_tangent(rank_fn(w.x, w.xhat, descending=descending, **kw)),
+        lambda w, kw: w.true_tangent(rank_fn(w.x, w.xhat, descending=descending, **kw)),
         standardize=standardize,
         method=spec,
         softness=softness,
+        method_kwargs=kw,
     )
     return w.along_axis(ranks)

@@ -112,19 +112,19 @@ def top_k(
     gated = aw.static_bool("gated_grad", gated_grad)
     spec, module = registry.load(method, "values", mode)
     kw = aw.method_kwargs(softness, mode, ot_kwargs, spec)
-    prepared: dict[str, Any] = dict(standardize=standardize, method=spec, softness=softness)
+    prepared: dict[str, Any] = dict(standardize=standardize, method=spec, softness=softness, method_kwargs=kw)
     if spec.sorted_values:
         values, w = aw.per_row(
             x,
             axis,
-            lambda w: aw.sorted_values(w, module, kw, descending=True, gated=gated)[..., :k],
+            lambda w, kw: aw.sorted_values(w, module, kw, descending=True, gated=gated)[..., :k],
             **prepared,
         )
         return w.along_axis(values), None
     top_k_fn = module.top_k
     values_from_sort = mode in spec.near_linear_sort_modes and k >= VALUES_FROM_SORT_MIN_K
 
-    def rows(w: aw.Working) -> tuple[jax.Array, jax.Array]:
+    def rows(w: aw.Working, kw: dict[str, Any]) -> tuple[jax.Array, jax.Array]:
         if return_log_probs and log_prob_eps is None and mode == "smooth":
             index = top_k_fn(w.xhat, k, log=True, **kw)
             p = jnp.exp(index)

@@ -233,16 +233,27 @@ def top_k_mask(
     else:
         spec, module = (None, None) if method in OWN_METHODS else registry.load(method, "top_k_mask", mode)
 
-        def rows(w: aw.Working) -> jax.Array:
+        def rows(w: aw.Working, kw: dict[str, Any], *row_k: jax.Array) -> jax.Array:
+            # A traced k and softness enter as operands: shard_map cannot close over them.
+            k_row, softness = (row_k[0] if row_k else k), kw["softness"]
             if isinstance(k, int) and k == n:
                 mask = jnp.ones_like(w.x)
             elif spec is None or spec.real_k:
-                mask = _real_k_mask(w, k, softness, mode, module)
+                mask = _real_k_mask(w, k_row, softness, mode, module)
             else:  # a permutation method: a static int k, and its module loaded with spec
                 assert module is not None
                 mask = _permutation_mask(w, cast(int, k), softness, mode, module)
             return w.true_tangent(mask.astype(w.x.dtype))
 
-        mask, w = aw.per_row(x, axis, rows, standardize=standardize, method=spec, softness=softness)
+        mask, w = aw.per_row(
+            x,
+            axis,
+            rows,
+            standardize=standardize,
+            method=spec,
+            softness=softness,
+            method_kwargs={"softness": softness},
+            shared=(k,) if is_tracer(k) else (),
+        )
     mask = w.along_axis(mask)
     return mask.reshape(x.shape) if axis is None else mask

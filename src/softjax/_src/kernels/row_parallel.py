@@ -8,7 +8,7 @@ constants, solver states) would have to carry the data's sharding.
 :func:`map_rows` keeps the kernels sharding-agnostic instead:
 
 * rows sharded over explicit axes: the row computation runs under
-  ``jax.shard_map`` over those axes, so each device relaxes its own rows
+  ``jax.shard_map`` over every mesh axis, so each device relaxes its own rows
   with exactly the single-device program and the outputs carry the batch
   sharding in their type;
 * explicit axes present but not sharding the rows in the type (replicated
@@ -73,19 +73,20 @@ def map_rows(fn: Callable[..., T], x: jax.Array, *shared: jax.Array, trailing: i
         for name in (entry if isinstance(entry, tuple) else (entry,))
     }
     if used:
-        # Manual over every explicit axis (a partitioned host callback cannot
-        # run with explicit axes left inside). check_vma=False: ``fn`` may
-        # close over traced scalars (a softness being learned) that meet the
-        # per-device rows in the kernels' primitives; their cotangents are
-        # summed over the devices, and so are the rows' cotangents over an
-        # explicit axis the rows are replicated over.
+        # Manual over every mesh axis: XLA cannot host a side-effecting
+        # callback (ot's convergence warning) in a partly manual shard_map.
+        # On an all-explicit mesh check_vma=False, which sums the rows'
+        # cotangents over an explicit axis the rows are replicated over. With
+        # Auto axes too, check_vma=True: the rows are known to be invariant
+        # over those axes, so no such sum is added where the caller's layout
+        # never asked for one.
         return jax.shard_map(
             fn,
             mesh=mesh,
             in_specs=(rows,) + (P(),) * len(shared),
             out_specs=batch,
-            axis_names=set(explicit),
-            check_vma=False,
+            axis_names=set(mesh.axis_names),
+            check_vma=len(explicit) < len(mesh.axis_names),
         )(x, *shared)
     out_sharding = jax.tree.map(lambda _: batch, jax.eval_shape(fn, x, *shared))
     return jax.sharding.auto_axes(fn, axes=explicit, out_sharding=out_sharding)(x, *shared)

@@ -32,8 +32,9 @@ problem's marginals miss the tolerance after the iteration cap, an
 a subclass, when a solver stopped at the round-off level with marginals off
 by more than 1 %: float32 Sinkhorn at a very small softness) (through ``jax.debug.callback``, so
 also under ``jit``; turn it into an error with ``warnings.simplefilter``) and
-the last iterate is returned (with a sharded batch each device checks its own
-problems: the callback is partitioned, nothing is gathered across devices).
+the last iterate is returned (with a sharded batch the flags are reduced on
+device to four scalars before the host sees them: nothing per problem is
+gathered across devices).
 ``transport_plan(..., return_info=True)`` also returns the per-problem flags.
 (The prior implementation was silent for Sinkhorn and raised for L-BFGS.)
 """
@@ -242,27 +243,54 @@ def _prepare_marginal(p, size: int, batch: tuple[int, ...], dtype) -> jax.Array:
     return p / jnp.sum(p, axis=-1, keepdims=True)
 
 
-def _warn_if_unconverged(ratio, violation, iterations, *, what: str, max_iter: int, tol: float, dtype: str):
-    import numpy as np
+def _convergence_counts(ratio, violation, *, tol: float):
+    """Four scalars that the warning needs: how many problems missed the
+    tolerance and their worst violation, and how many stopped at the round-off
+    level with marginals off by more than 1 % and their worst violation.
 
-    ratio, violation = np.asarray(ratio), np.asarray(violation)
-    unconverged = ratio > 1  # NaN (from NaN inputs) is reported by neither check
+    Reduced on device, so a sharded batch crosses devices as one scalar
+    all-reduce each, never per problem (NaN from NaN inputs counts in neither).
+    """
+    unconverged = ratio > 1
     coarse = (ratio <= 1) & (violation > max(_PRECISION_WARN, tol))
+    zero = jnp.zeros((), violation.dtype)
+    return (
+        jnp.sum(unconverged, dtype=jnp.int32),
+        jnp.max(jnp.where(unconverged, violation, zero), initial=zero),
+        jnp.sum(coarse, dtype=jnp.int32),
+        jnp.max(jnp.where(coarse, violation, zero), initial=zero),
+    )
+
+
+def _warn_if_unconverged(
+    unconverged,
+    worst_unconverged,
+    coarse,
+    worst_coarse,
+    *,
+    problems: int,
+    what: str,
+    max_iter: int,
+    tol: float,
+    dtype: str,
+):
     checks = (
         (
-            unconverged,
+            int(unconverged),
+            float(worst_unconverged),
             OTConvergenceWarning,
             (
-                f"did not converge for {{count}} of {ratio.size} problem(s) within {max_iter} "
+                f"did not converge for {{count}} of {problems} problem(s) within {max_iter} "
                 f"iterations: max marginal violation {{worst:.3g}}"
             ),
             "Increase the iteration cap in ot_kwargs, loosen the tolerance or increase softness.",
         ),
         (
-            coarse,
+            int(coarse),
+            float(worst_coarse),
             OTPrecisionWarning,
             (
-                f"stopped at the round-off level for {{count}} of {ratio.size} problem(s): the "
+                f"stopped at the round-off level for {{count}} of {problems} problem(s): the "
                 f"marginals hold only to {{worst:.3g}}"
             ),
             (
@@ -272,9 +300,8 @@ def _warn_if_unconverged(ratio, violation, iterations, *, what: str, max_iter: i
             ),
         ),
     )
-    for mask, category, head, advice in checks:
-        if np.any(mask):
-            count, worst = int(np.sum(mask)), float(np.max(violation[mask]))
+    for count, worst, category, head, advice in checks:
+        if count:
             warnings.warn(
                 f"{what} {head.format(count=count, worst=worst)} (tolerance {tol:.3g}, "
                 f"relative to the target mass or 1/n). {advice}",
@@ -291,20 +318,21 @@ class TransportInfo(NamedTuple):
     iterations: jax.Array
 
 
-def _report_convergence(warn, ratio, violation, iters) -> None:
-    """Host-side convergence check of a batch of problems (one callback per device).
+def _report_convergence(warn, ratio, violation, *, tol: float) -> None:
+    """Host-side convergence check of a batch of problems.
 
-    ``partitioned=True``: each device checks its own shard of the flags (a
-    sharded batch is not gathered; the count in the message is per shard).
+    The flags are first reduced to four scalars on device
+    (:func:`_convergence_counts`): the host receives four numbers, whatever
+    the batch size and sharding (inside a ``shard_map``, four per device).
     Under ``vmap`` JAX unrolls a debug callback into one call per mapped
-    element, each slicing its element out of the batch (on a sharded batch:
-    per-problem data moved across devices); the ``custom_vmap`` rule below
-    flattens the mapped axes into the problem axis and calls back once.
+    element; the ``custom_vmap`` rule below flattens the mapped axes into the
+    problem axis and calls back once.
     """
 
     @custom_vmap
-    def report(ratio, violation, iters):
-        jax.debug.callback(warn, ratio, violation, iters, partitioned=True)
+    def report(ratio, violation):
+        counts = _convergence_counts(ratio, violation, tol=tol)
+        jax.debug.callback(functools.partial(warn, problems=ratio.size), *counts)
         return ratio
 
     @report.def_vmap
@@ -316,7 +344,7 @@ def _report_convergence(warn, ratio, violation, iters) -> None:
         report(*(a.reshape(-1) for a in full))
         return full[0], True
 
-    report(ratio, violation, iters)
+    report(ratio, violation)
 
 
 @functools.partial(jax.jit, static_argnames=("cfg", "implicit", "log"))
@@ -342,7 +370,8 @@ def _batched_plan(cost, mu, nu, s, *, cfg: _Config, implicit: bool, log: bool):
         functools.partial(
             _warn_if_unconverged, what=what, max_iter=cfg.max_iter, tol=cfg.tol, dtype=cost.dtype.name
         ),
-        *(lax.stop_gradient(a) for a in (ratio, violation, iters)),
+        *(lax.stop_gradient(a) for a in (ratio, violation)),
+        tol=cfg.tol,
     )
     n = cost.shape[1]
     z = compensated.dual_gap(f, g, cost, *((f_lo, g_lo) if _low_words(cost, cfg) else ()))
