@@ -160,6 +160,7 @@ FULL_ONLY = {
 # Exhaustive tier only: full-tier checks whose property another full-tier test
 # holds at a fraction of the compile time (node-id prefixes; the reason after
 # each), so that CI's full tier stays within its time budget.
+_WINDOW_TESTS = "tests/test_neuralsort_window.py::"
 EXHAUSTIVE_ONLY = {
     "tests/test_softsort_window.py::test_public_api_matches_dense[float64-c1]": "method-level c1 test",
     "tests/test_softsort_window.py::test_public_api_matches_dense[float64-c2]": "method-level c2 test",
@@ -171,6 +172,26 @@ EXHAUSTIVE_ONLY = {
     "tests/test_neuralsort_window.py::test_windowed_rank_equals_dense[False-c2]": "c1 ascending",
     "tests/test_neuralsort_window.py::test_windowed_rank_gradient_equals_dense[c2]": "its c0 case",
     "tests/test_neuralsort_window.py::test_public_sort_equals_dense_whichever_path[0.01]": "softness 0.1",
+    # neuralsort windows and banded A: c1's band polynomial sits between c0's
+    # and c2's in the same code; the full tier keeps one case per mode.
+    f"{_WINDOW_TESTS}test_windowed_rows_equal_dense_float64[1024-0.1-True-False-c1]": "c0, c2",
+    f"{_WINDOW_TESTS}test_windowed_rows_equal_dense_float64[1024-0.1-True-False-c2]": "c2 ties",
+    f"{_WINDOW_TESTS}test_windowed_rows_equal_dense_float64[1100-0.03-False-True-c0]": "c0",
+    f"{_WINDOW_TESTS}test_windowed_rows_equal_dense_float64[1100-0.03-False-True-c1]": "c0, c2",
+    f"{_WINDOW_TESTS}test_windowed_gradients_equal_dense[c0-False]": "c2 ungated",
+    f"{_WINDOW_TESTS}test_windowed_gradients_equal_dense[c1-": "c0 gated, c2 ungated",
+    f"{_WINDOW_TESTS}test_windowed_gradients_equal_dense[c2-True]": "c0 gated",
+    f"{_WINDOW_TESTS}test_float32_within_the_dense_rounding[c1]": "c0, c2",
+    "tests/test_neuralsort.py::test_short_rows_and_extreme_softness_are_finite[float32-c1]": "float32 c0",
+    "tests/test_neuralsort.py::test_short_rows_and_extreme_softness_are_finite[float32-c2]": "bfloat16 c2",
+    "tests/test_neuralsort.py::test_short_rows_and_extreme_softness_are_finite[bfloat16-c0]": "float32 c0",
+    "tests/test_neuralsort.py::test_short_rows_and_extreme_softness_are_finite[bfloat16-c1]": "bfloat16 c2",
+    "tests/test_neuralsort.py::test_public_operators_equal_pairwise_path[c0-rank]": "c1 rank",
+    "tests/test_neuralsort.py::test_public_operators_equal_pairwise_path[c0-quantile]": "c2 quantile",
+    "tests/test_neuralsort.py::test_public_operators_equal_pairwise_path[c1-sort]": "c0 sort",
+    "tests/test_neuralsort.py::test_public_operators_equal_pairwise_path[c1-quantile]": "c2 quantile",
+    "tests/test_neuralsort.py::test_public_operators_equal_pairwise_path[c2-sort]": "c0 sort",
+    "tests/test_neuralsort.py::test_public_operators_equal_pairwise_path[c2-rank]": "c1 rank",
     "tests/test_topk_mask.py::test_hostile_inputs_finite_values_and_gradients": "the finiteness sample",
     # One smooth and one piecewise mode per k solver stay in the full tier.
     "tests/test_topk_mask.py::test_check_grads_real_k_methods[fast_soft_sort-smooth]": "its c2 case",

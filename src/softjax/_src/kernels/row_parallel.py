@@ -75,18 +75,17 @@ def map_rows(fn: Callable[..., T], x: jax.Array, *shared: jax.Array, trailing: i
     if used:
         # Manual over every mesh axis: XLA cannot host a side-effecting
         # callback (ot's convergence warning) in a partly manual shard_map.
-        # On an all-explicit mesh check_vma=False, which sums the rows'
-        # cotangents over an explicit axis the rows are replicated over. With
-        # Auto axes too, check_vma=True: the rows are known to be invariant
-        # over those axes, so no such sum is added where the caller's layout
-        # never asked for one.
+        # check_vma=True: the rows are known to be invariant over the axes
+        # they are replicated over, so their cotangents need no sum over
+        # those axes (the kernels mark loop carries seeded from constants as
+        # varying, and a traced softness comes in as an operand).
         return jax.shard_map(
             fn,
             mesh=mesh,
             in_specs=(rows,) + (P(),) * len(shared),
             out_specs=batch,
             axis_names=set(mesh.axis_names),
-            check_vma=len(explicit) < len(mesh.axis_names),
+            check_vma=True,
         )(x, *shared)
     out_sharding = jax.tree.map(lambda _: batch, jax.eval_shape(fn, x, *shared))
     return jax.sharding.auto_axes(fn, axes=explicit, out_sharding=out_sharding)(x, *shared)
