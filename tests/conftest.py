@@ -98,6 +98,9 @@ FULL_ONLY = {
     "tests/test_transport.py::test_zero_mass_targets_batching_and_degenerate_inputs": "many layouts",
     "tests/test_simplex.py::test_partial_sort_levels_are_exact": "every level of a long row",
     "tests/test_topk_mask.py::test_check_grads_real_k_methods": "second order through the k solvers",
+    "tests/test_neuralsort_window.py::test_vmap_jvp_and_nan": "vmap and jvp of n = 1024 windows",
+    "tests/test_neuralsort_window.py::test_windowed_rank_gradient_equals_dense": "dense n = 1024 reference",
+    "tests/test_neuralsort.py::test_jvp_and_hessian_vector_product": "second order of the banded sum",
     "tests/test_transport.py::test_jacfwd_equals_jacrev_and_jit": "full Jacobians of both solvers",
     # Transport solver internals at float32/bfloat16 edges; the axis-wise tests
     # run method="ot" in every mode, and the fast tier keeps its check_grads.
@@ -233,6 +236,8 @@ FAST_PARAMS_BY_FILE = {
     "test_topk_mask.py": 1,
     "test_rounding.py": 1,
     "test_topk.py": 1,
+    "test_neuralsort.py": 1,
+    "test_neuralsort_window.py": 1,
 }
 # In the fast tier a parametrized test runs on at most this many of its
 # parameter sets (the first and the last, and evenly between; fewer for the
