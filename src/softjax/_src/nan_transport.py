@@ -93,7 +93,7 @@ def transport_rows(
         first, second = (module._finish(plan[..., c + 1], dtype, log) for c in columns)
         return first, second
 
-    def per_row(xhat: jax.Array) -> tuple[jax.Array, jax.Array]:
+    def selected_by_row(xhat: jax.Array) -> tuple[jax.Array, jax.Array]:
         # Rows with NaN enter the operator's own call as zeros (an easy
         # problem whose answer is discarded): their sentinels far below would
         # only slow its solver down.
@@ -101,5 +101,5 @@ def transport_rows(
         apart = separated(xhat)
         return jnp.where(full[..., None], own[0], apart[0]), jnp.where(full[..., None], own[1], apart[1])
 
-    out: tuple[jax.Array, jax.Array] = jax.lax.cond(jnp.all(full), plain, per_row, rows.w.xhat)
+    out: tuple[jax.Array, jax.Array] = jax.lax.cond(jnp.all(full), plain, selected_by_row, rows.w.xhat)
     return out
