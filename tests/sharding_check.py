@@ -764,11 +764,31 @@ def training_check(mesh):
             params, loss = compiled(params, *batch)
             losses.append(float(loss))
     return {
+        "nan_rows_grad_err": _nan_rows_grad_err(mesh),
         "losses": [losses[0], losses[9], losses[-1]],
         "params_replicated": all(p.sharding.is_fully_replicated for p in jax.tree.leaves(params)),
         "softness": float(jnp.exp(params["log_softness"])),
         "hlo": inspect_hlo(compiled.as_text()),
     }
+
+
+def _nan_rows_grad_err(mesh):
+    """Relative error of a traced softness's gradient through ot's ``nanmax`` with NaN on one device only.
+
+    The devices then take different branches of the NaN selection; the sum
+    of the softness gradient over the devices must not sit inside them.
+    """
+    x_host = np.random.default_rng(7).standard_normal((BATCH, N)).astype(np.float32)
+    x_host[0, 1] = np.nan
+
+    def loss(x, s):
+        return jnp.sum(sj.nanmax(x, axis=-1, softness=s, method="ot") ** 2)
+
+    grad = jax.jit(jax.grad(loss, argnums=1))
+    ref = float(grad(jnp.asarray(x_host), jnp.float32(0.3)))
+    with jax.set_mesh(mesh):
+        got = float(grad(jax.device_put(x_host, NamedSharding(mesh, P("data", None))), jnp.float32(0.3)))
+    return abs(got - ref) / abs(ref)
 
 
 SMOKE_METHODS = ("softsort", "elementwise")

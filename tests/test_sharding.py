@@ -331,6 +331,8 @@ def test_sharded_training_step_decreases_loss(report, mesh_kind):
     assert train["params_replicated"]
     # The learned softness moved: its gradient crossed the per-device rows.
     assert abs(train["softness"] - 0.1) > 1e-3, train["softness"]
+    # ot's NaN selection branches per device; the softness gradient still adds up.
+    assert train["nan_rows_grad_err"] < 1e-4, train["nan_rows_grad_err"]
     # Summing the gradient over the batch is the one legitimate collective.
     others = [c for c in train["hlo"]["collectives"] if not c.startswith("all-reduce")]
     assert not others and not train["hlo"]["callbacks"], train["hlo"]
