@@ -28,7 +28,6 @@ from softjax._src.kernels.squash import (
     standardize_and_squash,
     unsquash,
 )
-from softjax._src.kernels.vma import vary_like
 from softjax._src.methods import registry
 from softjax._src.methods.declaration import MethodSpec
 from softjax._src.validation import (
@@ -183,7 +182,7 @@ def per_row(
     passed = row_operands(softness, method_kwargs)
 
     def rows(xw: jax.Array, *operands: jax.Array) -> T:
-        row_softness, row_kwargs, operands = split_row_operands(softness, method_kwargs, operands, xw)
+        row_softness, row_kwargs, operands = split_row_operands(softness, method_kwargs, operands)
         w = prepare_rows(dataclasses.replace(laid, x=xw, xhat=xw), standardize, method, row_softness)
         return body(w, *row_kwargs, *operands)
 
@@ -196,20 +195,13 @@ def row_operands(softness: Any, method_kwargs: dict[str, Any] | None) -> tuple[j
 
 
 def split_row_operands(
-    softness: Any, method_kwargs: dict[str, Any] | None, operands: tuple[jax.Array, ...], rows: jax.Array
+    softness: Any, method_kwargs: dict[str, Any] | None, operands: tuple[jax.Array, ...]
 ) -> tuple[Any, tuple[dict[str, Any], ...], tuple[jax.Array, ...]]:
-    """Inside the row computation: the softness, the method's keyword arguments and the shared operands.
-
-    A traced softness is marked as varying like ``rows`` here, once: under
-    ``shard_map`` the sum of its gradient over the devices then happens at
-    the top of the row computation, not inside a ``lax.cond`` whose branch
-    each device picks from its own rows (devices on different branches would
-    wait for each other's sum forever).
-    """
+    """Inside the row computation: the softness, the method's keyword arguments and the shared operands."""
     if method_kwargs is None:
         return softness, (), operands
     if is_tracer(softness):
-        operands, softness = operands[:-1], vary_like(operands[-1], rows)
+        operands, softness = operands[:-1], operands[-1]
     return softness, (dict(method_kwargs, softness=softness),), operands
 
 

@@ -118,7 +118,7 @@ def nan_per_row(
     passed = aw.row_operands(softness, method_kwargs)
 
     def rows(xw: jax.Array, *operands: jax.Array) -> T:
-        row_softness, row_kwargs, operands = aw.split_row_operands(softness, method_kwargs, operands, xw)
+        row_softness, row_kwargs, operands = aw.split_row_operands(softness, method_kwargs, operands)
         order = None
         if network:
             order = jnp.argsort(jnp.isnan(xw), axis=-1, stable=True)

@@ -27,6 +27,8 @@ from typing import TypeVar
 import jax
 from jax.sharding import AxisType, PartitionSpec as P
 
+from softjax._src.kernels.vma import vary_like
+
 T = TypeVar("T")
 
 
@@ -79,8 +81,16 @@ def map_rows(fn: Callable[..., T], x: jax.Array, *shared: jax.Array, trailing: i
         # they are replicated over, so their cotangents need no sum over
         # those axes (the kernels mark loop carries seeded from constants as
         # varying, and a traced softness comes in as an operand).
+        def per_device(x: jax.Array, *shared: jax.Array) -> T:
+            # Shared operands marked as varying like the rows once, here: the
+            # sum of their gradients over the devices then sits at the top of
+            # the row computation, never inside a lax.cond whose branch each
+            # device picks from its own rows (devices on different branches
+            # would wait for each other's sum forever).
+            return fn(x, *vary_like(shared, x))
+
         return jax.shard_map(
-            fn,
+            per_device,
             mesh=mesh,
             in_specs=(rows,) + (P(),) * len(shared),
             out_specs=batch,
