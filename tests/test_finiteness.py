@@ -57,6 +57,18 @@ def test_every_mode_near_float32_max(mode):
     np.testing.assert_array_equal(sj.clip(x, -3e38, 3e38, mode="c0"), jnp.clip(x, -3e38, 3e38))
 
 
+@pytest.mark.parametrize("mode", ["smooth", "c0", "c1", "c2"])
+def test_clip_with_crossed_bounds_near_float32_max(mode):
+    # a > b: jnp.clip returns b; the soft clip must too, without forming x - b
+    # (1.8 x finfo.max here).
+    x = jnp.array([0.3 * F32_MAX, -0.9 * F32_MAX], jnp.float32)
+    f = lambda v: sj.clip(v, -v[::-1], v[::-1], mode=mode)
+    assert _finite_value_and_grad(f, x) == (True, True)
+    np.testing.assert_allclose(f(x), jnp.clip(x, -x[::-1], x[::-1]), rtol=1e-6)
+    crossed = sj.clip(jnp.array([-2.0, 0.0, 0.5, 2.0]), 1.0, -1.0, mode=mode)
+    np.testing.assert_allclose(crossed, -1.0, rtol=1e-6)
+
+
 def test_isclose_near_overflow():
     x = jnp.array([3e38, -3e38], jnp.float32)
     for mode in ("smooth", "c0", "c1", "c2"):

@@ -189,7 +189,7 @@ def clip(
         x: input array. Hard mode keeps integer dtypes (as ``jnp.clip``).
         a: lower bound, broadcastable with ``x`` (``None``: no lower bound).
         b: upper bound, broadcastable with ``x`` (``None``: no upper bound).
-            ``a <= b`` is not checked.
+            Where ``a > b`` the result is ``b``, as ``jnp.clip``'s.
         softness: $s > 0$.
         mode: ``"hard"`` or a soft mode.
         gated: soft ReLU form, see :func:`softrelu`.
@@ -233,6 +233,9 @@ def clip(
         return jnp.where(x < a, a + r(x - a), x + r(a - x))
     if a is None:
         return jnp.where(x > b, b - r(b - x), x - r(x - b))
+    # a > b: the interval [b, b], whose soft clip is b up to rounding
+    # (jnp.clip's value there), instead of terms like x - b that overflow for a = -b.
+    a = jnp.where(jnp.asarray(a) > b, b, a)
     inside = x + r(a - x) - r(x - b)
     return jnp.where(x < a, a + r(x - a) - r(x - b), jnp.where(x > b, b - r(b - x) + r(a - x), inside))
 
