@@ -5,12 +5,16 @@ sweep of ``finiteness_cases``: a small seeded sample in the default tier, every
 operator x method x mode x dtype x row length in the full tier (--run-slow).
 """
 
+import os
+import subprocess
+import sys
 import zlib
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import xla_flags
 
 import softjax as sj
 from finiteness_cases import DTYPES, all_cases, applicable, run
@@ -67,6 +71,28 @@ def test_clip_with_crossed_bounds_near_float32_max(mode):
     np.testing.assert_allclose(f(x), jnp.clip(x, -x[::-1], x[::-1]), rtol=1e-6)
     crossed = sj.clip(jnp.array([-2.0, 0.0, 0.5, 2.0]), 1.0, -1.0, mode=mode)
     np.testing.assert_allclose(crossed, -1.0, rtol=1e-6)
+
+
+_BAND_EDGE = """
+import jax, jax.numpy as jnp, softjax as sj
+x = jnp.tile(jnp.array([0.0, 0.5, -0.5, 1e-3, -1e-3], jnp.float32), (5, 1))
+s = jnp.array([1e-6, 1e-2, 0.1, 1.0, 1e3], jnp.float32)
+for mode in ("c0", "c1", "c2"):
+    out = jax.jit(jax.vmap(lambda xi, si: sj.sigmoidal(xi, si, mode)))(x, s)
+    assert bool(jnp.all((out >= 0) & (out <= 1))), (mode, out)
+"""
+
+
+def test_step_stays_in_unit_interval_at_the_band_edge():
+    # x = -5 s exactly, jitted with a batched softness: with the compile flags
+    # users have (not the suite's), the band mask and the polynomial's
+    # argument once came from two roundings of x / s / 5 and gave -7e-9.
+    flags = xla_flags.without_suite_flags(os.environ.get("XLA_FLAGS", ""))
+    env = dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS=os.environ.get("JAX_PLATFORMS", "cpu"))
+    proc = subprocess.run(
+        [sys.executable, "-c", _BAND_EDGE], env=env, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
 
 
 def test_isclose_near_overflow():

@@ -112,7 +112,10 @@ def _band(x: jax.Array, softness: float | ArrayLike) -> tuple[jax.Array, jax.Arr
     """
     u = x / softness / 5.0
     below, above = u < -1, u >= 1
-    u_in = jnp.where(below | above, 0.0, x) / softness / 5.0
+    # The same u as the masks: recomputed from x, XLA's rewrites of the
+    # divisions could put it a rounding outside [-1, 1). Its derivative
+    # 1 / (5 s) is finite, so the discarded branch adds an exact 0.
+    u_in = jnp.where(below | above, 0.0, u)
     return u_in, below, above
 
 
@@ -180,7 +183,10 @@ def sigmoidal(x: ArrayLike, softness: float | ArrayLike = 0.1, mode: StepMode = 
         z, saturated = _scaled(x, softness, _LOGISTIC_SATURATION)
         return jnp.where(saturated, jnp.where(x > 0, 1.0, 0.0), jax.nn.sigmoid(z))
     u, below, above = _band(x, softness)
-    return jnp.where(below, 0.0, jnp.where(above, 1.0, _band_step(mode, u)))
+    p = _band_step(mode, u)
+    # Rounding can leave P a few ulps outside [0, 1] next to the band's edges.
+    p = jnp.where(p < 0, 0.0, jnp.where(p > 1, 1.0, p))
+    return jnp.where(below, 0.0, jnp.where(above, 1.0, p))
 
 
 def softrelu(
