@@ -10,6 +10,7 @@ from hypothesis import given, strategies as st
 from hypothesis.extra import numpy as hnp
 from jax.test_util import check_grads
 
+from softjax._src.kernels import simplex
 from softjax._src.kernels.simplex import project_simplex
 from softjax._src.steps import sigmoidal
 
@@ -87,11 +88,16 @@ def test_matches_generic_solver_batched(mode):
     np.testing.assert_allclose(proj(jnp.asarray(z), mode), numpy_reference(z, mode), atol=1e-10, rtol=0)
 
 
+@pytest.mark.parametrize("recipe", ["newton", "sorted"])
 @pytest.mark.parametrize("mode", MODES)
-def test_float32_matches_float64_large_n(mode):
-    # n = 4096 takes the partial-sort path (top 256, then 1024 entries); a batch
-    # with any larger support falls back to the full sort. Near-tied long rows
-    # are also where prefix sums lose float32 digits.
+def test_float32_matches_float64_large_n(mode, recipe, monkeypatch):
+    # n = 4096: Newton's method, or the partial-sort path (top 256, then 1024
+    # entries; a batch with any larger support falls back to the full sort).
+    # Near-tied long rows are also where prefix sums lose float32 digits.
+    if recipe == "sorted":
+        monkeypatch.setattr(simplex, "NEWTON_MIN_N", 10**9)
+    elif mode == "smooth":
+        pytest.skip("softmax has no threshold")
     rng = np.random.default_rng(2)
     n = 4096
     sparse = [rng.standard_normal(n), np.linspace(0.0, -30.0, n), 3 * rng.standard_normal(n) + 1000.0]
@@ -113,8 +119,57 @@ def test_float32_matches_float64_large_n(mode):
         np.testing.assert_allclose(jax.vmap(lambda r: proj(r, mode))(jnp.asarray(z)), y32, atol=1e-7)
 
 
+@pytest.fixture
+def sorted_recipe_only(monkeypatch):
+    """Rows of every length take the sort-based recipe (Newton's method off)."""
+    monkeypatch.setattr(simplex, "NEWTON_MIN_N", 10**9)
+
+
+def _newton_rows(n, rng):
+    normal = rng.standard_normal(n)
+    return [
+        normal,
+        normal * 30.0,  # a support of one or two entries
+        normal * 1e-3,  # everything in the support
+        np.round(normal * 4) / 4,  # ties, some at the top
+        np.zeros(n),  # constant
+        np.linspace(0.0, -3.0, n),
+        np.sign(normal) * np.logspace(-3, 3, n),  # mixed magnitudes
+        np.where(np.arange(n) % 3 == 0, -np.inf, normal),  # masked entries
+    ]
+
+
 @pytest.mark.parametrize("mode", SPARSE)
-def test_partial_sort_levels_are_exact(mode):
+def test_newton_path_matches_sorted_recipe(mode, monkeypatch):
+    # Rows of NEWTON_MIN_N or more entries take Newton's method; the sorted
+    # recipe is the reference, and also what runs when Newton has not
+    # converged (forced here with one allowed iteration).
+    rng = np.random.default_rng(7)
+    for n, dtype, atol in ((simplex.NEWTON_MIN_N, np.float64, 1e-12), (1024, np.float32, 3e-7)):
+        z = jnp.asarray(np.stack(_newton_rows(n, rng)), dtype)
+        newton = proj(z, mode)
+        with monkeypatch.context() as m:
+            m.setattr(simplex, "NEWTON_MIN_N", 10**9)
+            reference = proj(z, mode)
+        with monkeypatch.context() as m:
+            m.setattr(simplex, "_NEWTON_STEPS", 1)
+            fallback = proj(z, mode)
+        np.testing.assert_allclose(newton, reference, atol=atol, rtol=0)
+        np.testing.assert_allclose(fallback, reference, atol=atol, rtol=0)
+        np.testing.assert_allclose(jnp.sum(newton, -1), 1.0, atol=10 * atol)
+        _theta, converged = jax.jit(simplex._newton_thresholds, static_argnums=1)(
+            z - jnp.max(z, -1, keepdims=True), mode
+        )
+        assert bool(converged)
+        # A NaN row is NaN and does not hold back the others.
+        with_nan = z.at[0, 3].set(jnp.nan)
+        out = proj(with_nan, mode)
+        assert bool(jnp.all(jnp.isnan(out[0])))
+        np.testing.assert_allclose(out[1:], newton[1:], atol=atol, rtol=0)
+
+
+@pytest.mark.parametrize("mode", SPARSE)
+def test_partial_sort_levels_are_exact(mode, sorted_recipe_only):
     # n = 1024 tries the top 64, then the top 256 entries, then the full sort,
     # whichever is the first to hold every row's support: one batch per level.
     n = 1024
@@ -352,7 +407,7 @@ def test_jit_vmap_and_batching(mode):
 
 @pytest.mark.parametrize("mode", SPARSE)
 def test_no_quadratic_intermediates(mode):
-    for n in (97, 1500):  # full sort, partial sort with fallback
+    for n in (97, 1500):  # full sort; Newton's method with the partial sort as fallback
         w = jnp.arange(float(n))
         f = jax.jit(jax.value_and_grad(lambda z, w=w: jnp.sum(project_simplex(z, mode) @ w)))
         text = f.lower(jnp.zeros((3, n))).as_text()

@@ -31,6 +31,14 @@ Design:
   float32 array, its top-64 ~2 ms, and the O(n^2) methods project one such
   row per output position (softsort ``sort`` at n = 1024, batch 8: c0
   2.1 s -> 0.19 s, c1 2.4 s -> 0.74 s, c2 3.7 s -> 1.3 s).
+* Rows of :data:`NEWTON_MIN_N` or more entries first try Newton's
+  method on $\sum_i (z_i - \theta)_+^\alpha = 1$ before any sort: from
+  $\theta = \max z - 1$ it rises monotonically to the root, about ten O(n)
+  passes, and its supports are not capped by a prefix (c2 supports of
+  60-80 entries on NeuralSort's 256-entry windows sent whole batches to the
+  full sort: 16 s -> 0.44 s for n = 16384, batch 8; c0 0.72 s -> 0.39 s).
+  When any row has not converged in 40 iterations, the sorted recipe above
+  runs.
 * The non-differentiable part (sort, counting ``K``, square/cube roots) is
   wrapped in one ``jax.custom_jvp`` function returning the gaps
   $t = (z - \theta)_+$. Its JVP follows from differentiating
@@ -55,6 +63,7 @@ against a float64 solve: ~2e-7 for rows of up to 16384 entries.
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -63,6 +72,7 @@ from jax.typing import ArrayLike
 
 from softjax._src.kernels import row_top_k
 from softjax._src.kernels.logspace import log_or_neg_inf
+from softjax._src.kernels.vma import vary_like
 from softjax._src.validation import SOFT_MODES, ensure_float, validate_mode
 
 # Exponent alpha of y ∝ (z - θ)_+^alpha for each sparse mode (q - 1, q = p/(p-1)).
@@ -169,6 +179,55 @@ def _solve_sorted(u: jax.Array, mode: str) -> tuple[jax.Array, jax.Array, jax.Ar
     return theta, fix, jnp.maximum(count, count_fix)
 
 
+# Rows of this length or more first try Newton's method (no sort).
+NEWTON_MIN_N = 128
+_NEWTON_STEPS = 40
+
+
+class _NewtonState(NamedTuple):
+    theta: jax.Array  # (..., 1) current threshold θ'
+    size: jax.Array  # (..., 1) support size at theta
+    done: jax.Array  # (..., 1) converged: support unchanged and step at rounding level
+    step: jax.Array  # () iterations taken
+
+
+def _newton_thresholds(zs: jax.Array, mode: str) -> tuple[jax.Array, jax.Array]:
+    r"""``(θ', ok)``: the threshold of every max-shifted row by Newton's method, and whether all converged.
+
+    $f(\theta) = \sum_i (z_i - \theta)_+^\alpha - 1$ is convex and decreasing,
+    and $f(-1) \ge 0$ (the maximum alone contributes 1), so Newton's
+    iterates from $-1$ rise monotonically to the root without overshooting;
+    each costs O(n) and no sort (8-10 iterations on NeuralSort's 256-entry
+    windows). A row counts as converged once an iteration keeps its
+    support and moves the threshold by at most a few ulps.
+    """
+    alpha = _ALPHA[mode]
+    tol = 16 * jnp.finfo(zs.dtype).eps
+
+    def count_above(theta):
+        return jnp.sum(zs > theta, axis=-1, keepdims=True)
+
+    def update(state: _NewtonState) -> _NewtonState:
+        g = jnp.maximum(zs - state.theta, 0.0)
+        w = (g > 0).astype(g.dtype) if alpha == 1 else g if alpha == 2 else g * g
+        f = jnp.sum(w * g, axis=-1, keepdims=True) - 1.0
+        slope = alpha * jnp.sum(w, axis=-1, keepdims=True)
+        step = f / jnp.where(slope > 0, slope, 1.0)
+        theta = jnp.where(state.done, state.theta, state.theta + step)
+        size = count_above(theta)
+        settled = (size == state.size) & (jnp.abs(step) <= tol)
+        # A NaN row stays NaN (as the sorted recipe leaves it); it must not hold the loop.
+        done = state.done | settled | jnp.isnan(theta)
+        return _NewtonState(theta, size, done, state.step + 1)
+
+    theta0 = jnp.zeros_like(zs[..., :1]) - 1.0
+    start = _NewtonState(theta0, count_above(theta0), jnp.zeros(theta0.shape, bool), jnp.zeros((), jnp.int32))
+    final = jax.lax.while_loop(
+        lambda s: jnp.any(~s.done) & (s.step < _NEWTON_STEPS), update, vary_like(start, zs)
+    )
+    return final.theta, jnp.all(final.done)
+
+
 def _sort_descending(zs: jax.Array) -> jax.Array:
     return -jnp.sort(-zs, axis=-1)
 
@@ -188,7 +247,11 @@ def _thresholds(zs: jax.Array, mode: str) -> tuple[jax.Array, jax.Array]:
             lambda: (theta, fix),
         )
 
-    return solve(_prefix_sizes(zs.shape[-1]))
+    n = zs.shape[-1]
+    if n < NEWTON_MIN_N:
+        return solve(_prefix_sizes(n))
+    theta, converged = _newton_thresholds(zs, mode)
+    return jax.lax.cond(converged, lambda: (theta, jnp.zeros_like(theta)), lambda: solve(_prefix_sizes(n)))
 
 
 @functools.cache
