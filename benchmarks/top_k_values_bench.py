@@ -1,4 +1,4 @@
-"""``top_k`` values of ``softsort``: the O(n log n) sort path against the ``k``-row contraction.
+"""``top_k`` values of ``softsort``/``neuralsort``: near-linear sort path against ``k``-row contraction.
 
 Run: ``python benchmarks/top_k_values_bench.py`` (CPU, float32, batch 8,
 n = 4096, k = n / 16). Prints the minimum over 5 calls of the jitted
@@ -41,16 +41,17 @@ def main() -> None:
     print(f"hard jnp.sort forward: {hard:.2f} ms (n = {N}, batch {BATCH})")
     default = topk.VALUES_FROM_SORT_MIN_K
     try:
-        for mode in registry.METHODS["softsort"].near_linear_sort_modes:
-            for path, threshold in (("sort path", default), ("k rows", K + 1)):
-                topk.VALUES_FROM_SORT_MIN_K = threshold
-                f = jax.jit(
-                    jax.value_and_grad(
-                        lambda v, m=mode: jnp.sum(w * sj.top_k(v, K, method="softsort", mode=m)[0])
+        for method in ("softsort", "neuralsort"):
+            for mode in registry.METHODS[method].near_linear_sort_modes:
+                for path, threshold in (("sort path", default), ("k rows", K + 1)):
+                    topk.VALUES_FROM_SORT_MIN_K = threshold
+                    f = jax.jit(
+                        jax.value_and_grad(
+                            lambda v, m=mode, me=method: jnp.sum(w * sj.top_k(v, K, method=me, mode=m)[0])
+                        )
                     )
-                )
-                ms = best_ms(f, x)
-                print(f"softsort {mode:6s} {path:9s}: {ms:7.1f} ms = {ms / hard:5.1f}x hard sort forward")
+                    ms = best_ms(f, x)
+                    print(f"{method:10s} {mode:6s} {path:9s}: {ms:7.1f} ms = {ms / hard:5.1f}x hard sort fwd")
     finally:
         topk.VALUES_FROM_SORT_MIN_K = default
 

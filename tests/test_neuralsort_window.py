@@ -147,3 +147,37 @@ def test_windowed_rank_gradient_equals_dense(monkeypatch, mode):
     monkeypatch.setattr(neuralsort_window, "MIN_N", 10**9)
     ref = grad()
     np.testing.assert_allclose(got, ref, rtol=1e-8, atol=1e-9 * float(jnp.max(jnp.abs(ref))))
+
+
+@pytest.mark.parametrize("mode", SPARSE)
+def test_top_k_values_on_windows_equal_the_row_contraction(monkeypatch, mode):
+    # k >= 16 at n >= 1024: the values are the first k positions of the
+    # windowed sort (only those k rows); the reference contracts the k dense
+    # rows with x, as the index's rows. Gradients through x and the rows alike.
+    from softjax._src import topk
+
+    x, _ = _inputs(1024, 9, ties=True)
+    w = jnp.cos(jnp.arange(64.0))
+
+    def values_and_grad():
+        f = lambda v: sj.top_k(v, 64, method="neuralsort", mode=mode)[0]
+        return f(x), jax.grad(lambda v: jnp.sum(w * f(v)))(x)
+
+    calls = []
+    original = neuralsort_window.sorted_values
+    monkeypatch.setattr(
+        neuralsort_window, "sorted_values", lambda *a, **k: calls.append(a[2].shape) or original(*a, **k)
+    )
+    got, got_grad = values_and_grad()
+    assert calls and all(shape == (64,) for shape in calls), calls  # k windows per row, not n
+    monkeypatch.setattr(topk, "VALUES_FROM_SORT_MIN_K", 10**9)
+    ref, ref_grad = values_and_grad()
+    np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(got_grad, ref_grad, rtol=1e-8, atol=1e-9 * float(jnp.max(jnp.abs(ref_grad))))
+    # The index is the same rows' SoftIndex, whichever path the values take.
+    np.testing.assert_allclose(
+        jnp.einsum("bkn,bn->bk", sj.top_k(x, 64, method="neuralsort", mode=mode)[1], x),
+        ref,
+        rtol=1e-10,
+        atol=1e-10,
+    )

@@ -11,6 +11,7 @@ steps; the operators themselves live in ``extrema``, ``sorting``,
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any, TypeVar
@@ -340,10 +341,19 @@ def static_bool(name: str, value: Any) -> bool:
 
 
 def sorted_values(
-    w: Working, module: ModuleType, kw: dict[str, Any], descending: bool, gated: bool
+    w: Working,
+    module: ModuleType,
+    kw: dict[str, Any],
+    descending: bool,
+    gated: bool,
+    count: int | None = None,
 ) -> jax.Array:
-    """Soft-sorted values ``batch + (n,)`` by the method module's ``sort``."""
-    sort_fn = module.sort
+    """Soft-sorted values ``batch + (n,)`` by the method module's ``sort``.
+
+    ``count``: only the first ``count`` positions, ``batch + (count,)`` (the
+    module's ``sort`` takes ``count=`` in its near-linear modes).
+    """
+    sort_fn = module.sort if count is None else functools.partial(module.sort, count=count)
     if w.unit is None:
         return sort_fn(w.x, w.xhat, descending=descending, gated=gated, unsquash=w.unsquash, **kw)
     # As in contract: a method that contracts its weights with x gets x / unit,

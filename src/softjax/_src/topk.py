@@ -59,10 +59,11 @@ def top_k(
     ``neuralsort`` (default) $\Pi_\Delta(((n+1-2r)\hat x - A)/s)$,
     ``softsort`` $\Pi_\Delta(-|\hat x_{[r]} - \hat x|/s)$, ``ot`` (transport to
     ``k + 1`` anchors). Values are $\sum_j P_{rj} x_j$ on the raw ``x``
-    (``gated_grad=False`` detaches ``P``); ``softsort`` in modes ``smooth``,
-    ``c0``, ``c1`` computes them for ``k >= 16`` through its O(n log n)
-    :func:`sort` (the same rows), and under ``jit`` an unused index costs
-    nothing. ``sorting_network``,
+    (``gated_grad=False`` detaches ``P``); for ``k >= 16`` they come from the
+    same rows through the near-linear :func:`sort` paths (``softsort`` in
+    modes ``smooth``, ``c0``, ``c1``; ``neuralsort`` in ``c0``, ``c1``,
+    ``c2`` for ``n >= 1024``, on certified windows of the sorted row), and
+    under ``jit`` an unused index costs nothing. ``sorting_network``,
     ``fast_soft_sort``, ``smooth_sort`` return the first ``k`` entries of the
     descending soft :func:`sort` and ``None`` as the index.
 
@@ -123,6 +124,7 @@ def top_k(
         return w.along_axis(values), None
     top_k_fn = module.top_k
     values_from_sort = mode in spec.near_linear_sort_modes and k >= VALUES_FROM_SORT_MIN_K
+    values_from_sort &= (x.size if axis is None else x.shape[axis]) >= spec.near_linear_sort_min_n
 
     def rows(w: aw.Working, kw: dict[str, Any]) -> tuple[jax.Array, jax.Array]:
         if return_log_probs and log_prob_eps is None and mode == "smooth":
@@ -134,7 +136,7 @@ def top_k(
         if values_from_sort:
             # The same rows (anchors = the k largest), contracted in O(n log n); under jit an
             # unused index is never computed.
-            values = aw.sorted_values(w, module, kw, descending=True, gated=gated)[..., :k]
+            values = aw.sorted_values(w, module, kw, descending=True, gated=gated, count=k)
         else:
             values = aw.contract(p, w.x, gated, w.unit)
         return values, w.true_tangent(index)

@@ -66,9 +66,13 @@ class MethodSpec:
             used as returned (otherwise ``k`` is a static int and the mask is
             projected onto the capped simplex afterwards).
         near_linear_sort_modes: the modes in which the module's ``sort``
-            costs O(n log n) whatever the input; ``top_k`` values for all
-            but small ``k`` are then read off that sort instead of
-            contracting ``k`` rows with the input (O(kn)).
+            costs O(n log n) (plus O(W) per output position on windows of
+            width W, where it certifies them); ``top_k`` values for all but
+            small ``k`` are then read off that sort, asked for its first
+            ``count = k`` positions, instead of contracting ``k`` rows with
+            the input (O(kn)).
+        near_linear_sort_min_n: the row length from which that holds
+            (shorter rows contract the rows).
         options: the keys the method accepts in ``ot_kwargs`` (methods
             without options ignore ``ot_kwargs``).
     """
@@ -85,6 +89,7 @@ class MethodSpec:
     top_k_mask: bool = False
     real_k: bool = False
     near_linear_sort_modes: tuple[str, ...] = ()
+    near_linear_sort_min_n: int = 0
     options: Mapping[str, OptionSpec] = dataclasses.field(
         default_factory=lambda: MappingProxyType({}), hash=False
     )
@@ -99,6 +104,10 @@ class MethodSpec:
             raise ValueError(f"{self.name}: a method without index outputs must read values off its sort")
         if any(m not in modes for m in self.near_linear_sort_modes):
             raise ValueError(f"{self.name}: near_linear_sort_modes must be a subset of modes {modes}")
+        if isinstance(self.near_linear_sort_min_n, bool) or not (
+            isinstance(self.near_linear_sort_min_n, int) and self.near_linear_sort_min_n >= 0
+        ):
+            raise ValueError(f"{self.name}: near_linear_sort_min_n must be a non-negative int")
         if self.real_k and not self.top_k_mask:
             raise ValueError(f"{self.name}: real_k needs top_k_mask")
         if isinstance(self.raw_power, bool) or self.raw_power not in (1, 2):

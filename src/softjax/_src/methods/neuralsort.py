@@ -114,14 +114,15 @@ def quantile_rows(xhat, k, k_next, *, softness, mode, log, interpolating, option
     return rows[..., 0, :], rows[..., 1, :]
 
 
-def sort(x, xhat, *, softness, mode, descending, gated, unsquash, options):
-    """Soft-sorted values ``P x``, ``(..., n)``.
+def sort(x, xhat, *, softness, mode, descending, gated, unsquash, options, count=None):
+    """Soft-sorted values ``P x``, ``(..., n)``, or its first ``count`` positions ``(..., count)``.
 
     The rows are detached unless ``gated``; fused over chunks of 128 rows.
+    Only the ``count`` rows asked for are computed (``top_k``'s values).
     """
     a, sorted_rows = _pairwise_and_sorted(xhat, softness, mode)
     n = xhat.shape[-1]
-    coef = _coefficients(n, xhat.dtype, descending)
+    coef = _coefficients(n, xhat.dtype, descending)[:count]
 
     def one_row(x_row, xhat_row, a_row):
         def chunk_values(c):
@@ -140,7 +141,7 @@ def sort(x, xhat, *, softness, mode, descending, gated, unsquash, options):
 
     def attempt(width):
         values, ok = neuralsort_window.sorted_values(flat_x, flat_rows, coef, softness, mode, width, gated)
-        return values.reshape(xhat.shape), ok
+        return values.reshape(xhat.shape[:-1] + coef.shape), ok
 
     return neuralsort_window.first_exact(n, attempt, dense)
 

@@ -176,6 +176,9 @@ for _spec in (
         "the default: accurate, dense gradients, robust",
         citation="Grover et al. 2019",
         top_k_mask=True,
+        # Certified windows of the sorted row from n = 1024 (neuralsort_window.MIN_N).
+        near_linear_sort_modes=("c0", "c1", "c2"),
+        near_linear_sort_min_n=1024,
     ),
     MethodSpec(
         "sorting_network",

@@ -246,13 +246,18 @@ def _use_window(mode, xhat):
     return mode in WINDOW_MODES and xhat.shape[-1] >= SCAN_MIN_N
 
 
-def sort(x, xhat, *, softness, mode, descending, gated, unsquash, options):
-    """Soft-sorted values ``P x``, ``(..., n)``: scan (smooth) or windows (sparse), else dense."""
+def sort(x, xhat, *, softness, mode, descending, gated, unsquash, options, count=None):
+    """Soft-sorted values ``P x``, ``(..., n)``: scan (smooth) or windows (sparse), else dense.
+
+    ``count``: the first ``count`` positions only (read off the whole sort).
+    """
     if _use_scan(mode, xhat.shape[-1]):
-        return sort_scan(x, xhat, softness=softness, descending=descending, gated=gated)
-    if _use_window(mode, xhat):
-        return sort_window(x, xhat, softness=softness, mode=mode, descending=descending, gated=gated)
-    return sort_dense(x, xhat, softness=softness, mode=mode, descending=descending, gated=gated)
+        out = sort_scan(x, xhat, softness=softness, descending=descending, gated=gated)
+    elif _use_window(mode, xhat):
+        out = sort_window(x, xhat, softness=softness, mode=mode, descending=descending, gated=gated)
+    else:
+        out = sort_dense(x, xhat, softness=softness, mode=mode, descending=descending, gated=gated)
+    return out if count is None else out[..., :count]
 
 
 def rank(x, xhat, *, softness, mode, descending, options):
