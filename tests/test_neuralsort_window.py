@@ -34,7 +34,7 @@ def _dense_values(x, xhat, softness, mode, descending, gated=True):
     return jnp.einsum("bkn,bn->bk", p, x)
 
 
-def _windowed(x, xhat, softness, mode, descending, width=256, gated=True):
+def _windowed(x, xhat, softness, mode, descending, width=neuralsort_window.WIDTHS[0], gated=True):
     rows, _ = neuralsort._banded(xhat, softness, mode)
     coef = descending_coefficients(xhat.shape[-1], xhat.dtype) * (1 if descending else -1)
     return neuralsort_window.sorted_values(x, rows, coef, softness, mode, width, gated)
