@@ -5,7 +5,8 @@
 ``|d|`` off a band), else in column chunks. ``sort`` and ``rank`` generate
 rows 128 at a time and contract them immediately, so memory stays
 ``O(128 n)``; from ``n = 1024`` on, the piecewise modes compute each row on a
-window of the sorted row instead.
+window of the sorted row instead (``sort`` with ``count=k`` serves
+``top_k``'s values with those ``k`` rows only).
 
 Deliberate deviation: ``rank`` reads ``Σ_j (j+1) P_ji / Σ_j P_ji``,
 a weighted average of positions that always lies in ``[1, n]``; where an
