@@ -334,3 +334,43 @@ def _reseed_module_generators(request):
     for name in _MODULE_GENERATOR_NAMES:
         if isinstance(getattr(module, name, None), np.random.Generator):
             setattr(module, name, np.random.default_rng(zlib.crc32(request.node.nodeid.encode())))
+
+
+# Every executable XLA:CPU compiles keeps a few memory mappings of its machine
+# code for as long as JAX caches it. A worker of the full tier compiles tens
+# of thousands of executables; past the kernel's mapping limit
+# (vm.max_map_count, 65530 by default) the next compile's mmap fails and
+# LLVM's JIT crashes the worker with a segmentation fault. Dropping JAX's
+# caches once a process holds many mappings keeps it far below the limit
+# (and its memory in check) at the price of recompiling a few shared helpers.
+_MAX_MAPPINGS = 20_000
+
+
+def _memory_mappings() -> int:
+    """How many memory mappings this process holds (0 where /proc is unavailable)."""
+    try:
+        with open("/proc/self/maps", "rb") as maps:
+            return sum(1 for _ in maps)
+    except OSError:
+        return 0
+
+
+@pytest.fixture(autouse=True)
+def _release_compiled_executables():
+    yield
+    if _memory_mappings() > _MAX_MAPPINGS:
+        import gc
+
+        jax.clear_caches()
+        gc.collect()
+        _return_freed_memory()
+
+
+def _return_freed_memory() -> None:
+    """Hand the heap's freed pages back to the system (glibc only; elsewhere a no-op)."""
+    import contextlib
+    import ctypes
+    import ctypes.util
+
+    with contextlib.suppress(OSError, AttributeError, TypeError):
+        ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)

@@ -124,7 +124,6 @@ def top_k(
         return w.along_axis(values), None
     top_k_fn = module.top_k
     values_from_sort = mode in spec.near_linear_sort_modes and k >= VALUES_FROM_SORT_MIN_K
-    values_from_sort &= (x.size if axis is None else x.shape[axis]) >= spec.near_linear_sort_min_n
 
     def rows(w: aw.Working, kw: dict[str, Any]) -> tuple[jax.Array, jax.Array]:
         if return_log_probs and log_prob_eps is None and mode == "smooth":
@@ -133,9 +132,9 @@ def top_k(
         else:
             p = top_k_fn(w.xhat, k, log=False, **kw)
             index = aw.finish_probs(p, return_log_probs, log_prob_eps)
-        if values_from_sort:
-            # The same rows (anchors = the k largest), contracted in O(n log n); under jit an
-            # unused index is never computed.
+        if values_from_sort and w.n >= spec.near_linear_sort_min_n:
+            # The same k rows (anchors = the k largest) from the method's O(n log n) sort
+            # (neuralsort: on certified windows); under jit an unused index is never computed.
             values = aw.sorted_values(w, module, kw, descending=True, gated=gated, count=k)
         else:
             values = aw.contract(p, w.x, gated, w.unit)
