@@ -1,4 +1,4 @@
-r"""Log-domain Sinkhorn iterations for entropic optimal transport (Cuturi 2013).
+r"""Sinkhorn iterations for entropic optimal transport (Cuturi 2013).
 
 Gauss-Seidel updates with absolute regularisation $\varepsilon = s$, zero
 initial potentials, order $g$ then $f$:
@@ -14,6 +14,23 @@ on the columns, with the criterion of
 :func:`softjax._src.kernels.sparse_transport.violation_ratio`, and the
 pass is kept as that $g$ update. Its round-off level bounds the plan-weighted
 $|f_i| + |C_{ij}|$ of a column by their largest values.
+
+Once $\varepsilon = s$ for a whole block of iterations, the block runs in
+the scaling domain (the stabilised iterations of Schmitzer 2019). With the
+kernel $E_{ij} = \exp((f_i + g_j - C_{ij})/s)$ of the block's starting
+potentials, the updates are $u \leftarrow \mu / (E v)$ and
+$v \leftarrow \nu / (E^\top u)$, absorbed at the end as
+$f \mathrel{+}= s \log u$, $g \mathrel{+}= s \log v$; the block's last
+$g$ update, which carries the convergence test, stays in the log domain and
+so sees the plan of the absorbed potentials, rounding included. In exact
+arithmetic these are the log-domain updates, but a block evaluates two
+exponentials per entry instead of ten: matrix-vector products replace the
+log-sum-exps. After a $g$ update every column of $E$ sums to $\nu_j$, so
+$E_{ij} \le 1$; $u$ and $v$ are clamped to $[\tau^{1/4}, \tau^{-1/4}]$
+($\tau$ the smallest normal number), so that an entry that underflows in
+$E$ stays negligible after scaling and nothing overflows. Far from the
+fixed point this caps how far one block moves a potential ($s \log
+\tau^{-1/4}$, about $22 s$ in float32); the next block goes on from there.
 
 $\varepsilon$-scaling: the number of Sinkhorn iterations
 grows like $1/\varepsilon$. When $s$ is small compared with the spread of the
@@ -98,7 +115,11 @@ def sinkhorn_potentials(cost, mu, nu, s, *, tol, max_iter: int) -> SolverResult:
     def cond(st: _SinkhornState):
         return (st.blocks < n_blocks) & (st.ratio > 1)
 
-    def body(st: _SinkhornState) -> _SinkhornState:
+    def annealing(st: _SinkhornState):
+        """``cond``, while the next block starts above ``eps = s``."""
+        return cond(st) & (eps0 * decay ** (st.blocks * _CHECK_EVERY).astype(dtype) > s)
+
+    def log_block(st: _SinkhornState) -> _SinkhornState:
         start = st.blocks * _CHECK_EVERY
         last = start + _CHECK_EVERY - 1
         f, g = lax.fori_loop(start, last, iteration, (st.f, st.g))
@@ -113,6 +134,26 @@ def sinkhorn_potentials(cost, mu, nu, s, *, tol, max_iter: int) -> SolverResult:
         ratio = jnp.where(annealed | nan_input, ratio, inf)
         return _SinkhornState(f, g_next, st.blocks + 1, ratio, viol)
 
+    bound = float(jnp.finfo(dtype).tiny) ** -0.25
+
+    def scaling(target, total):
+        return jnp.clip(target / total, 1 / bound, bound)
+
+    def scaling_block(st: _SinkhornState) -> _SinkhornState:
+        """``log_block`` at ``eps = s`` in the scaling domain (see module docstring)."""
+        kernel = jnp.exp((st.f[:, None] + st.g[None, :] - cost) / s)
+
+        def iteration(_, v):
+            """An ``f`` update then a ``g`` update: the new ``v``."""
+            return scaling(nu, scaling(mu, kernel @ v) @ kernel)
+
+        v = lax.fori_loop(0, _CHECK_EVERY - 1, iteration, jnp.ones_like(st.g))
+        f = st.f + s * jnp.log(scaling(mu, kernel @ v))
+        # The last g update and the check in the log domain, on the absorbed
+        # potentials: the check sees the plan they define, rounding included.
+        g_next, (ratio, viol) = checked_update_g(f, st.g + s * jnp.log(v), s)
+        return _SinkhornState(f, g_next, st.blocks + 1, ratio, viol)
+
     f0 = jnp.zeros((cost.shape[0],), dtype)
     init = _SinkhornState(
         f=f0,
@@ -122,7 +163,8 @@ def sinkhorn_potentials(cost, mu, nu, s, *, tol, max_iter: int) -> SolverResult:
         viol=jnp.zeros((), dtype),
     )
     # vary_like: inside shard_map the constant seeds must vary like the data.
-    f, g, blk, ratio, viol = lax.while_loop(cond, body, vary_like(init, cost, mu, nu, s))
+    state = lax.while_loop(annealing, log_block, vary_like(init, cost, mu, nu, s))
+    f, g, blk, ratio, viol = lax.while_loop(cond, scaling_block, state)
     # The loop ends on a g update (at s once annealed); a last f update at s
     # makes the rows exact even if the loop hit its cap mid-schedule (the
     # result is then still reported as unconverged).
