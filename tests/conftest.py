@@ -337,12 +337,12 @@ def _reseed_module_generators(request):
 
 
 # Every executable XLA:CPU compiles keeps a few memory mappings of its machine
-# code for as long as JAX caches it. A worker of the full tier compiles tens
-# of thousands of executables; past the kernel's mapping limit
-# (vm.max_map_count, 65530 by default) the next compile's mmap fails and
-# LLVM's JIT crashes the worker with a segmentation fault. Dropping JAX's
-# caches once a process holds many mappings keeps it far below the limit
-# (and its memory in check) at the price of recompiling a few shared helpers.
+# code for as long as JAX caches it. Over a full-tier run a worker takes about
+# 90,000-110,000 of them, beyond the kernel's limit (vm.max_map_count, 65530
+# by default) past which mmap fails; such runs had workers die of a
+# segmentation fault inside XLA's compiler near their end. Dropping JAX's
+# caches once a process holds many mappings keeps it far below the limit (and
+# its memory in check) at the price of recompiling a few shared helpers.
 _MAX_MAPPINGS = 20_000
 
 
