@@ -34,10 +34,14 @@ def test_windows_are_the_dense_supports(mode):
     windows = jax.jit(sparse_window.windows, static_argnums=2)
     rng = np.random.default_rng(3)
     for n in (1, 2, 5, 64, 300):
-        v = np.sort(
+        row = np.sort(
             np.concatenate([np.round(rng.standard_normal(n // 2), 1), rng.standard_normal(n - n // 2)])
         )
-        for s in SOFTNESS:
+        # The search only looks within distance s (plus rounding) of the anchor:
+        # float32 rows at 1e6, whose spacing (0.0625) is comparable to s, too.
+        shifted = np.float32(1e6) + row.astype(np.float32)
+        cases = [(row, s) for s in SOFTNESS] + [(shifted, np.float32(0.1))]
+        for v, s in cases:
             left, right = windows(jnp.asarray(v), jnp.asarray(s), alpha)
             dense = np.asarray(ss.softsort_rows(jnp.asarray(v), jnp.asarray(v), s, mode))
             for r in range(n):

@@ -112,6 +112,7 @@ def range_moments(
     gap: Callable[[jax.Array], jax.Array],
     from_first: bool,
     degree: int,
+    max_levels: int | jax.Array | None = None,
 ) -> Tree:
     """``e{p} = Σ e^p`` (and ``eu{p} = Σ e^p u``) over positions ``[lo, hi)``.
 
@@ -119,7 +120,9 @@ def range_moments(
     ``local`` is the segment's offset from its first (``from_first``) or last
     position and ``gap`` the (non-negative) ``e`` there, in the tree's unit.
     One level per step of a loop whose body is rematerialised in the backward
-    pass, so memory stays O(n).
+    pass, so memory stays O(n). A range of at most ``m`` positions needs only
+    ``m.bit_length() + 1`` levels: ``max_levels`` (possibly traced, then not
+    reverse-differentiable) stops the loop there.
     """
     size = 1 << (n - 1).bit_length()
     with_u = "fu0" in tree
@@ -155,11 +158,15 @@ def range_moments(
     # Inside shard_map every carry must vary like the data (lo or hi may be
     # built from constants such as arange(n)).
     init = vary_like((lo, hi, out), lo, hi, *tree.values())
-    return jax.lax.fori_loop(0, levels(n), level_step, init)[2]
+    steps = levels(n) if max_levels is None else jnp.minimum(max_levels, levels(n))
+    return jax.lax.fori_loop(0, steps, level_step, init)[2]
 
 
-def bisect(lo: jax.Array, hi: jax.Array, go_right, steps: int, like: jax.Array) -> jax.Array:
+def bisect(lo: jax.Array, hi: jax.Array, go_right, steps: int | jax.Array, like: jax.Array) -> jax.Array:
     """Smallest ``i`` in ``[lo, hi]`` with ``not go_right(i)`` (``hi`` if none), ``go_right`` monotone.
+
+    ``steps`` of halving (``(hi - lo).bit_length() + 1`` suffice); a traced
+    ``steps`` makes the loop a while loop (not reverse-differentiable).
 
     The bounds are made to vary like ``like`` (inside shard_map the loop
     carry must vary like the data ``go_right`` reads).
