@@ -19,7 +19,7 @@ from jax.test_util import check_grads
 from softsort_paths import SOFTNESS, dispatch, hostile_rows, rel
 
 import softjax as sj
-from softjax._src.kernels import sparse_window
+from softjax._src.kernels import range_table, sparse_window
 from softjax._src.methods import softsort as ss
 
 jax.config.update("jax_enable_x64", True)
@@ -28,6 +28,25 @@ MODES = ss.WINDOW_MODES
 
 
 # ------------------------------------------------------------------ window search
+@pytest.mark.parametrize("degree", [1, 2, 3])
+def test_range_table_sums_every_range(degree):
+    # Every range [a, b] of rows with ties, from both ends, against the direct sum.
+    rng = np.random.default_rng(degree)
+    for n in (1, 2, 3, 8, 13, 100):
+        v = np.sort(rng.standard_normal(n))
+        v[n // 3 : n // 3 + 2] = v[n // 3]
+        a, b = (x.ravel().astype(np.int32) for x in np.meshgrid(np.arange(n), np.arange(n)))
+        gap = rng.uniform(0.0, 0.5, a.shape)
+        table = range_table.build(jnp.asarray(v), degree)
+        for from_first in (True, False):
+            got = range_table.range_sums(table, *map(jnp.asarray, (a, b, gap)), from_first, degree)
+            j = np.arange(n)
+            inside = (j >= a[:, None]) & (j <= b[:, None])
+            e = (v - v[a][:, None]) if from_first else (v[b][:, None] - v)
+            want = np.sum(np.where(inside, (e + gap[:, None]) ** degree, 0.0), axis=1)
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_windows_are_the_dense_supports(mode):
     alpha = {"c0": 1, "c1": 2, "c2": 3}[mode]
@@ -142,12 +161,7 @@ def _public(fast: bool, mode: str):
 
 @pytest.mark.parametrize(
     "dtype, mode",
-    [
-        # float32 c2 takes the dense path on both sides (exhaustive tier only).
-        pytest.param(d, m, marks=[pytest.mark.slow] if (d, m) == (np.float32, "c2") else [])
-        for d in (np.float64, np.float32)
-        for m in MODES
-    ],
+    [(d, m) for d in (np.float64, np.float32) for m in MODES],
 )
 def test_public_api_matches_dense(dtype, mode):
     n = 600
@@ -205,6 +219,30 @@ def test_short_rows_and_large_magnitudes():
         np.testing.assert_array_equal(ranks, [1.0] if n == 1 else [2.0, 1.0])
 
 
+def test_finite_gradients_of_rows_far_apart_in_float32():
+    # Rows at 1e20 with softness 1e-6: the tree segments between entries span
+    # 1e20, whose cubes overflow float32; no window reads them, and their
+    # overflow must not reach the gradients (it did for c2 before the window
+    # moments were taken in units of the softness).
+    x = jnp.asarray([3e20, -1e20, 2e20, 0.5, -7e19], jnp.float32)
+    w = jnp.arange(1.0, 6.0, dtype=jnp.float32)
+
+    @jax.jit
+    def values_and_grads(x):
+        out = []
+        for mode in MODES:
+            kw = dict(softness=1e-6, mode=mode, descending=False)
+            out.append(jax.value_and_grad(lambda v, kw=kw: w @ ss.sort_window(v, v, gated=True, **kw))(x))
+            out.append(jax.value_and_grad(lambda v, kw=kw: w @ ss.rank_window(v, **kw))(x))
+        return out
+
+    results = values_and_grads(x)
+    for value, grad in results:
+        assert np.isfinite(value) and np.all(np.isfinite(grad))
+    for value, _ in results[::2]:
+        assert float(value) == pytest.approx(float(w @ jnp.sort(x)), rel=1e-6)
+
+
 @pytest.mark.parametrize(
     "mode", [m if m == "c0" else pytest.param(m, marks=pytest.mark.slow) for m in MODES]
 )  # c1/c2 (90 s of compile) in the exhaustive tier; first order is checked for every mode above
@@ -223,10 +261,10 @@ def test_second_order_gradients(mode):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_memory_is_linear(mode):
-    # value+grad at n = 16384 in O(n); the dense rows need 128 rows at a time.
-    # c2 takes the window path in float64 only.
+    # value+grad at n = 16384 in O(n) (the search's range table adds 2 alpha log n
+    # vectors for c0/c1); the dense rows need 128 rows at a time.
     n = 16384
-    dtype = jnp.float64 if mode == "c2" else jnp.float32
+    dtype = jnp.float32
 
     def temp(fast):
         with dispatch(fast):
@@ -236,4 +274,4 @@ def test_memory_is_linear(mode):
             return f.lower(jnp.zeros((n,), dtype)).compile().memory_analysis().temp_size_in_bytes
 
     fast = temp(True)
-    assert fast < 256 * n * jnp.dtype(dtype).itemsize, (fast, temp(False))
+    assert fast < 320 * n * jnp.dtype(dtype).itemsize, (fast, temp(False))

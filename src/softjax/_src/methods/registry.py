@@ -163,11 +163,10 @@ for _spec in (
         f"{_PACKAGE}.softsort",
         "simplex projection of the negative distances to the hard sorted anchors; "
         "`argmax`/`max`, `top_k` with small k in O(kn), `sort`/`rank`/`top_k` values in "
-        "O(n log n) (`smooth`, `c0`, `c1`)",
+        "O(n log n) (every mode)",
         citation="Prillo & Eisenschlos 2020",
         top_k_mask=True,
-        # c2 takes the window path in float64 only (see methods/softsort.py).
-        near_linear_sort_modes=("smooth", "c0", "c1"),
+        near_linear_sort_modes=("smooth", "c0", "c1", "c2"),
     ),
     MethodSpec(
         "neuralsort",

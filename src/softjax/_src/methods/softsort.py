@@ -229,11 +229,8 @@ def rank_window(xhat, *, softness, mode, descending):
     return rowwise(one_row)(xhat)
 
 
-# Modes whose sort/rank take the window path (the others stay dense). c2
-# takes it in float64 only: its cubic threshold loses the gradient (non-finite
-# at softness 1e-6) in float32 and bfloat16, where the dense path stays.
+# Modes whose sort/rank take the window path (smooth takes the scan).
 WINDOW_MODES = ("c0", "c1", "c2")
-_WINDOW_NEEDS_FLOAT64 = ("c2",)
 
 
 def _use_scan(mode, n):
@@ -241,8 +238,6 @@ def _use_scan(mode, n):
 
 
 def _use_window(mode, xhat):
-    if mode in _WINDOW_NEEDS_FLOAT64 and xhat.dtype != jnp.float64:
-        return False
     return mode in WINDOW_MODES and xhat.shape[-1] >= SCAN_MIN_N
 
 
