@@ -108,8 +108,10 @@ def sort(
 
     * ``softsort`` / ``neuralsort``: $P x$ with the rows of :func:`argsort`,
       fused: rows are generated 128 at a time and contracted immediately, so
-      memory is ``O(128 n)``, never ``O(n^2)``. ``softsort`` in ``"smooth"``
-      mode forms no rows: O(n) time and memory after one sort.
+      memory is ``O(128 n)``, never ``O(n^2)``. ``softsort`` forms no rows:
+      after one sort, O(n) time and memory in ``"smooth"`` mode and
+      O(n log² n) time in ``"c0"``/``"c1"``/``"c2"`` (each row's support
+      window, found by binary search).
     * ``ot``: $P x$ with the transport plan.
     * ``sorting_network``: values of the soft bitonic network (mapped back
       from squashed space when ``standardize``).

@@ -13,16 +13,18 @@ criterion of the projection), monotone in ``k``: a binary search on ``k``,
 and for each ``k`` one on ``L`` (the ``k`` closest positions). The anchor's
 own term bounds $\rho \le s$, so ``k`` is at most the number ``R`` of
 positions within distance $s$ of the anchor: both searches take $\log_2 R$
-steps rather than $\log_2 n$, and each test of the criterion is four
-lookups in a range table (:mod:`softjax._src.kernels.range_table`, built
-once per row). On the support window $\rho = d_{max} + \delta$ with
+steps rather than $\log_2 n$. Each test of the criterion is four lookups
+in a range table (:mod:`softjax._src.kernels.range_table`, built once per
+row) for $\alpha \le 2$, two walks of $\log_2 R$ levels of the segment
+tree for $\alpha = 3$. On the support window $\rho = d_{max} + \delta$ with
 $\sum_W (\delta + e_j)^\alpha = s^\alpha$, $e_j = d_{max} - d_j \ge 0$, and
 $\sum_j y_j u_j = \sum_q \binom{\alpha}{q} \delta^{\alpha-q} \sum_W e_j^q u_j / s^\alpha$:
 only window moments of $e$ are needed, taken in units of $s$.
-O(n log n log R) time. The contraction's memory is O(n) plus a few ``n``
-per level of the segment tree (value and gradient at n = 16384, float32:
-137 ``n``-vectors for ``c0``, 205 for ``c2``; the dense rows take
-800-1300); the search's table, ``2 alpha log n`` vectors, is freed before it.
+O(n log n log R) time. Memory is O(n) plus a few ``n`` per level of the
+segment tree, and the search's table (``2 alpha log n`` vectors, freed
+before the contraction): value and gradient at n = 16384, float32, take
+217 ``n``-vectors of XLA temporaries for ``c0``, 295 for ``c1``, 195 for
+``c2``; the dense rows take 800-1300.
 
 The contraction's window moments come from the segment tree of
 :mod:`softjax._src.kernels.segment_tree` (no difference of prefix sums,
