@@ -99,14 +99,35 @@ def unsquash(y: jax.Array, mean: jax.Array, scale: jax.Array, unit: jax.Array | 
     r"""Inverse of :func:`standardize_and_squash`: $\operatorname{logit}(\hat y)\,\tilde\sigma + \mu$.
 
     ``y`` is clipped to ``[c, 1 - c]`` with ``c = max(1e-10, 10 eps)`` first so
-    the logit stays finite. With ``unit`` (``Squashed.unit``) the tangent of
+    the logit stays finite. Values squashed in half precision are mapped
+    back in float32 and clipped only to their own resolution
+    (``[tiny, 1 - eps / 4]``), then rounded: ``10 eps`` of bfloat16 would cap
+    every value at 2.5 standard deviations from the mean, and the float32
+    clip of a bfloat16 value that rounded to 1 overflows. With ``unit``
+    (``Squashed.unit``) the tangent of
     ``y`` is taken to be ``unit`` times the true one, and the product is
     formed as ``logit(y) * (scale / unit) + mean / unit``, scaled back by
     ``unit`` in value only: the cotangent reaching ``y`` is then of order one
     instead of ``ct * scale``, and no intermediate overflows.
     """
+    out_dtype = jnp.result_type(y, mean, scale)
+    data_dtype = jnp.result_type(mean, scale)  # the squashed values' dtype
+    if jnp.dtype(data_dtype).itemsize < 4:
+        # Squashed half-precision values keep their exponent range near 0 but
+        # step by eps / 2 below 1: a value that rounded up to 1 lies within
+        # eps / 4 of it, which is where it is clipped (y may have been
+        # promoted on the way, its digits are the data's).
+        info = jnp.finfo(data_dtype)
+        low, high = max(1e-10, float(info.tiny)), 1 - float(info.eps) / 4
+        y = jnp.clip(y.astype(jnp.float32), low, high)
+        mean, scale = mean.astype(jnp.float32), scale.astype(jnp.float32)
+        unit = None if unit is None else unit.astype(jnp.float32)
+        return _logit_affine(y, mean, scale, unit).astype(out_dtype)
     c = max(1e-10, 10 * float(jnp.finfo(y.dtype).eps))
-    y = jnp.clip(y, c, 1 - c)
+    return _logit_affine(jnp.clip(y, c, 1 - c), mean, scale, unit)
+
+
+def _logit_affine(y: jax.Array, mean: jax.Array, scale: jax.Array, unit: jax.Array | None) -> jax.Array:
     if unit is None:
         return jnp.log(y / (1 - y)) * scale + mean
     # Everything is summed in units of ``unit`` (values only; tangents stay
