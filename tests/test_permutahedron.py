@@ -315,3 +315,77 @@ def test_errors():
         project_permutahedron(jnp.ones(3), jnp.ones(3), "hard")
     with pytest.raises(ValueError, match="mode"):
         sj.sort(X, mode="c3", method="fast_soft_sort")
+
+
+def test_c1_blocks_in_float32_for_long_rows_of_wide_spread():
+    # The c1 merge evaluates its block equation from range sums of squared
+    # score differences. Taken as differences of prefix sums over the row they
+    # cancel once the row's spread is large against a block's (here the
+    # float32 solve was off by 0.45 for scores of spread 600 at n = 1024).
+    from softjax._src.kernels.isotonic import isotonic_offsets
+
+    rng = np.random.default_rng(0)
+    n = 1024
+    zeta = -np.sort(-rng.standard_normal((2, n)) / np.array([[0.01], [0.1]]), axis=-1)
+    omega = np.broadcast_to((np.arange(n, 0, -1.0)) / (n - 1), zeta.shape)
+    ref = isotonic_offsets(jnp.asarray(zeta), jnp.asarray(omega), "c1")
+    got = isotonic_offsets(jnp.asarray(zeta, jnp.float32), jnp.asarray(omega, jnp.float32), "c1")
+    assert got.dtype == jnp.float32
+    np.testing.assert_allclose(np.asarray(got, np.float64) ** 2, np.asarray(ref) ** 2, atol=2e-5)
+
+
+def test_c1_raw_rank_of_a_row_spanning_the_float64_range():
+    # Scores from 1e-30 to 1.6e308 (scaled to 2 / eps by the raw bound): the
+    # block equations stay exact, so the ranks are finite and sum to n(n+1)/2.
+    from finiteness_cases import hostile_rows
+
+    n = 33
+    x = jnp.asarray(hostile_rows(n, "float64")[-1])  # sign * geomspace(1e-30, 0.9 max)
+
+    def ranks(v, softness):
+        return sj.rank(v, softness=softness, mode="c1", method="fast_soft_sort", standardize=False)
+
+    for softness in (1e-6, 1.0):
+        r = ranks(x, softness)
+        g = jax.grad(lambda v, s=softness: jnp.sum(jnp.cos(jnp.arange(n)) * ranks(v, s)))(x)
+        assert np.all(np.isfinite(r)) and np.all(np.isfinite(g))
+        np.testing.assert_allclose(np.sum(r), n * (n + 1) / 2, rtol=1e-9)
+
+
+def test_local_moments_of_every_range():
+    # Every [a, b] (and empty ranges) of rows with ties, about origins in and
+    # next to the range, against the direct sums; rows read in place by index.
+    from softjax._src.kernels import local_moments
+
+    rng = np.random.default_rng(1)
+    for n in (1, 2, 3, 8, 13):
+        v = np.sort(rng.standard_normal((2, n)), axis=-1)
+        v[:, n // 3 : n // 3 + 2] = v[:, n // 3 : n // 3 + 1]
+        table = local_moments.build(jnp.asarray(v), 2)
+        a, b = (x.ravel().astype(np.int32) for x in np.meshgrid(np.arange(n), np.arange(n)))
+        origin = v[1][np.clip(b + 1, 0, n - 1)] + rng.uniform(-0.1, 0.1, a.shape)
+        query = functools.partial(local_moments.moments, table, jnp.int32(1))
+        got = jax.vmap(lambda i, j, o, q=query: jnp.stack(q(i, j, o)))(
+            jnp.asarray(a), jnp.asarray(b), jnp.asarray(origin)
+        )
+        j = np.arange(n)
+        inside = (j >= a[:, None]) & (j <= b[:, None])
+        off = v[1][None, :] - origin[:, None]
+        want = np.stack([np.sum(np.where(inside, off**p, 0.0), axis=1) for p in (0, 1, 2)], axis=1)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
+
+
+def test_pav_splits_batches_beyond_int32_indexing(monkeypatch):
+    # c1's flat pass indexes a moment table of about n log2 n entries per row;
+    # a batch too large for int32 offsets runs as several passes over slices.
+    from softjax._src.kernels import isotonic
+
+    rng = np.random.default_rng(2)
+    zeta = jnp.asarray(-np.sort(-rng.standard_normal((5, 9)) * 3, axis=-1))
+    omega = jnp.asarray(np.broadcast_to(np.arange(9, 0, -1.0) / 8, (5, 9)))
+    whole = isotonic._pav_rows(zeta, omega, "c1")
+    assert isotonic._rows_per_pass(5, 9, "c1") == 5
+    monkeypatch.setattr(isotonic, "_rows_per_pass", lambda rows, n, mode: 2)
+    sliced = isotonic._pav_rows(zeta, omega, "c1")
+    for w, s in zip(whole, sliced, strict=True):
+        np.testing.assert_array_equal(w, s)

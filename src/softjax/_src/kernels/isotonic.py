@@ -26,7 +26,9 @@ The work is split in two:
   own rows (nothing is gathered). Each merge is O(1) for ``c0``, ``smooth``
   and ``c2`` (sufficient statistics) and O(log n) for ``c1`` (binary search
   for the split inside the block, never a quadratic rescan), so the pass is
-  O(n log n) at worst.
+  O(n log n) at worst. ``c1``'s search reads moments of score ranges about a
+  score inside the block (:mod:`softjax._src.kernels.local_moments`): sums
+  taken over the whole row would carry its spread into every block equation.
 * :func:`isotonic_offsets` recomputes every block's $\gamma$ from its members
   with per-row segment sums (O(n); batched scatters and gathers, so a sharded
   batch stays sharded), relative to the block's first score so that
@@ -49,6 +51,7 @@ from jax import lax
 from jax.custom_batching import custom_vmap
 from jax.experimental.custom_partitioning import custom_partitioning
 
+from softjax._src.kernels import local_moments
 from softjax._src.kernels.row_sharding import row_sharding
 from softjax._src.kernels.vma import vary_like
 
@@ -134,13 +137,10 @@ def _pav_flat(zeta: jax.Array, omega: jax.Array, n: int, mode: str):
     dt = zeta.dtype
     g_single = zeta - _psi_inverse(omega, mode)
     if mode == "c1":
-        # Per-row prefix sums of u = zeta - zeta[row start] (<= 0) and u^2 for
-        # the O(1) evaluation of the piecewise-quadratic block equation.
-        u = (zeta.reshape(-1, n) - zeta.reshape(-1, n)[:, :1]).astype(dt)
-        zero = jnp.zeros((u.shape[0], 1), dt)
-        p1 = jnp.concatenate([zero, jnp.cumsum(u, axis=1)], axis=1).ravel()
-        p2 = jnp.concatenate([zero, jnp.cumsum(u * u, axis=1)], axis=1).ravel()
-        u = u.ravel()
+        # Moments of score ranges about an origin inside them, from per-level
+        # half-block sums of v = -zeta (ascending): prefix sums over the row
+        # would carry the rounding of the whole row's spread into every block.
+        table = local_moments.build(-zeta.reshape(-1, n), 2)
 
     def at(arr, i):
         return lax.dynamic_index_in_dim(arr, i, keepdims=False)
@@ -149,41 +149,49 @@ def _pav_flat(zeta: jax.Array, omega: jax.Array, n: int, mode: str):
         return lax.dynamic_update_index_in_dim(arr, value.astype(arr.dtype), i, 0)
 
     def c1_merge_gamma(first, stop, w_sum):
-        # Block = flat [first, stop). Row-local prefix index = flat + row.
+        # Block = flat [first, stop), row-local [a, b). gamma is the root of
+        # G(gamma) = W - sum_B psi(zeta_i - gamma), increasing in gamma.
         row = first // n
-        a, b = first, stop
+        a, b = first - row * n, stop - row * n
+        zeta_a = at(zeta, first)
+        # Count and moments of zeta_a - zeta_i over the block (v_i - v_a).
+        m0, m1, m2 = local_moments.moments(table, row, a, b - 1, -zeta_a)
 
-        def pre(arr, i):
-            return at(arr, i + row)
+        def about(zeta_o):  # sums of zeta_i - zeta_o and its square (shift within the block)
+            d = zeta_a - zeta_o
+            return m0 * d - m1, m2 - 2 * d * m1 + m0 * d * d
 
-        def f_at(j):  # F(zeta_j) = -sum_[a,j) (u_i-u_j)^2 + sum_(j,b) (u_j-u_i)^2 + W
-            uj = at(u, j)
-            hi = pre(p2, j) - pre(p2, a) - 2 * uj * (pre(p1, j) - pre(p1, a)) + (j - a) * uj * uj
-            lo = pre(p2, b) - pre(p2, j + 1) - 2 * uj * (pre(p1, b) - pre(p1, j + 1)) + (b - j - 1) * uj * uj
-            return lo - hi + w_sum
-
-        def step(lohi):  # first j in [a, b) with F(zeta_j) < 0 (b if none)
+        def step(lohi):  # first j in [a, b) with G(zeta_j) < 0 (b if none)
             lo, hi = lohi
-            mid = (lo + hi) // 2
-            neg = f_at(mid) < 0
-            return jnp.where(neg, lo, mid + 1), jnp.where(neg, mid, hi)
+            j = (lo + hi) // 2
+            zeta_j = at(zeta, row * n + j)
+            # G(zeta_j) = Q_below - Q_above + W, Q over (j, b) and [a, j) of
+            # (zeta_i - zeta_j)^2: Q_below is the block's total less Q_above.
+            q_above = local_moments.moments(table, row, a, j - 1, -zeta_j)[2]
+            neg = about(zeta_j)[1] - 2 * q_above + w_sum < 0
+            return jnp.where(neg, lo, j + 1), jnp.where(neg, j, hi)
 
         # O(log |B|) steps; an empty range (a = b) costs nothing.
         k, _ = lax.while_loop(lambda lohi: lohi[0] < lohi[1], step, (a, b))
-        n_hi, n_lo = (k - a).astype(dt), (b - k).astype(dt)
-        s_hi, s_lo = pre(p1, k) - pre(p1, a), pre(p1, b) - pre(p1, k)
-        q_hi, q_lo = pre(p2, k) - pre(p2, a), pre(p2, b) - pre(p2, k)
-        root = _quadratic_root(n_lo - n_hi, 2 * (s_hi - s_lo), q_lo - q_hi + w_sum)
-        bad = (n_lo == n_hi) & (s_hi == s_lo)
-        mid_u = 0.5 * (at(u, a) + at(u, b - 1))
-        return at(zeta, a) - at(u, a) + jnp.where(bad, mid_u, root)
+        # gamma = zeta_c + delta about c, the last score above gamma (or the
+        # block's first). With sums S, Q of zeta_i - zeta_c above (hi) and
+        # below (lo): G = (n_lo - n_hi) delta^2 + 2 (S_hi - S_lo) delta + Q_lo - Q_hi + W.
+        c = jnp.maximum(k - 1, a)
+        zeta_c = at(zeta, row * n + c)
+        n_hi, s_hi, q_hi = local_moments.moments(table, row, a, k - 1, -zeta_c)
+        s_hi = -s_hi  # the table's offsets are v_i - v_c = zeta_c - zeta_i
+        s_all, q_all = about(zeta_c)
+        n_lo, s_lo, q_lo = m0 - n_hi, s_all - s_hi, q_all - q_hi
+        lin = 2 * (s_hi - s_lo)
+        delta = _quadratic_root(n_lo - n_hi, lin, q_lo - q_hi + w_sum)
+        return zeta_c + jnp.where((n_lo == n_hi) & (lin == 0), 0.0, delta)
 
     # Block statistics: per element for a singleton block, merged in `merge`.
     if mode == "c0":
         stats = {"s": zeta - omega, "c": jnp.ones(size, dt)}
     elif mode == "smooth":
         stats = {"lz": zeta, "lw": omega}
-    elif mode == "c1":
+    elif mode == "c1":  # block moments come from the table
         stats = {"w": omega}
     else:  # c2: count and moments about the block's first score
         zero = jnp.zeros(size, dt)
@@ -230,7 +238,7 @@ def _pav_flat(zeta: jax.Array, omega: jax.Array, n: int, mode: str):
         below = {k: at(rest[k], jnp.maximum(count - 3, 0)) for k in rest}
         ic = jnp.minimum(i, size - 1)
         single = {k: at(stats[k], ic) for k in stats}
-        # (c1: when not merging, the block [i, i) is empty and its search free)
+        # (c1: when not merging, the block [start, start) is empty, its search free)
         merged = merge(second, top, jnp.where(viol, i, second["start"]))
         new_top = {k: jnp.where(viol, merged[k], single[k]) for k in stats}
         new_second = {k: jnp.where(viol, below[k], top[k]) for k in stats}
@@ -258,8 +266,22 @@ def _pav_flat(zeta: jax.Array, omega: jax.Array, n: int, mode: str):
     return starts[block], gammas[block]
 
 
+def _rows_per_pass(rows: int, n: int, mode: str) -> int:
+    """Rows one flat pass may hold: its int32 indices must stay in range.
+
+    ``c1``'s moment table holds about ``n log2 n`` entries per row.
+    """
+    size = 1 << max(n - 1, 1).bit_length()
+    per_row = size * max((size - 1).bit_length(), 1) if mode == "c1" else n
+    return max(1, min(rows, (2**31 - 1) // per_row))
+
+
 def _pav_rows(zeta: jax.Array, omega: jax.Array, mode: str):
     rows, n = zeta.shape
+    chunk = _rows_per_pass(rows, n, mode)
+    if chunk < rows:  # a batch beyond int32 indexing: one pass per slice of rows
+        parts = [_pav_rows(zeta[r : r + chunk], omega[r : r + chunk], mode) for r in range(0, rows, chunk)]
+        return tuple(jnp.concatenate(p) for p in zip(*parts, strict=True))
     start, gamma = _pav_flat(zeta.ravel(), omega.ravel(), n, mode)
     local = start.reshape(rows, n) - (jnp.arange(rows, dtype=jnp.int32) * n)[:, None]
     return local, gamma.reshape(rows, n)
