@@ -1,6 +1,6 @@
 """``top_k`` values of ``softsort``/``neuralsort``: near-linear sort path against ``k``-row contraction.
 
-Run: ``python benchmarks/top_k_values_bench.py`` (CPU, float32, batch 8,
+Run: ``python benchmarks/top_k_values_bench.py [METHOD ...]`` (CPU, float32, batch 8,
 n = 4096, k = n / 16). Prints the minimum over 5 calls of the jitted
 value+grad of ``sum(w * top_k(x, k)[0])`` per mode and path, and the hard
 ``jnp.sort`` forward of the same run. The row contraction is forced by
@@ -20,6 +20,7 @@ from softjax._src import topk
 from softjax._src.methods import registry
 
 N, BATCH, REPEATS = 4096, 8, 5
+METHODS = ("softsort", "neuralsort")
 K = N // 16
 
 
@@ -33,7 +34,7 @@ def best_ms(f, x):
     return 1e3 * min(times)
 
 
-def main() -> None:
+def main(methods: tuple[str, ...] = METHODS) -> None:
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.standard_normal((BATCH, N)), jnp.float32)
     w = jnp.asarray(rng.standard_normal((BATCH, K)), jnp.float32)
@@ -41,7 +42,7 @@ def main() -> None:
     print(f"hard jnp.sort forward: {hard:.2f} ms (n = {N}, batch {BATCH})")
     default = topk.VALUES_FROM_SORT_MIN_K
     try:
-        for method in ("softsort", "neuralsort"):
+        for method in methods:
             for mode in registry.METHODS[method].near_linear_sort_modes:
                 for path, threshold in (("sort path", default), ("k rows", K + 1)):
                     topk.VALUES_FROM_SORT_MIN_K = threshold
@@ -57,4 +58,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(tuple(sys.argv[1:]) or METHODS)

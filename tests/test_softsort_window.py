@@ -202,6 +202,53 @@ def test_public_api_matches_dense(dtype, mode):
                     assert err <= max(4 * dense_err, n * eps), (k, i, s, err, dense_err)
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_top_rows_from_the_largest_entries_equal_the_whole_sort(mode):
+    # The first k descending rows from a top slice of the row against the whole
+    # sort, values and gradients. Each row reaches a different slice size: the
+    # k largest entries, then `crowd` entries within the softness of the k-th
+    # (so inside every row's reach), then the rest far below; ties included.
+    n, k, s = 700, 24, 0.3
+    sizes = ss._top_slices(n, k)
+    assert sizes == (88, 176, 352)
+    rng = np.random.default_rng(7)
+    weights = jnp.asarray(np.cos(np.arange(k)))
+
+    @functools.partial(jax.jit, static_argnames="count")
+    def value_and_grad(x, count):
+        def f(v):
+            out = ss.sort(
+                v,
+                v,
+                softness=s,
+                mode=mode,
+                descending=True,
+                gated=False,
+                unsquash=None,
+                options=None,
+                count=count,
+            )
+            return jnp.sum(weights * out[..., :k]), out[..., :k]
+
+        return jax.value_and_grad(f, has_aux=True)(x)
+
+    for crowd, slice_taken in ((40, 0), (120, 1), (300, 2), (400, 3)):
+        top = np.concatenate([np.linspace(3.0, 2.5, k - 4), np.full(4, 2.5)])
+        # Packed 1e-4 apart, so row k's support (about sqrt(2 s / 1e-4) = 77
+        # entries in c0) runs past the smaller slices: a slice taken too short
+        # changes the rows.
+        near = 2.5 - 1e-4 * np.arange(crowd)
+        near[:5] = 2.5  # ties with the k-th anchor
+        row = rng.permutation(np.concatenate([top, near, rng.uniform(-1.0, 1.0, n - k - crowd)]))
+        ordered = np.sort(row)[::-1]
+        taken = sum(ordered[k - 1] - ordered[m] < s for m in sizes)
+        assert taken == slice_taken
+        (_, got), got_grad = value_and_grad(jnp.asarray(row[None]), k)
+        (_, want), want_grad = value_and_grad(jnp.asarray(row[None]), None)
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(got_grad, want_grad, rtol=1e-12, atol=1e-13)
+
+
 def test_short_rows_and_large_magnitudes():
     @jax.jit
     def outs(x):

@@ -241,11 +241,57 @@ def _use_window(mode, xhat):
     return mode in WINDOW_MODES and xhat.shape[-1] >= SCAN_MIN_N
 
 
+def _top_slices(n: int, count: int) -> tuple[int, ...]:
+    """Sub-row lengths tried for the first ``count`` descending rows (each below ``n``)."""
+    first = max(2 * count, count + 64)
+    return tuple(m for m in (first, 2 * first, 4 * first) if m < n)
+
+
+def _sort_top_window(x, xhat, *, softness, mode, gated, count):
+    """The first ``count`` descending rows of ``sort_window``, from the ``m`` largest entries.
+
+    Row ``r`` is zero wherever ``|a_r - x̂_j| >= s`` (its scores are ``<= -1``
+    while its threshold is ``>= -1``: the anchor's own score is 0). So when
+    the ``count``-th largest anchor exceeds every entry left out by at least
+    ``s``, the rows over the ``m`` largest entries are the full rows, values
+    and derivatives (the entries left out get zero weight either way). The
+    smallest certified ``m`` of :func:`_top_slices` is taken for the whole
+    batch (one ``lax.switch``), else the whole sort runs.
+    """
+    n = xhat.shape[-1]
+    sizes = _top_slices(n, count)
+    top, index = row_top_k.top_k(xhat, sizes[-1] + 1)
+    # A relative margin: the window search rounds its own scores.
+    bound = jax.lax.stop_gradient(softness) * (1 + 64 * jnp.finfo(xhat.dtype).eps)
+    anchor = jax.lax.stop_gradient(top[..., count - 1])
+    failed = [jnp.any(anchor - jax.lax.stop_gradient(top[..., m]) < bound) for m in sizes]
+    choice = sum(f.astype(jnp.int32) for f in failed)  # certified from size index `choice` on
+
+    def on(m):
+        def branch():
+            x_m = jnp.take_along_axis(x, index[..., :m], axis=-1)
+            out = sort_window(x_m, top[..., :m], softness=softness, mode=mode, descending=True, gated=gated)
+            return out[..., :count]
+
+        return branch
+
+    def whole():
+        out = sort_window(x, xhat, softness=softness, mode=mode, descending=True, gated=gated)
+        return out[..., :count]
+
+    return jax.lax.switch(choice, [on(m) for m in sizes] + [whole])
+
+
 def sort(x, xhat, *, softness, mode, descending, gated, unsquash, options, count=None):
     """Soft-sorted values ``P x``, ``(..., n)``: scan (smooth) or windows (sparse), else dense.
 
-    ``count``: the first ``count`` positions only (read off the whole sort).
+    ``count``: the first ``count`` positions only. Descending in the sparse
+    modes, from the largest few entries where that is exact
+    (:func:`_sort_top_window`), else read off the whole sort.
     """
+    n = xhat.shape[-1]
+    if count is not None and descending and _use_window(mode, xhat) and _top_slices(n, count):
+        return _sort_top_window(x, xhat, softness=softness, mode=mode, gated=gated, count=count)
     if _use_scan(mode, xhat.shape[-1]):
         out = sort_scan(x, xhat, softness=softness, descending=descending, gated=gated)
     elif _use_window(mode, xhat):
