@@ -117,6 +117,7 @@ def nan_per_row(
     network = method.name == "sorting_network"
     passed = aw.row_operands(softness, method_kwargs)
 
+    @aw.half_in_float32
     def rows(xw: jax.Array, *operands: jax.Array) -> T:
         row_softness, row_kwargs, operands = aw.split_row_operands(softness, method_kwargs, operands)
         order = None

@@ -12,8 +12,10 @@ For every level $k$ the row is cut into aligned blocks of $2^{k+1}$ positions
 (a "disjoint sparse table"). Position $i$ in the left half of its block keeps
 the power sums of $[i, m - 1]$ about $v_{m-1}$ (its half's last value), and
 in the right half those of $[m, i]$ about $v_m$, where $m$ is the block's
-middle: cumulative sums of non-negative terms along each half, $2 \log_2 n$
-vectors for degree 2, built with one reshape and one ``cumsum`` per level.
+middle: cumulative sums of non-negative terms along each half, built with
+one reshape and one ``cumsum`` per level and power. Each position's entry
+sits next to its half's origin value, so a query reads two contiguous cells:
+$(p + 1)\, n \log_2 n$ values per row for degree $p$.
 A range $[a, b]$ with $a < b$ splits at the middle $m$ of the smallest
 aligned block holding both (level $k = \mathrm{bitlength}(a \oplus b) - 1$),
 and each part is moved to the origin by one binomial shift of size at most
@@ -51,7 +53,7 @@ class Table(NamedTuple):
 
 
 def build(v: jax.Array, degree: int) -> Table:
-    """The table of ascending rows ``v`` of shape ``(rows, n)`` (detached)."""
+    """The table of ascending rows ``v`` of shape ``(rows, n)`` (detached), ``O(n log n)``."""
     v = lax.stop_gradient(v)
     rows, n = v.shape
     levels = max((n - 1).bit_length(), 1)
