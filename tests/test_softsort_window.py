@@ -203,12 +203,14 @@ def test_public_api_matches_dense(dtype, mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_top_rows_from_the_largest_entries_equal_the_whole_sort(mode):
+def test_top_rows_from_the_largest_entries_equal_the_whole_sort(mode, monkeypatch):
     # The first k descending rows from a top slice of the row against the whole
     # sort, values and gradients. Each row reaches a different slice size: the
     # k largest entries, then `crowd` entries within the softness of the k-th
     # (so inside every row's reach), then the rest far below; ties included.
     n, k, s = 700, 24, 0.3
+    assert ss._top_slices(n, k) == ()  # below TOP_SLICE_MIN_N: the whole sort
+    monkeypatch.setattr(ss, "TOP_SLICE_MIN_N", n)
     sizes = ss._top_slices(n, k)
     assert sizes == (88, 176, 352)
     rng = np.random.default_rng(7)

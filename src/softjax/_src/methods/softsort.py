@@ -241,8 +241,16 @@ def _use_window(mode, xhat):
     return mode in WINDOW_MODES and xhat.shape[-1] >= SCAN_MIN_N
 
 
+# Rows from this length on read their first `count` descending values off a top
+# slice (`_sort_top_window`). Each slice size is one more window sort to compile
+# (about 10 s each), worth it where the whole sort costs more than that to run.
+TOP_SLICE_MIN_N = 4096
+
+
 def _top_slices(n: int, count: int) -> tuple[int, ...]:
     """Sub-row lengths tried for the first ``count`` descending rows (each below ``n``)."""
+    if n < TOP_SLICE_MIN_N:
+        return ()
     first = max(2 * count, count + 64)
     return tuple(m for m in (first, 2 * first, 4 * first) if m < n)
 
