@@ -61,8 +61,8 @@ def top_k(
     ``k + 1`` anchors). Values are $\sum_j P_{rj} x_j$ on the raw ``x``
     (``gated_grad=False`` detaches ``P``); for ``k >= 16`` they come from the
     same rows through the near-linear :func:`sort` paths (``softsort`` in
-    modes ``smooth``, ``c0``, ``c1``; ``neuralsort`` in ``c0``, ``c1``,
-    ``c2`` for ``n >= 1024``, on certified windows of the sorted row), and
+    every mode; ``neuralsort`` in every mode for ``n >= 1024``, on certified
+    windows of the sorted row), and
     under ``jit`` an unused index costs nothing. ``sorting_network``,
     ``fast_soft_sort``, ``smooth_sort`` return the first ``k`` entries of the
     descending soft :func:`sort` and ``None`` as the index.

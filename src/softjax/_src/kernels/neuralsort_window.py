@@ -1,10 +1,13 @@
-r"""NeuralSort's sparse rows (``c0``, ``c1``, ``c2``) on windows of the sorted row.
+r"""NeuralSort's rows on windows of the sorted row.
 
 Row ``c`` of NeuralSort is $\Pi_\Delta(z)$ with $z_j = (c\,\hat x_j - A_j)/s$
 (:mod:`softjax._src.kernels.neuralsort`). In the sparse modes its support is
 a short run of sorted positions around the row's peak (tens of positions at
-n = 16384 and s = 0.1), so the row can be computed on a window of ``W``
-sorted positions instead of all ``n``:
+n = 16384 and s = 0.1); in the smooth mode (softmax) its mass is, since $z$
+is close to a concave parabola in the sorted position with curvature of
+order $1 / (n s)$ per position squared, within $O(\sqrt{n s})$ positions of
+the peak. So the row can be computed on a window of ``W`` sorted positions
+instead of all ``n``:
 
 * **Exactness.** The threshold $\theta_W$ of the projection restricted to the
   window solves the full equation $\sum_j (z_j - \theta)_+^\alpha = 1$ iff no
@@ -12,7 +15,9 @@ sorted positions instead of all ``n``:
   dense one (same support, same threshold, zeros elsewhere, derivatives
   included). This is certified per row with one bound per block of
   ``BLOCK`` sorted positions (:meth:`_SortedRow.block_bounds`), so a row
-  costs $O(W \log W + n / \text{BLOCK})$.
+  costs $O(W \log W + n / \text{BLOCK})$. A smooth row is exact to the
+  working precision when the same bounds show that the mass outside the
+  window is below ``SMOOTH_TAIL · eps`` of the window's.
 * **Where.** Across a block the score rises iff the block's secant slope
   $\Delta A / \Delta v$ is below ``c``: the peak is found by a binary search
   on the running maximum of those slopes, and the window is the run of ``W``
@@ -26,6 +31,7 @@ Memory is ``O(chunk · (W + n / BLOCK))`` per row chunk, no ``n x n`` array.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import NamedTuple, TypeVar
 
@@ -45,12 +51,25 @@ BLOCK = 32
 WIDTHS = (128, 256, 1024)
 # Positions on each side of a window whose scores the certificate evaluates
 # exactly; a block bound is loose where the block's slopes straddle the
-# row's coefficient (near the peak) or a near-tie makes a slope noisy (float32,
-# n = 16384: 2 blocks left some rows of a batch uncertified at width 256, 8
-# blocks none).
-MARGIN = 8 * BLOCK
+# row's coefficient (near the peak). Float32, n = 16384, default softness:
+# 2 blocks left a few c2 rows of a batch uncertified at width 128, 4 none.
+MARGIN = 4 * BLOCK
 # Below this many entries the dense rows cost about as much.
 MIN_N = 1024
+# Smooth rows have full support: a window drops the mass beyond it, allowed
+# up to this fraction of eps (the rounding of the sum it is dropped from).
+# Their mass spans O(sqrt(n s)) positions: the first width tried,
+# 4.5 sqrt(n) + 48 (float32) or 5.5 sqrt(n) + 80 (float64) positions,
+# certifies every row at the default softness on standardized rows
+# (measured at n = 1024, 4096, 16384); then twice and four times that.
+SMOOTH_TAIL = 1.0
+
+
+def smooth_widths(n: int, dtype: jnp.dtype) -> tuple[int, ...]:
+    """Window widths tried for ``mode="smooth"`` rows of length ``n``."""
+    spread, extra = (5.5, 80) if jnp.finfo(dtype).bits >= 64 else (4.5, 48)
+    first = -(-int(spread * math.sqrt(n) + extra) // BLOCK) * BLOCK
+    return (first, 2 * first, 4 * first)
 
 
 class SortedRows(NamedTuple):
@@ -87,17 +106,22 @@ class _SortedRow:
         v, high, low = (jax.lax.stop_gradient(t) for t in (self.v, self.high, self.low))
         dv = v[1:] - v[:-1]
         da = (high[1:] - high[:-1]) + (low[1:] - low[:-1])
-        slope = da / jnp.where(dv > 0, dv, 1.0)
-        # A tie (dv = 0) constrains nothing unless rounding made da non-zero:
-        # then the slope is taken as unbounded (the certificate fails).
-        low_slope = jnp.where(dv > 0, slope, jnp.where(da >= 0, jnp.inf, -jnp.inf))
-        high_slope = jnp.where(dv > 0, slope, jnp.where(da <= 0, -jnp.inf, jnp.inf))
+        # Near-ties (gaps below 1/64 of the row's mean gap, ties included)
+        # are kept apart: their slope da / dv is mostly the rounding of A
+        # over a tiny gap (float32 rows squashed near 0 or 1 are full of
+        # them) and would loosen a whole block's bound. Their rise is bounded
+        # by |c| dv + |da| instead.
+        regular = dv > (v[n - 1] - v[0]) / (64 * max(n - 1, 1))
+        slope = da / jnp.where(regular, dv, 1.0)
 
         def per_block(t, fill):  # pairs inside each block (the last column crosses blocks)
             return jnp.concatenate([t, jnp.full((1,), fill, t.dtype)]).reshape(-1, BLOCK)[:, :-1]
 
-        self.slope_min = jnp.min(per_block(low_slope, jnp.inf), 1)
-        self.slope_max = jnp.max(per_block(high_slope, -jnp.inf), 1)
+        self.slope_min = jnp.min(per_block(jnp.where(regular, slope, jnp.inf), jnp.inf), 1)
+        self.slope_max = jnp.max(per_block(jnp.where(regular, slope, -jnp.inf), -jnp.inf), 1)
+        self.regular_span = jnp.sum(per_block(jnp.where(regular, dv, 0.0), 0.0), 1)
+        self.tie_span = jnp.sum(per_block(jnp.where(regular, 0.0, dv), 0.0), 1)
+        self.tie_rise = jnp.sum(per_block(jnp.where(regular, 0.0, jnp.abs(da)), 0.0), 1)
         self.first, self.last = (tuple(t.reshape(-1, BLOCK)[:, i] for t in (v, high, low)) for i in (0, -1))
         # Secant slopes across whole blocks: neighbours' slopes carry the
         # rounding of A over a gap of about 1 / n, too noisy to place the
@@ -110,17 +134,19 @@ class _SortedRow:
     def block_bounds(self, c: jax.Array, softness, ref: tuple[jax.Array, ...]) -> jax.Array:
         r"""An upper bound of ``z = (c (v - v_ref) - (A - A_ref)) / s`` over each block.
 
-        With $m_-$, $m_+$ the block's smallest and largest slope,
-        $A_j \ge A_{first} + m_-(v_j - v_{first})$ and
-        $A_j \ge A_{last} - m_+(v_{last} - v_j)$; each gives a bound that is
-        the score of an end point when every slope of the block lies on one
-        side of ``c`` (any block away from the row's peak).
+        With $m_-$, $m_+$ the smallest and largest slope between the block's
+        regular neighbours, $A_j \ge A_{first} + m_-(v_j - v_{first})$ and
+        $A_j \ge A_{last} - m_+(v_{last} - v_j)$ over the regular gaps, plus
+        at most $|c|\,\delta v + |\delta A|$ for each near-tie gap; each gives
+        a bound that is the score of an end point when every regular slope of
+        the block lies on one side of ``c`` (any block away from the row's
+        peak).
         """
-        span = self.last[0] - self.first[0]
-        rise = jnp.where(span > 0, jnp.maximum(c - self.slope_min, 0) * span, 0.0)
-        fall = jnp.where(span > 0, jnp.maximum(self.slope_max - c, 0) * span, 0.0)
-        from_first = _relative_score(c, self.first, ref) + rise
-        from_last = _relative_score(c, self.last, ref) + fall
+        ties = jnp.abs(c) * self.tie_span + self.tie_rise
+        rise = jnp.where(self.regular_span > 0, jnp.maximum(c - self.slope_min, 0) * self.regular_span, 0.0)
+        fall = jnp.where(self.regular_span > 0, jnp.maximum(self.slope_max - c, 0) * self.regular_span, 0.0)
+        from_first = _relative_score(c, self.first, ref) + rise + ties
+        from_last = _relative_score(c, self.last, ref) + fall + ties
         return jnp.minimum(from_first, from_last) / softness
 
 
@@ -140,7 +166,6 @@ def _window_row(row: _SortedRow, c: jax.Array, softness, mode: str, width: int):
     ref = tuple(t[0] for t in window)
     z = jnp.where(start + jnp.arange(width) < row.n, _relative_score(c, window, ref) / softness, -jnp.inf)
     y = project_simplex(z, mode)
-    theta = sparse_threshold(z, mode)[0]
     # Certificate: the margin's scores exactly, the blocks beyond it by their bounds.
     fixed_ref = tuple(jax.lax.stop_gradient(t) for t in ref)
     margin = min(MARGIN, (size - width) // 2 // BLOCK * BLOCK)
@@ -151,11 +176,22 @@ def _window_row(row: _SortedRow, c: jax.Array, softness, mode: str, width: int):
     )
     position = outer + jnp.arange(width + 2 * margin)
     in_margin = ((position < start) | (position >= start + width)) & (position < row.n)
-    exact = jnp.max(jnp.where(in_margin, _relative_score(c_fixed, around, fixed_ref) / softness, -jnp.inf))
+    exact = jnp.where(in_margin, _relative_score(c_fixed, around, fixed_ref) / softness, -jnp.inf)
     block = jnp.arange(row.first[0].shape[0]) * BLOCK
     beyond = (block < outer) | (block >= outer + width + 2 * margin)
-    bound = jnp.max(jnp.where(beyond, row.block_bounds(c_fixed, softness, fixed_ref), -jnp.inf))
-    return start, y, (jnp.maximum(bound, exact) <= theta) & jnp.isfinite(theta)
+    bound = jnp.where(beyond, row.block_bounds(c_fixed, softness, fixed_ref), -jnp.inf)
+    if mode == "smooth":
+        # The mass left out, at most (entries outside) x exp(largest bound),
+        # against the window's: below SMOOTH_TAIL * eps the row is the dense
+        # one to the working precision. (A maximum, not a sum of exponentials
+        # over the blocks: it costs log(n) of slack but no exponential.)
+        window_mass = jax.nn.logsumexp(jax.lax.stop_gradient(z))
+        largest = jnp.maximum(jnp.max(exact), jnp.max(bound))
+        left_out = largest + math.log(max(row.n - width, 1))
+        ok = left_out - window_mass <= math.log(SMOOTH_TAIL * jnp.finfo(z.dtype).eps)
+        return start, y, ok & jnp.isfinite(window_mass)
+    theta = sparse_threshold(z, mode)[0]
+    return start, y, (jnp.maximum(jnp.max(bound), jnp.max(exact)) <= theta) & jnp.isfinite(theta)
 
 
 def sorted_values(
@@ -246,8 +282,13 @@ def rank_sums(
     return jax.vmap(one_row)(rows)
 
 
-def first_exact(n: int, attempt: Callable[[int], tuple[T, jax.Array]], dense: Callable[[], T]) -> T:
-    """``attempt(width)`` for the first of :data:`WIDTHS` at which every row is exact, else ``dense()``.
+def first_exact(
+    n: int,
+    attempt: Callable[[int], tuple[T, jax.Array]],
+    dense: Callable[[], T],
+    widths: tuple[int, ...] = WIDTHS,
+) -> T:
+    """``attempt(width)`` for the first of ``widths`` at which every row is exact, else ``dense()``.
 
     ``attempt(width)`` returns ``(result, ok)`` with ``ok`` one flag per row.
     Rows shorter than :data:`MIN_N` go straight to ``dense``. Each fallback
@@ -262,4 +303,4 @@ def first_exact(n: int, attempt: Callable[[int], tuple[T, jax.Array]], dense: Ca
         result, ok = attempt(widths[0])
         return jax.lax.cond(jnp.all(ok), lambda: result, lambda: go(widths[1:]))
 
-    return go(WIDTHS)
+    return go(widths)

@@ -2,11 +2,13 @@
 
 ``A`` (the soft pairwise distance sums) is computed once per row: in
 ``O(n log n)`` from the sorted row in the piecewise modes (its softabs is
-``|d|`` off a band), else in column chunks. ``sort`` and ``rank`` generate
-rows 128 at a time and contract them immediately, so memory stays
-``O(128 n)``; from ``n = 1024`` on, the piecewise modes compute each row on a
-window of the sorted row instead (``sort`` with ``count=k`` serves
-``top_k``'s values with those ``k`` rows only).
+``|d|`` off a band), in ``O(N n)`` by Chebyshev interpolation in the smooth
+mode from ``n = 1024`` where that is certified
+(:mod:`softjax._src.kernels.smooth_abs_sum`), else in column chunks. ``sort``
+and ``rank`` generate rows 128 at a time and contract them immediately, so
+memory stays ``O(128 n)``; from ``n = 1024`` on, every mode computes each
+row on a certified window of the sorted row instead (``sort`` with
+``count=k`` serves ``top_k``'s values with those ``k`` rows only).
 
 Deliberate deviation: ``rank`` reads ``Σ_j (j+1) P_ji / Σ_j P_ji``,
 a weighted average of positions that always lies in ``[1, n]``; where an
@@ -16,6 +18,9 @@ the element's hard rank instead.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -29,10 +34,14 @@ from softjax._src.kernels.neuralsort import (
     pairwise_abs_sum,
     sorted_abs_sum_parts,
 )
+from softjax._src.kernels.smooth_abs_sum import smooth_abs_sum
 from softjax._src.steps import sigmoidal
 
-# From this length on the banded O(n log n) sum of A beats the pairwise one.
+# From these lengths on the banded O(n log n) sum of A (piecewise modes) and
+# the interpolated O(N n) one (smooth, N = 128 or 192 nodes) beat the
+# pairwise O(n²) sum.
 BANDED_MIN_N = 512
+SMOOTH_INTERPOLATED_MIN_N = 1024
 
 
 def _banded(xhat, softness, mode) -> tuple[neuralsort_window.SortedRows, jax.Array]:
@@ -47,27 +56,63 @@ def _banded(xhat, softness, mode) -> tuple[neuralsort_window.SortedRows, jax.Arr
     return rowwise(one)(xhat)
 
 
-def _in_input_order(rows: neuralsort_window.SortedRows, base: jax.Array) -> jax.Array:
+def _interpolated(xhat, softness) -> tuple[neuralsort_window.SortedRows, jax.Array]:
+    """Smooth mode: each row in ascending order with its interpolated ``A``, and whether that is exact."""
+
+    def one(row):
+        order = jnp.argsort(jax.lax.stop_gradient(row), stable=True)
+        v = row[order]
+        a, ok = smooth_abs_sum(v, softness)
+        return neuralsort_window.SortedRows(order, v, a, jnp.zeros_like(a)), ok
+
+    return rowwise(one)(xhat)
+
+
+def _in_input_order(rows: neuralsort_window.SortedRows, base: jax.Array | None = None) -> jax.Array:
     def one(order, high, low, base):
         return jnp.zeros_like(high).at[order].set(base + (high + low))
 
+    if base is None:
+        base = jnp.zeros(rows.v.shape[:-1], rows.v.dtype)
     return rowwise(one)(rows.order, rows.a_high, rows.a_low, base)
 
 
-def _pairwise_and_sorted(xhat, softness, mode):
-    """``A`` in the input order, and the sorted rows where ``A`` came from them (else ``None``)."""
-    if mode in BANDED_MODES and xhat.shape[-1] >= BANDED_MIN_N:
-        rows, base = _banded(xhat, softness, mode)
-        return _in_input_order(rows, base), rows
-
+def _dense_pairwise(xhat, softness, mode):
     def softabs(d):
         return d * (2 * sigmoidal(d, softness=softness, mode=mode) - 1)
 
-    return rowwise(lambda row: pairwise_abs_sum(row, softabs))(xhat), None
+    return rowwise(lambda row: pairwise_abs_sum(row, softabs))(xhat)
+
+
+class _Prepared(NamedTuple):
+    """What the value paths share: sorted rows for the windows (else ``None``) and ``A``."""
+
+    rows: neuralsort_window.SortedRows | None
+    rows_ok: jax.Array  # (batch...,) bool, where ``rows``' A is exact
+    pairwise: Callable[[], jax.Array]  # A in the input order, for the dense rows
+
+
+def _prepare(xhat, softness, mode) -> _Prepared:
+    n = xhat.shape[-1]
+    if mode in BANDED_MODES and n >= BANDED_MIN_N:
+        rows, base = _banded(xhat, softness, mode)
+        a = _in_input_order(rows, base)
+        return _Prepared(rows, jnp.ones(xhat.shape[:-1], bool), lambda: a)
+    if mode == "smooth" and n >= SMOOTH_INTERPOLATED_MIN_N:
+        rows, ok = _interpolated(xhat, softness)
+        interpolated = _in_input_order(rows)
+        return _Prepared(
+            rows,
+            ok,
+            lambda: jax.lax.cond(
+                jnp.all(ok), lambda: interpolated, lambda: _dense_pairwise(xhat, softness, mode)
+            ),
+        )
+    return _Prepared(None, jnp.zeros(xhat.shape[:-1], bool), lambda: _dense_pairwise(xhat, softness, mode))
 
 
 def _pairwise(xhat, softness, mode):
-    return _pairwise_and_sorted(xhat, softness, mode)[0]
+    return _prepare(xhat, softness, mode).pairwise()
 
 
 def _coefficients(n, dtype, descending):
@@ -121,7 +166,7 @@ def sort(x, xhat, *, softness, mode, descending, gated, unsquash, options, count
     The rows are detached unless ``gated``; fused over chunks of 128 rows.
     Only the ``count`` rows asked for are computed (``top_k``'s values).
     """
-    a, sorted_rows = _pairwise_and_sorted(xhat, softness, mode)
+    prepared = _prepare(xhat, softness, mode)
     n = xhat.shape[-1]
     coef = _coefficients(n, xhat.dtype, descending)[:count]
 
@@ -133,18 +178,19 @@ def sort(x, xhat, *, softness, mode, descending, gated, unsquash, options, count
         return map_chunks(chunk_values, coef)
 
     def dense():
-        return rowwise(one_row)(x, xhat, a)
+        return rowwise(one_row)(x, xhat, prepared.pairwise())
 
-    if sorted_rows is None:
+    if prepared.rows is None:
         return dense()
-    # Sparse rows: on windows of the sorted row where that is exact.
-    flat_x, flat_rows = x.reshape(-1, n), jax.tree.map(lambda t: t.reshape(-1, n), sorted_rows)
+    # On windows of the sorted row where that is exact.
+    flat_x, flat_rows = x.reshape(-1, n), jax.tree.map(lambda t: t.reshape(-1, n), prepared.rows)
+    rows_ok = prepared.rows_ok.reshape(-1)
 
     def attempt(width):
         values, ok = neuralsort_window.sorted_values(flat_x, flat_rows, coef, softness, mode, width, gated)
-        return values.reshape(xhat.shape[:-1] + coef.shape), ok
+        return values.reshape(xhat.shape[:-1] + coef.shape), ok & rows_ok
 
-    return neuralsort_window.first_exact(n, attempt, dense)
+    return neuralsort_window.first_exact(n, attempt, dense, _widths(mode, xhat))
 
 
 def rank(x, xhat, *, softness, mode, descending, options):
@@ -153,7 +199,7 @@ def rank(x, xhat, *, softness, mode, descending, options):
     Rank 1 is the largest when ``descending``.
     """
     n = xhat.shape[-1]
-    a, sorted_rows = _pairwise_and_sorted(xhat, softness, mode)
+    prepared = _prepare(xhat, softness, mode)
     coef = _coefficients(n, xhat.dtype, descending)
     positions = jnp.arange(1, n + 1, dtype=xhat.dtype)
 
@@ -173,18 +219,26 @@ def rank(x, xhat, *, softness, mode, descending, options):
         return jnp.where(ok, jnp.clip(soft, 1.0, n), hard)
 
     def dense():
-        col_sum, weighted = rowwise(dense_sums)(xhat, a)
+        col_sum, weighted = rowwise(dense_sums)(xhat, prepared.pairwise())
         return rowwise(finish)(xhat, col_sum, weighted)
 
-    if sorted_rows is None:
+    if prepared.rows is None:
         return dense()
-    flat_xhat, flat_rows = xhat.reshape(-1, n), jax.tree.map(lambda t: t.reshape(-1, n), sorted_rows)
+    flat_xhat = xhat.reshape(-1, n)
+    flat_rows = jax.tree.map(lambda t: t.reshape(-1, n), prepared.rows)
+    rows_ok = prepared.rows_ok.reshape(-1)
 
     def attempt(width):
         col_sum, weighted, ok = neuralsort_window.rank_sums(flat_rows, coef, softness, mode, width)
-        return jax.vmap(finish)(flat_xhat, col_sum, weighted).reshape(xhat.shape), ok
+        return jax.vmap(finish)(flat_xhat, col_sum, weighted).reshape(xhat.shape), ok & rows_ok
 
-    return neuralsort_window.first_exact(n, attempt, dense)
+    return neuralsort_window.first_exact(n, attempt, dense, _widths(mode, xhat))
+
+
+def _widths(mode, xhat):
+    if mode == "smooth":
+        return neuralsort_window.smooth_widths(xhat.shape[-1], xhat.dtype)
+    return neuralsort_window.WIDTHS
 
 
 __all__ = ["argmax", "argsort", "quantile_rows", "rank", "sort", "top_k", "top_k_mask"]

@@ -172,11 +172,12 @@ for _spec in (
         "neuralsort",
         f"{_PACKAGE}.neuralsort",
         "simplex projection of (n + 1 - 2r) x̂ - A (A: soft pairwise distance sums); "
-        "the default: accurate, dense gradients, robust",
+        "the default: accurate, dense gradients, robust; `sort`/`rank`/`top_k` values on "
+        "certified windows from n = 1024 (every mode)",
         citation="Grover et al. 2019",
         top_k_mask=True,
         # Certified windows of the sorted row from n = 1024 (neuralsort_window.MIN_N).
-        near_linear_sort_modes=("c0", "c1", "c2"),
+        near_linear_sort_modes=("smooth", "c0", "c1", "c2"),
         near_linear_sort_min_n=1024,
     ),
     MethodSpec(
