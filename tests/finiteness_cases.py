@@ -335,7 +335,8 @@ def _axiswise() -> list[Case]:
 
 
 def _top_k_large() -> list[Case]:
-    """``top_k`` values with ``k = n // 2``: from ``k >= 16`` softsort reads them off its O(n log n) sort."""
+    """``top_k`` values with ``k = n // 2``: from ``k >= 16`` softsort and neuralsort
+    read them off their near-linear sort."""
     k = lambda x: max(1, x.shape[-1] // 2)
     return [
         Case(
@@ -346,7 +347,7 @@ def _top_k_large() -> list[Case]:
             lambda x, s, me=method, mo=mode: sj.top_k(x, k(x), softness=s, mode=mo, method=me)[0],
             hard=lambda x: sj.top_k(x, k(x), mode="hard")[0],
         )
-        for method in ("softsort",)
+        for method in ("softsort", "neuralsort")
         for mode in SOFT_MODES
     ]
 
@@ -657,6 +658,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--family", nargs="*", default=None)
     parser.add_argument("--methods", nargs="*", default=None)
     parser.add_argument("--names", nargs="*", default=None)
+    parser.add_argument("--modes", nargs="*", default=None)
     args = parser.parse_args(argv)
     if "float64" in args.dtypes:
         jax.config.update("jax_enable_x64", True)
@@ -668,6 +670,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.methods and case.method not in args.methods:
             continue
         if args.names and case.name not in args.names:
+            continue
+        if args.modes and case.mode not in args.modes:
             continue
         for dtype in args.dtypes:
             for n in args.n:

@@ -149,7 +149,7 @@ def test_windowed_rank_gradient_equals_dense(monkeypatch, mode):
     np.testing.assert_allclose(got, ref, rtol=1e-8, atol=1e-9 * float(jnp.max(jnp.abs(ref))))
 
 
-@pytest.mark.parametrize("mode", SPARSE)
+@pytest.mark.parametrize("mode", ("smooth", *SPARSE))
 def test_top_k_values_on_windows_equal_the_row_contraction(monkeypatch, mode):
     # k >= 16 at n >= 1024: the values are the first k positions of the
     # windowed sort (only those k rows); the reference contracts the k dense
