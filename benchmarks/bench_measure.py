@@ -22,6 +22,17 @@ import numpy as np
 MB = 1024.0**2
 
 
+def best_ms(f: Callable[..., Any], x: Any, repeats: int) -> float:
+    """Minimum wall time in ms of ``repeats`` calls of ``f(x)`` after one warm-up call."""
+    jax.block_until_ready(f(x))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(f(x))
+        times.append(time.perf_counter() - start)
+    return 1e3 * min(times)
+
+
 def peak_rss_mb() -> float:
     """Process peak resident set size so far (a high-water mark, never decreases)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -13,25 +13,15 @@ raising ``neuralsort_window.MIN_N`` and ``neuralsort.SMOOTH_INTERPOLATED_MIN_N``
 from __future__ import annotations
 
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 import softjax as sj
+from bench_measure import best_ms
 from softjax._src.kernels import neuralsort_window
 from softjax._src.methods import neuralsort
-
-
-def best(f, x, k):
-    jax.block_until_ready(f(x))
-    ts = []
-    for _ in range(k):
-        t = time.perf_counter()
-        jax.block_until_ready(f(x))
-        ts.append(time.perf_counter() - t)
-    return 1e3 * min(ts)
 
 
 def temp_mb(f, x):
@@ -59,8 +49,8 @@ def main(sizes: list[int]) -> None:
         rng = np.random.default_rng(0)
         x = jnp.asarray(rng.standard_normal((8, n)), jnp.float32)
         w = jnp.asarray(rng.standard_normal((8, n)), jnp.float32)
-        hard = best(jax.jit(lambda v: jnp.sort(v, axis=-1)), x, 5)
-        hard_rank = best(jax.jit(lambda v: jnp.argsort(jnp.argsort(v, axis=-1), axis=-1)), x, 5)
+        hard = best_ms(jax.jit(lambda v: jnp.sort(v, axis=-1)), x, 5)
+        hard_rank = best_ms(jax.jit(lambda v: jnp.argsort(jnp.argsort(v, axis=-1), axis=-1)), x, 5)
         for op in ("sort", "rank", "top_k"):
             for path in ("window", "dense"):
                 if path == "dense" and n >= 16384 and op != "sort":
@@ -69,7 +59,7 @@ def main(sizes: list[int]) -> None:
                 fn = loss(op, n, w)
                 fwd, vg = jax.jit(fn), jax.jit(jax.value_and_grad(fn))
                 reps = 1 if (path == "dense" and n >= 16384) else 3
-                t_f, t_vg, mem = best(fwd, x, reps), best(vg, x, reps), temp_mb(vg, x)
+                t_f, t_vg, mem = best_ms(fwd, x, reps), best_ms(vg, x, reps), temp_mb(vg, x)
                 ratio = t_vg / (hard_rank if op == "rank" else hard)
                 cells = (op, path, n, f"{hard:.2f}", f"{t_f:.1f}", f"{t_vg:.1f}", f"{ratio:.1f}", round(mem))
                 print("| " + " | ".join(map(str, cells)) + " |", flush=True)

@@ -9,13 +9,12 @@ raising ``softjax._src.topk.VALUES_FROM_SORT_MIN_K`` above ``k``.
 
 from __future__ import annotations
 
-import time
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 import softjax as sj
+from bench_measure import best_ms
 from softjax._src import topk
 from softjax._src.methods import registry
 
@@ -24,21 +23,11 @@ METHODS = ("softsort", "neuralsort")
 K = N // 16
 
 
-def best_ms(f, x):
-    jax.block_until_ready(f(x))
-    times = []
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        jax.block_until_ready(f(x))
-        times.append(time.perf_counter() - start)
-    return 1e3 * min(times)
-
-
 def main(methods: tuple[str, ...] = METHODS) -> None:
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.standard_normal((BATCH, N)), jnp.float32)
     w = jnp.asarray(rng.standard_normal((BATCH, K)), jnp.float32)
-    hard = best_ms(jax.jit(lambda v: jnp.sort(v, axis=-1)), x)
+    hard = best_ms(jax.jit(lambda v: jnp.sort(v, axis=-1)), x, REPEATS)
     print(f"hard jnp.sort forward: {hard:.2f} ms (n = {N}, batch {BATCH})")
     default = topk.VALUES_FROM_SORT_MIN_K
     try:
@@ -51,7 +40,7 @@ def main(methods: tuple[str, ...] = METHODS) -> None:
                             lambda v, m=mode, me=method: jnp.sum(w * sj.top_k(v, K, method=me, mode=m)[0])
                         )
                     )
-                    ms = best_ms(f, x)
+                    ms = best_ms(f, x, REPEATS)
                     print(f"{method:10s} {mode:6s} {path:9s}: {ms:7.1f} ms = {ms / hard:5.1f}x hard sort fwd")
     finally:
         topk.VALUES_FROM_SORT_MIN_K = default
