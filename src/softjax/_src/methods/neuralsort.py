@@ -38,34 +38,46 @@ from softjax._src.kernels.smooth_abs_sum import smooth_abs_sum
 from softjax._src.steps import sigmoidal
 
 # From these lengths on the banded O(n log n) sum of A (piecewise modes) and
-# the interpolated O(N n) one (smooth, N = 128 or 192 nodes) beat the
+# the interpolated O(N n) one (smooth, N = 96 or 192 nodes) beat the
 # pairwise O(n²) sum.
 BANDED_MIN_N = 512
 SMOOTH_INTERPOLATED_MIN_N = 1024
 
 
-def _banded(xhat, softness, mode) -> tuple[neuralsort_window.SortedRows, jax.Array]:
-    """Each row in ascending order with its ``A`` (``O(n log n)``), and ``A``'s per-row base."""
+def _sorted_rows(xhat, pairwise_parts):
+    """Each row in ascending order with its ``A``; ``pairwise_parts(v) -> (high, low, extra)``.
+
+    Returns the :class:`~softjax._src.kernels.neuralsort_window.SortedRows`
+    and the per-row ``extra`` output.
+    """
 
     def one(row):
         order = jnp.argsort(jax.lax.stop_gradient(row), stable=True)
         v = row[order]
-        parts = sorted_abs_sum_parts(v, softness, mode)
-        return neuralsort_window.SortedRows(order, v, parts.high, parts.low), parts.base
+        high, low, extra = pairwise_parts(v)
+        return neuralsort_window.SortedRows(order, v, high, low), extra
 
     return rowwise(one)(xhat)
+
+
+def _banded(xhat, softness, mode) -> tuple[neuralsort_window.SortedRows, jax.Array]:
+    """Each row in ascending order with its ``A`` (``O(n log n)``), and ``A``'s per-row base."""
+
+    def parts(v):
+        p = sorted_abs_sum_parts(v, softness, mode)
+        return p.high, p.low, p.base
+
+    return _sorted_rows(xhat, parts)
 
 
 def _interpolated(xhat, softness) -> tuple[neuralsort_window.SortedRows, jax.Array]:
     """Smooth mode: each row in ascending order with its interpolated ``A``, and whether that is exact."""
 
-    def one(row):
-        order = jnp.argsort(jax.lax.stop_gradient(row), stable=True)
-        v = row[order]
+    def parts(v):
         a, ok = smooth_abs_sum(v, softness)
-        return neuralsort_window.SortedRows(order, v, a, jnp.zeros_like(a)), ok
+        return a, jnp.zeros_like(a), ok
 
-    return rowwise(one)(xhat)
+    return _sorted_rows(xhat, parts)
 
 
 def _in_input_order(rows: neuralsort_window.SortedRows, base: jax.Array | None = None) -> jax.Array:
@@ -96,16 +108,14 @@ def _prepare(xhat, softness, mode) -> _Prepared:
     n = xhat.shape[-1]
     if mode in BANDED_MODES and n >= BANDED_MIN_N:
         rows, base = _banded(xhat, softness, mode)
-        a = _in_input_order(rows, base)
-        return _Prepared(rows, jnp.ones(xhat.shape[:-1], bool), lambda: a)
+        return _Prepared(rows, jnp.ones(xhat.shape[:-1], bool), lambda: _in_input_order(rows, base))
     if mode == "smooth" and n >= SMOOTH_INTERPOLATED_MIN_N:
         rows, ok = _interpolated(xhat, softness)
-        interpolated = _in_input_order(rows)
         return _Prepared(
             rows,
             ok,
             lambda: jax.lax.cond(
-                jnp.all(ok), lambda: interpolated, lambda: _dense_pairwise(xhat, softness, mode)
+                jnp.all(ok), lambda: _in_input_order(rows), lambda: _dense_pairwise(xhat, softness, mode)
             ),
         )
     return _Prepared(None, jnp.zeros(xhat.shape[:-1], bool), lambda: _dense_pairwise(xhat, softness, mode))
