@@ -34,6 +34,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from softjax._src.kernels.batch_predicate import all_rows
 from softjax._src.nan_rows import NanRows
 
 
@@ -101,5 +102,5 @@ def transport_rows(
         apart = separated(xhat)
         return jnp.where(full[..., None], own[0], apart[0]), jnp.where(full[..., None], own[1], apart[1])
 
-    out: tuple[jax.Array, jax.Array] = jax.lax.cond(jnp.all(full), plain, selected_by_row, rows.w.xhat)
+    out: tuple[jax.Array, jax.Array] = jax.lax.cond(all_rows(full), plain, selected_by_row, rows.w.xhat)
     return out

@@ -21,6 +21,7 @@ from jax.typing import ArrayLike, DTypeLike
 
 from softjax._src.comparison import greater, greater_equal
 from softjax._src.elementwise import check_mode
+from softjax._src.kernels.batch_predicate import any_rows
 from softjax._src.kernels.row_parallel import map_rows
 from softjax._src.types import ElementwiseMode, StepMode
 from softjax._src.validation import (
@@ -137,7 +138,7 @@ def _local_soft_count(
     else:
         windowed, too_wide = _window_count(a, v, side, softness, mode)
         out = jax.lax.cond(
-            too_wide,
+            any_rows(too_wide),
             lambda a, v, s, w: _dense_count(a, v, side, s, mode),
             lambda a, v, s, w: w,
             a,
@@ -212,8 +213,8 @@ def searchsorted(
     exactly and the soft comparisons are summed over a window of 64
     positions covering the band: $O((n + m) \log n + 64 m)$. When some
     band holds more than 64 elements (a softness large against the spacing
-    of ``a``) the dense sum is used instead (``lax.cond``; under ``vmap``
-    both run).
+    of ``a``) the dense sum is used instead (one ``lax.cond`` for all the
+    rows, ``jax.vmap``'s included).
 
     Args:
         a: 1-D array sorted in increasing order (not checked, like

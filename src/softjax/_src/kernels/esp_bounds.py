@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from softjax._src.kernels.batch_predicate import all_rows
 from softjax._src.kernels.esp_saddle import saddle_log_esp, truncated_log_esp
 from softjax._src.kernels.vma import vary_like
 
@@ -109,7 +110,7 @@ def _esp_period(ws, steps, clamp):
 
             return lax.scan(step, v, j0 + jnp.arange(steps))[0]
 
-        v = fast(v) if width == 0 else lax.cond(jnp.all(span <= clamp), fast, exact, v)
+        v = fast(v) if width == 0 else lax.cond(all_rows(span <= clamp), fast, exact, v)
         return (v, sigma), None
 
     return run
@@ -213,7 +214,7 @@ def esp_bounds(w: jax.Array, tau) -> tuple[jax.Array, jax.Array]:
     if n < FAST_MIN_N or jnp.finfo(dt).bits > 32 or math.prod(w.shape[:-1]) == 0:
         return exact(), b_n
     fast, ok = _log_esp_fast(u)
-    return lax.cond(ok, lambda: tau * fast, exact), b_n
+    return lax.cond(all_rows(ok), lambda: tau * fast, exact), b_n
 
 
 def esp_bounds_arithmetic(n: int, tau, dtype) -> tuple[jax.Array, jax.Array]:

@@ -38,6 +38,7 @@ from typing import NamedTuple, TypeVar
 import jax
 import jax.numpy as jnp
 
+from softjax._src.kernels.batch_predicate import all_rows
 from softjax._src.kernels.chunking import map_chunks, sum_chunks
 from softjax._src.kernels.simplex import project_simplex, sparse_threshold
 
@@ -292,7 +293,8 @@ def first_exact(
 
     ``attempt(width)`` returns ``(result, ok)`` with ``ok`` one flag per row.
     Rows shorter than :data:`MIN_N` go straight to ``dense``. Each fallback
-    is one scalar ``lax.cond`` over the whole batch.
+    is one scalar ``lax.cond`` over the whole batch, rows mapped by
+    ``jax.vmap`` included (:func:`~softjax._src.kernels.batch_predicate.all_rows`).
     """
     if n < MIN_N:
         return dense()
@@ -301,6 +303,6 @@ def first_exact(
         if not widths or widths[0] > n:
             return dense()
         result, ok = attempt(widths[0])
-        return jax.lax.cond(jnp.all(ok), lambda: result, lambda: go(widths[1:]))
+        return jax.lax.cond(all_rows(ok), lambda: result, lambda: go(widths[1:]))
 
     return go(widths)

@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from softjax._src.kernels import neuralsort_window
+from softjax._src.kernels.batch_predicate import all_rows
 from softjax._src.kernels.chunking import map_chunks, rowwise, sum_chunks
 from softjax._src.kernels.neuralsort import (
     BANDED_MODES,
@@ -115,7 +116,7 @@ def _prepare(xhat, softness, mode) -> _Prepared:
             rows,
             ok,
             lambda: jax.lax.cond(
-                jnp.all(ok), lambda: _in_input_order(rows), lambda: _dense_pairwise(xhat, softness, mode)
+                all_rows(ok), lambda: _in_input_order(rows), lambda: _dense_pairwise(xhat, softness, mode)
             ),
         )
     return _Prepared(None, jnp.zeros(xhat.shape[:-1], bool), lambda: _dense_pairwise(xhat, softness, mode))

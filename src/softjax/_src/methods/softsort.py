@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from softjax._src.kernels import row_top_k, sparse_window
+from softjax._src.kernels.batch_predicate import any_rows
 from softjax._src.kernels.chunking import map_chunks, rowwise
 from softjax._src.kernels.exp_decay_scan import exp_decay_sums
 from softjax._src.kernels.simplex import project_simplex
@@ -272,7 +273,7 @@ def _sort_top_window(x, xhat, *, softness, mode, gated, count):
     # A relative margin: the window search rounds its own scores.
     bound = jax.lax.stop_gradient(softness) * (1 + 64 * jnp.finfo(xhat.dtype).eps)
     anchor = jax.lax.stop_gradient(top[..., count - 1])
-    failed = [jnp.any(anchor - jax.lax.stop_gradient(top[..., m]) < bound) for m in sizes]
+    failed = [any_rows(anchor - jax.lax.stop_gradient(top[..., m]) < bound) for m in sizes]
     choice = sum(f.astype(jnp.int32) for f in failed)  # certified from size index `choice` on
 
     def on(m):
