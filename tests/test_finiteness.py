@@ -83,16 +83,40 @@ for mode in ("c0", "c1", "c2"):
 """
 
 
-def test_step_stays_in_unit_interval_at_the_band_edge():
-    # x = -5 s exactly, jitted with a batched softness: with the compile flags
-    # users have (not the suite's), the band mask and the polynomial's
-    # argument once came from two roundings of x / s / 5 and gave -7e-9.
+def _run_with_users_flags(script: str) -> None:
+    """Run ``script`` in a subprocess compiled as users compile (not with the suite's flags)."""
     flags = xla_flags.without_suite_flags(os.environ.get("XLA_FLAGS", ""))
     env = dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS=os.environ.get("JAX_PLATFORMS", "cpu"))
     proc = subprocess.run(
-        [sys.executable, "-c", _BAND_EDGE], env=env, capture_output=True, text=True, check=False
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_step_stays_in_unit_interval_at_the_band_edge():
+    # x = -5 s exactly, jitted with a batched softness: with the compile flags
+    # users have, the band mask and the polynomial's argument once came from
+    # two roundings of x / s / 5 and gave -7e-9.
+    _run_with_users_flags(_BAND_EDGE)
+
+
+_OT_TWICE = """
+import jax, jax.numpy as jnp, numpy as np, softjax as sj
+x = jnp.array([1.25729e-07, -1.32248e-07, 6.4075e-07, 1.04774e-07, -5.36442e-07], jnp.bfloat16)
+for mode in ("c0", "c1", "c2"):
+    f = lambda v, s: sj.argsort(v, method="ot", mode=mode, softness=s)
+    p, _ = jax.jit(lambda v, s: (f(v, s), f(v, s)))(x, jnp.float32(1e-6))
+    sums = np.asarray(p, np.float32).sum(-1)
+    assert np.all(np.abs(sums - 1) <= 2**-7), (mode, sums)
+"""
+
+
+def test_ot_rows_stay_on_the_simplex_when_the_cost_is_fused_twice():
+    # Two uses in one program, bfloat16 rows, softness 1e-6: XLA recomputed
+    # the cost in the column sums' fusion and in the normalised columns',
+    # with the anchors' product contracted into a fused multiply-add in only
+    # one of them; a row of the SoftIndex summed to 0.96.
+    _run_with_users_flags(_OT_TWICE)
 
 
 def test_isclose_near_overflow():
