@@ -12,35 +12,33 @@ derivative.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 from jax.custom_batching import custom_vmap
 
 
-@custom_vmap
-def all_rows(flags: jax.Array) -> jax.Array:
-    """``jnp.all(flags)``, a scalar also under ``vmap`` (the mapped rows join the reduction)."""
-    return jnp.all(flags)
+def _batch_wide(reduce: Callable[[jax.Array], jax.Array], name: str) -> Callable[[jax.Array], jax.Array]:
+    @custom_vmap
+    def predicate(flags: jax.Array) -> jax.Array:
+        return reduce(flags)
+
+    @predicate.def_vmap
+    def _fold(axis_size, in_batched, flags):
+        del axis_size, in_batched
+        # Recursing reduces the mapped axis here and any outer mapped axis
+        # in that vmap's own rule.
+        return predicate(flags), False
+
+    predicate.__doc__ = (
+        f"``jnp.{name}(flags)``, a scalar also under ``vmap`` (the mapped rows join the reduction)."
+    )
+    return predicate
 
 
-@all_rows.def_vmap
-def _all_rows_vmap(axis_size, in_batched, flags):
-    del axis_size, in_batched
-    # Recursing reduces the mapped axis here and any outer mapped axis in
-    # that vmap's own rule.
-    return all_rows(flags), False
-
-
-@custom_vmap
-def any_rows(flags: jax.Array) -> jax.Array:
-    """``jnp.any(flags)``, a scalar also under ``vmap`` (the mapped rows join the reduction)."""
-    return jnp.any(flags)
-
-
-@any_rows.def_vmap
-def _any_rows_vmap(axis_size, in_batched, flags):
-    del axis_size, in_batched
-    return any_rows(flags), False
+all_rows = _batch_wide(jnp.all, "all")
+any_rows = _batch_wide(jnp.any, "any")
 
 
 __all__ = ["all_rows", "any_rows"]
