@@ -683,9 +683,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 t[1] += len(out.failures)
                 t[2] += bool(out.warned)
                 if out.failures:
-                    print(f"FAIL {case.label} {dtype} n={n}: {len(out.failures)}: {out.failures[:3]}")
+                    print(
+                        f"FAIL {case.label} {dtype} n={n}: {len(out.failures)}: {out.failures[:3]}",
+                        flush=True,
+                    )
                 if out.warned:
-                    print(f"WARN {case.label} {dtype} n={n}: {out.warned}")
+                    print(f"WARN {case.label} {dtype} n={n}: {out.warned}", flush=True)
     print(f"{'family':18} {'row-cases':>10} {'failures':>9} {'warned':>7}")
     for fam, (runs, fails, warned) in totals.items():
         print(f"{fam:18} {runs:10d} {fails:9d} {warned:7d}")
