@@ -61,6 +61,7 @@ __all__ = [
     "OTPrecisionWarning",
     "resolve_ot_options",
     "transport_plan",
+    "uncontracted",
     "work_dtype",
 ]
 
@@ -82,6 +83,16 @@ def work_dtype(dtype):
     float32 and only the result is cast back.
     """
     return jnp.float32 if jnp.finfo(dtype).bits < 32 else dtype
+
+
+def uncontracted(v: jax.Array) -> jax.Array:
+    """``v`` behind a maximum that changes no finite value, so that no fusion
+    contracts the product or square producing it into a later addition as a
+    fused multiply-add (an optimization barrier is removed before fusion on
+    CPU). XLA recomputes cheap producers in every fusion that reads them; a
+    contraction in some of them only leaves the copies rounded differently.
+    """
+    return jnp.maximum(v, jnp.finfo(v.dtype).min)
 
 
 class OTConvergenceWarning(RuntimeWarning):
@@ -358,10 +369,8 @@ def _batched_plan(cost, mu, nu, s, *, cfg: _Config, implicit: bool, log: bool):
     # into one fused multiply-add: the plan then sees the unrounded cost while
     # the solver's loop saw the rounded one, and a sparse plan at a small
     # softness (entries z ~ s / n) is that sensitive (float32, c0, n = 33,
-    # softness 1e-6: log-plan columns off by 3 %, or empty). A maximum cannot
-    # be contracted (an optimization barrier is removed before fusion on
-    # CPU); it changes no finite cost.
-    cost = jnp.maximum(cost, jnp.finfo(cost.dtype).min)
+    # softness 1e-6: log-plan columns off by 3 %, or empty).
+    cost = uncontracted(cost)
     f, g, f_lo, g_lo, ratio, violation, iters = jax.vmap(lambda c, a, b, e: solver(c, a, b, e, cfg))(
         cost, mu, nu, s
     )

@@ -42,7 +42,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from softjax._src.kernels.transport import transport_plan, work_dtype
+from softjax._src.kernels.transport import transport_plan, uncontracted, work_dtype
 
 
 def _upcast(xhat):
@@ -86,26 +86,16 @@ def _row_softness(softness, xhat):
     return jnp.broadcast_to(s[..., 0], xhat.shape[:-1])
 
 
-def _uncontracted(v):
-    """``v``, behind a maximum that no finite value changes.
-
-    XLA recomputes the cost in every fusion that reads it, and LLVM may
-    contract a product feeding it (the anchors ``j / n`` become ``j * (1 / n)``)
-    into the subtraction as a fused multiply-add in one fusion and not in
-    another. At a small softness the sparse plan resolves the cost to its
-    last bits, so the column sums and the normalised columns then saw
-    different plans (bfloat16 rows at softness 1e-6 lost 4 % of a column).
-    A maximum cannot be contracted.
-    """
-    return jnp.maximum(v, jnp.finfo(v.dtype).min)
-
-
 def _plan(xhat, anchors, masses, *, softness, mode, log, options):
     """``n·Γ`` (or its log), shape ``(..., n, m)``, for anchors ``t`` and masses ``n·ν``."""
     n = xhat.shape[-1]
     dtype = xhat.dtype
     anchors = jnp.asarray(anchors, dtype)
-    cost = (_uncontracted(xhat)[..., :, None] - _uncontracted(anchors)) ** 2
+    # The anchors j / n compile to j * (1 / n): contracted into x - t in one
+    # of the fusions that recompute the cost and not in another, the column
+    # sums and the normalised columns saw different sparse plans at a small
+    # softness (bfloat16 rows at softness 1e-6 lost 4 % of a column).
+    cost = (uncontracted(xhat)[..., :, None] - uncontracted(anchors)) ** 2
     mu = jnp.full((n,), 1 / n, dtype)
     nu = jnp.asarray(masses, dtype) / n
     return transport_plan(cost, mu, nu, _row_softness(softness, xhat), mode, log=log, options=options)
