@@ -54,61 +54,76 @@ class Table(NamedTuple):
 
 
 def build(v: jax.Array, degree: int) -> Table:
-    """The table of ascending 1-D ``v`` (detached: values only)."""
+    """The table of ascending 1-D ``v`` (detached: values only).
+
+    Level ``k`` works on blocks of ``2^k`` positions, each seen as two halves
+    (a ``(blocks, 2, 2^(k-1))`` view): ``E`` grows in the left halves by the
+    right half's tree node, ``B`` in the right halves by the left's. Every
+    operand is a static view or a broadcast of the tree's level ``k - 1``,
+    so the build is whole-array arithmetic (no gathers).
+    """
     v = jax.lax.stop_gradient(v)
     n = v.shape[-1]
     size = 1 << (n - 1).bit_length()
     tree = segment_tree.build(v, None, degree)
     padded = tree["first"][:size]
     dtype = padded.dtype
-    i = jnp.arange(size, dtype=jnp.int32)
     zeros = jnp.zeros_like(padded)
     current = {f"{kind}{p}": zeros for kind in _KINDS for p in range(1, degree + 1)}
-    depth = max((size - 1).bit_length(), 1)
-    fields = {f"{o}{p}": jnp.zeros((depth * size,), dtype) for o in "fl" for p in range(1, degree + 1)}
-    _keep(fields, current, 0, i, size)
-    e_last, b_first = padded, padded  # E's last value, B's first value
+    levels = {f"{o}{p}": [zeros] for o in "fl" for p in range(1, degree + 1)}
     for k in range(1, (size - 1).bit_length()):
-        half = 1 << (k - 1)
-        in_left = (i & half) == 0
-        # The level-(k-1) node of the other half of i's 2^k block.
-        sibling = 2 * size - 2 * (size >> (k - 1)) + (i >> (k - 1)) + jnp.where(in_left, 1, -1)
-        first, last = tree["first"][sibling], tree["last"][sibling]
-        node_f = [tree[f"f{p}"][sibling] for p in range(degree + 1)]
-        node_l = [tree[f"l{p}"][sibling] for p in range(degree + 1)]
-        e_count = ((i | (half - 1)) - i + 1).astype(dtype)
-        b_count = ((i & (half - 1)) + 1).astype(dtype)
-        own_el = [e_count] + [current[f"el{p}"] for p in range(1, degree + 1)]
-        own_bf = [b_count] + [current[f"bf{p}"] for p in range(1, degree + 1)]
+        half, blocks = 1 << (k - 1), size >> k
+        nodes = _halves(tree, size, k - 1)
+        first0, first1 = nodes["first"]
+        last0, last1 = nodes["last"]
+        f0, f1 = ([nodes[f"f{p}"][side] for p in range(degree + 1)] for side in (0, 1))
+        l0, l1 = ([nodes[f"l{p}"][side] for p in range(degree + 1)] for side in (0, 1))
+        halves = {key: value.reshape(blocks, 2, half) for key, value in current.items()}
+        v_left, v_right = (padded.reshape(blocks, 2, half)[:, side] for side in (0, 1))
+        offset = jnp.arange(half, dtype=dtype)
+        e_own = [jnp.broadcast_to(half - offset, (blocks, half))] + [
+            halves[f"el{p}"][:, 0] for p in range(1, degree + 1)
+        ]
+        b_own = [jnp.broadcast_to(offset + 1, (blocks, half))] + [
+            halves[f"bf{p}"][:, 1] for p in range(1, degree + 1)
+        ]
         grown = {}
         for p in range(1, degree + 1):
-            # E_k[i] = E_{k-1}[i] + node (i in the left half): from v_i the node
-            # moves by first - v_i; from the new last value E moves by last - e_last.
-            grown[f"ef{p}"] = current[f"ef{p}"] + segment_tree.shifted(node_f, first - padded, p)
-            grown[f"el{p}"] = segment_tree.shifted(own_el, last - e_last, p) + node_l[p]
-            # B_k[i] = node + B_{k-1}[i] (i in the right half), likewise.
-            grown[f"bf{p}"] = node_f[p] + segment_tree.shifted(own_bf, b_first - first, p)
-            grown[f"bl{p}"] = current[f"bl{p}"] + segment_tree.shifted(node_l, padded - last, p)
-        for key, value in current.items():
-            grows = in_left if key[0] == "e" else ~in_left
-            current[key] = jnp.where(grows, grown[key], value)
-        _keep(fields, current, k, i, size)
-        e_last = jnp.where(in_left, last, e_last)
-        b_first = jnp.where(in_left, b_first, first)
-    return Table(padded, fields)
+            # E_k = E_{k-1} + the right node (left half): from v_i the node moves by
+            # first - v_i; from the new last value E_{k-1} moves by last1 - last0.
+            grown[f"ef{p}"] = halves[f"ef{p}"][:, 0] + segment_tree.shifted(f1, first1 - v_left, p)
+            grown[f"el{p}"] = segment_tree.shifted(e_own, last1 - last0, p) + l1[p]
+            # B_k = the left node + B_{k-1} (right half), likewise.
+            grown[f"bf{p}"] = f0[p] + segment_tree.shifted(b_own, first1 - first0, p)
+            grown[f"bl{p}"] = halves[f"bl{p}"][:, 1] + segment_tree.shifted(l0, v_right - last0, p)
+        for key, value in halves.items():
+            left, right = (grown[key], value[:, 1]) if key[0] == "e" else (value[:, 0], grown[key])
+            current[key] = jnp.stack([left, right], axis=1).reshape(size)
+        # Level k is read as E_k left of a 2^(k+1) block's middle and B_k right of it.
+        for key, stored in levels.items():
+            stored.append(_interleave(current[f"e{key}"], current[f"b{key}"], half << 1, size))
+    return Table(padded, {key: jnp.concatenate(stored) for key, stored in levels.items()})
 
 
-def _keep(fields: dict[str, jax.Array], current: dict[str, jax.Array], k: int, i: jax.Array, size: int):
-    """Store level ``k`` in place.
+def _halves(tree: segment_tree.Tree, size: int, level: int) -> dict[str, tuple[jax.Array, jax.Array]]:
+    """The tree's level-``level`` nodes as (left, right) halves of each ``2^(level+1)`` block.
 
-    A query reads ``E_k`` only left of a ``2^(k+1)`` block's middle and
-    ``B_k`` only right of it, so one array holds both.
+    Each is ``(blocks, 1)``, to broadcast over the positions of a half.
     """
-    left_half = (i & (1 << k)) == 0
-    for key, stored in fields.items():
-        o, p = key[0], key[1:]
-        level = jnp.where(left_half, current[f"e{o}{p}"], current[f"b{o}{p}"])
-        fields[key] = jax.lax.dynamic_update_slice(stored, level, (k * size,))
+    count = size >> level
+    start = 2 * size - 2 * count
+    return {
+        key: (pairs[:, :1], pairs[:, 1:])
+        for key, field in tree.items()
+        for pairs in [field[start : start + count].reshape(count // 2, 2)]
+    }
+
+
+def _interleave(e: jax.Array, b: jax.Array, block: int, size: int) -> jax.Array:
+    """``e`` in the left half of every ``2 block`` positions, ``b`` in the right half."""
+    pairs = size // (2 * block)
+    left, right = e.reshape(pairs, 2, block)[:, 0], b.reshape(pairs, 2, block)[:, 1]
+    return jnp.stack([left, right], axis=1).reshape(size)
 
 
 def range_sums(

@@ -15,8 +15,7 @@ own term bounds $\rho \le s$, so ``k`` is at most the number ``R`` of
 positions within distance $s$ of the anchor: both searches take $\log_2 R$
 steps rather than $\log_2 n$. Each test of the criterion is four lookups
 in a range table (:mod:`softjax._src.kernels.range_table`, built once per
-row) for $\alpha \le 2$, two walks of $\log_2 R$ levels of the segment
-tree for $\alpha = 3$. On the support window $\rho = d_{max} + \delta$ with
+row). On the support window $\rho = d_{max} + \delta$ with
 $\sum_W (\delta + e_j)^\alpha = s^\alpha$, $e_j = d_{max} - d_j \ge 0$, and
 $\sum_j y_j u_j = \sum_q \binom{\alpha}{q} \delta^{\alpha-q} \sum_W e_j^q u_j / s^\alpha$:
 only window moments of $e$ are needed, taken in units of $s$.
@@ -49,11 +48,6 @@ from softjax._src.kernels import range_table, segment_tree
 # segments no window uses (rows at 1e20 with s = 1e-6) cannot overflow into
 # the derivatives.
 _CAP = 4.0
-# The search tests its windows on a range table (two lookups a side) up to
-# this alpha; for alpha = 3 building the table's 6 log n vectors costs more
-# than the tree walks it saves (n = 16384, float32: value and gradient
-# 693 ms with it, 627 ms without; c0 391 against 463 ms).
-_TABLE_MAX_ALPHA = 2
 
 
 def _window_moments(
@@ -130,12 +124,10 @@ def windows(v: jax.Array, softness: jax.Array, alpha: int) -> tuple[jax.Array, j
     def tree_test(start: jax.Array, k: jax.Array) -> jax.Array:
         return _window_moments(tree, v, start, start + k - 1, alpha, steps, softness)[f"e{alpha}"] < 1
 
-    test = tree_test
-    if alpha <= _TABLE_MAX_ALPHA:
-        table = range_table.build(v, alpha)
+    table = range_table.build(v, alpha)
 
-        def test(start: jax.Array, k: jax.Array) -> jax.Array:
-            return _window_power_sum(table, v, start, start + k - 1, alpha) < softness**alpha
+    def test(start: jax.Array, k: jax.Array) -> jax.Array:
+        return _window_power_sum(table, v, start, start + k - 1, alpha) < softness**alpha
 
     def in_support(k: jax.Array) -> jax.Array:
         return test(window_start(k), k)
