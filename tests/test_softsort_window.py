@@ -47,6 +47,31 @@ def test_range_table_sums_every_range(degree):
             np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
 
 
+@pytest.mark.parametrize("degree", [1, 2, 3])
+def test_range_table_in_units_with_a_cap(degree):
+    # Offsets in units of 0.3 capped at 4: exact on ranges spanning at most 4 units, never
+    # above the true sum, and a sum below 1 (the search's test) is always exact.
+    rng = np.random.default_rng(10 + degree)
+    unit, cap = 0.3, 4.0
+    for n in (2, 13, 100):
+        v = np.sort(rng.standard_normal(n) * 2)
+        a, b = (x.ravel().astype(np.int32) for x in np.meshgrid(np.arange(n), np.arange(n)))
+        gap = rng.uniform(0.0, 0.5, a.shape)
+        table = range_table.build(jnp.asarray(v), degree, unit=unit, cap=cap)
+        for from_first in (True, False):
+            got = np.asarray(range_table.range_sums(table, *map(jnp.asarray, (a, b, gap)), from_first, degree))
+            j = np.arange(n)
+            inside = (j >= a[:, None]) & (j <= b[:, None])
+            e = ((v - v[a][:, None]) if from_first else (v[b][:, None] - v)) / unit + gap[:, None]
+            want = np.sum(np.where(inside, e**degree, 0.0), axis=1)
+            spans = (v[np.maximum(a, b)] - v[a]) / unit <= cap - 0.5
+            np.testing.assert_allclose(got[spans], want[spans], rtol=1e-12, atol=1e-15)
+            assert np.all(got <= want * (1 + 1e-12) + 1e-15)
+            below = got < 1
+            np.testing.assert_allclose(got[below], want[below], rtol=1e-12, atol=1e-15)
+            assert np.any(~spans & (a <= b))  # the cap is exercised
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_windows_are_the_dense_supports(mode):
     alpha = {"c0": 1, "c1": 2, "c2": 3}[mode]

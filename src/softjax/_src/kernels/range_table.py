@@ -36,8 +36,6 @@ import jax.numpy as jnp
 
 from softjax._src.kernels import segment_tree
 
-_KINDS = ("ef", "el", "bf", "bl")
-
 
 class Table(NamedTuple):
     """Flat ``(levels * size,)`` arrays, level ``k`` at ``[k size, (k + 1) size)``.
@@ -45,16 +43,21 @@ class Table(NamedTuple):
     ``fields["f{p}"]``/``fields["l{p}"]``, ``p = 1..degree``: from the first /
     from the last value, ``E_k[i]`` where ``i`` is in the left half of its
     ``2^(k+1)`` block (the only place a query reads it) and ``B_k[i]`` in the
-    right half. ``v`` is the row padded to ``size`` entries (the last value
-    repeated).
+    right half. Level 0 holds single positions. ``v`` is the row padded to
+    ``size`` entries (the last value repeated); offsets are in units of
+    ``unit``.
     """
 
     v: jax.Array
     fields: dict[str, jax.Array]
+    unit: jax.Array | float
 
 
-def build(v: jax.Array, degree: int) -> Table:
-    """The table of ascending 1-D ``v`` (detached: values only).
+def build(v: jax.Array, degree: int, unit: jax.Array | float = 1.0, cap: float | None = None) -> Table:
+    """The table of ascending 1-D ``v``, offsets in units of ``unit`` capped at ``cap`` (values only).
+
+    With ``cap``, a range's sums are exact where it spans at most ``cap``
+    units, and every capped term is at least ``min(term, cap)``.
 
     Level ``k`` works on blocks of ``2^k`` positions, each seen as two halves
     (a ``(blocks, 2, 2^(k-1))`` view): ``E`` grows in the left halves by the
@@ -62,47 +65,57 @@ def build(v: jax.Array, degree: int) -> Table:
     operand is a static view or a broadcast of the tree's level ``k - 1``,
     so the build is whole-array arithmetic (no gathers).
     """
-    v = jax.lax.stop_gradient(v)
+    v, unit = jax.lax.stop_gradient((v, unit))
     n = v.shape[-1]
     size = 1 << (n - 1).bit_length()
-    tree = segment_tree.build(v, None, degree)
+    tree = segment_tree.build(v, None, degree, unit=unit, cap=cap)
     padded = tree["first"][:size]
     dtype = padded.dtype
-    zeros = jnp.zeros_like(padded)
-    current = {f"{kind}{p}": zeros for kind in _KINDS for p in range(1, degree + 1)}
-    levels = {f"{o}{p}": [zeros] for o in "fl" for p in range(1, degree + 1)}
+    powers = range(1, degree + 1)
+
+    def offset(d: jax.Array) -> jax.Array:
+        d = d / unit
+        return d if cap is None else jnp.minimum(d, cap)
+
+    def moments(source: dict[str, jax.Array], side: str, p: int, count: jax.Array) -> list[jax.Array]:
+        # [e^0, ..., e^p] of one range, for `shifted`.
+        return [count] + [source[f"{side}{q}"] for q in range(1, p + 1)]
+
+    zeros = jnp.zeros_like(padded)  # single positions: offset 0 from themselves
+    current = {f"{kind}{side}{p}": zeros for kind in "eb" for side in "fl" for p in powers}
+    levels = {f"{side}{p}": [zeros] for side in "fl" for p in powers}
     for k in range(1, (size - 1).bit_length()):
         half, blocks = 1 << (k - 1), size >> k
         nodes = _halves(tree, size, k - 1)
-        first0, first1 = nodes["first"]
-        last0, last1 = nodes["last"]
-        f0, f1 = ([nodes[f"f{p}"][side] for p in range(degree + 1)] for side in (0, 1))
-        l0, l1 = ([nodes[f"l{p}"][side] for p in range(degree + 1)] for side in (0, 1))
+        (first0, first1), (last0, last1) = nodes["first"], nodes["last"]
+        node0 = {key: pair[0] for key, pair in nodes.items()}
+        node1 = {key: pair[1] for key, pair in nodes.items()}
         halves = {key: value.reshape(blocks, 2, half) for key, value in current.items()}
+        e_own = {key[1:]: value[:, 0] for key, value in halves.items() if key[0] == "e"}
+        b_own = {key[1:]: value[:, 1] for key, value in halves.items() if key[0] == "b"}
         v_left, v_right = (padded.reshape(blocks, 2, half)[:, side] for side in (0, 1))
-        offset = jnp.arange(half, dtype=dtype)
-        e_own = [jnp.broadcast_to(half - offset, (blocks, half))] + [
-            halves[f"el{p}"][:, 0] for p in range(1, degree + 1)
-        ]
-        b_own = [jnp.broadcast_to(offset + 1, (blocks, half))] + [
-            halves[f"bf{p}"][:, 1] for p in range(1, degree + 1)
-        ]
+        position = jnp.arange(half, dtype=dtype)
+        e_count, b_count = half - position, position + 1
         grown = {}
-        for p in range(1, degree + 1):
+        for p in powers:
             # E_k = E_{k-1} + the right node (left half): from v_i the node moves by
-            # first - v_i; from the new last value E_{k-1} moves by last1 - last0.
-            grown[f"ef{p}"] = halves[f"ef{p}"][:, 0] + segment_tree.shifted(f1, first1 - v_left, p)
-            grown[f"el{p}"] = segment_tree.shifted(e_own, last1 - last0, p) + l1[p]
+            # first1 - v_i; from the new last value E_{k-1} moves by last1 - last0.
+            node = moments(node1, "f", p, node1["f0"])
+            grown[f"ef{p}"] = e_own[f"f{p}"] + segment_tree.shifted(node, offset(first1 - v_left), p)
+            own = moments(e_own, "l", p, e_count)
+            grown[f"el{p}"] = segment_tree.shifted(own, offset(last1 - last0), p) + node1[f"l{p}"]
             # B_k = the left node + B_{k-1} (right half), likewise.
-            grown[f"bf{p}"] = f0[p] + segment_tree.shifted(b_own, first1 - first0, p)
-            grown[f"bl{p}"] = halves[f"bl{p}"][:, 1] + segment_tree.shifted(l0, v_right - last0, p)
+            own = moments(b_own, "f", p, b_count)
+            grown[f"bf{p}"] = node0[f"f{p}"] + segment_tree.shifted(own, offset(first1 - first0), p)
+            node = moments(node0, "l", p, node0["l0"])
+            grown[f"bl{p}"] = b_own[f"l{p}"] + segment_tree.shifted(node, offset(v_right - last0), p)
         for key, value in halves.items():
             left, right = (grown[key], value[:, 1]) if key[0] == "e" else (value[:, 0], grown[key])
             current[key] = jnp.stack([left, right], axis=1).reshape(size)
         # Level k is read as E_k left of a 2^(k+1) block's middle and B_k right of it.
         for key, stored in levels.items():
             stored.append(_interleave(current[f"e{key}"], current[f"b{key}"], half << 1, size))
-    return Table(padded, {key: jnp.concatenate(stored) for key, stored in levels.items()})
+    return Table(padded, {key: jnp.concatenate(stored) for key, stored in levels.items()}, unit)
 
 
 def _halves(tree: segment_tree.Tree, size: int, level: int) -> dict[str, tuple[jax.Array, jax.Array]]:
@@ -126,17 +139,18 @@ def _interleave(e: jax.Array, b: jax.Array, block: int, size: int) -> jax.Array:
     return jnp.stack([left, right], axis=1).reshape(size)
 
 
-def range_sums(
+def range_moments(
     table: Table, a: jax.Array, b: jax.Array, gap: jax.Array, from_first: bool, degree: int
-) -> jax.Array:
-    r"""``Σ_{j in [a, b]} e_j^degree``, ``e_j = (v_j - v_a) + gap`` (``from_first``) or ``(v_b - v_j) + gap``.
+) -> dict[str, jax.Array]:
+    r"""``e{p} = Σ_{j in [a, b]} e_j^p``, ``p <= degree``.
 
+    ``e_j = (v_j - v_a) / unit + gap`` (``from_first``) or ``(v_b - v_j) / unit + gap``,
     ``gap >= 0`` (then every ``e_j >= 0``); an empty range (``a > b``) sums
     to 0. ``a``, ``b`` and ``gap`` arrays of one shape, ``0 <= a, b < n``.
     The shifts are formed as the segment tree forms them
     (:func:`softjax._src.kernels.segment_tree.range_moments`).
     """
-    v, fields = table.v, table.fields
+    v, fields, unit = table.v, table.fields, table.unit
     size = v.shape[-1]
     dtype = v.dtype
     last = size - 1
@@ -144,16 +158,26 @@ def range_sums(
     mid = jnp.right_shift(b, k) << k  # first position of b's half (a < b)
     a_, b_, mid_ = (jnp.clip(t, 0, last) for t in (a, b, mid))
     kind = "f" if from_first else "l"
+    if from_first:
+        shift_left, shift_right = gap, (v[mid_] - v[a_]) / unit + gap
+    else:
+        shift_left, shift_right = (v[b_] - v[jnp.clip(mid - 1, 0, last)]) / unit + gap, gap
     stored = [fields[f"{kind}{p}"] for p in range(1, degree + 1)]
     left = [(mid - a).astype(dtype)] + [t[k * size + a_] for t in stored]
     right = [(b - mid + 1).astype(dtype)] + [t[k * size + b_] for t in stored]
-    if from_first:
-        shift_left, shift_right = gap, (v[mid_] - v[a_]) + gap
-    else:
-        shift_left, shift_right = (v[b_] - v[jnp.clip(mid - 1, 0, last)]) + gap, gap
-    total = segment_tree.shifted(left, shift_left, degree) + segment_tree.shifted(right, shift_right, degree)
-    total = jnp.where(a == b, gap**degree, total)
-    return jnp.where(a > b, jnp.zeros((), dtype), total)
+    out = {}
+    for p in range(degree + 1):
+        total = segment_tree.shifted(left, shift_left, p) + segment_tree.shifted(right, shift_right, p)
+        total = jnp.where(a == b, gap**p, total)  # the one position, at offset gap
+        out[f"e{p}"] = jnp.where(a > b, jnp.zeros((), dtype), total)
+    return out
 
 
-__all__ = ["Table", "build", "range_sums"]
+def range_sums(
+    table: Table, a: jax.Array, b: jax.Array, gap: jax.Array, from_first: bool, degree: int
+) -> jax.Array:
+    r"""``Σ_{j in [a, b]} e_j^degree`` of :func:`range_moments` (values only: the search's test)."""
+    return range_moments(table, a, b, gap, from_first, degree)[f"e{degree}"]
+
+
+__all__ = ["Table", "build", "range_moments", "range_sums"]

@@ -42,24 +42,45 @@ import jax.numpy as jnp
 
 from softjax._src.kernels import range_table, segment_tree
 
-# Offsets in the trees are taken in units of the softness and capped at
+# Offsets in the tables are taken in units of the softness and capped at
 # _CAP: a support window spans less than 2 s (every entry is within s of the
-# anchor), so the segments it sums are exact, and the high powers of the
-# segments no window uses (rows at 1e20 with s = 1e-6) cannot overflow into
-# the derivatives.
+# anchor), so the ranges it sums are exact, and the high powers of the
+# ranges no window uses (rows at 1e20 with s = 1e-6) cannot overflow into
+# the derivatives. A capped offset is at least min(offset, _CAP), so with
+# _CAP >= 1 the search's test (the window's sum below 1) passes only where
+# every term was exact.
 _CAP = 4.0
 
 
 def _window_moments(
-    tree: segment_tree.Tree,
-    v: jax.Array,
-    start: jax.Array,
-    stop: jax.Array,
-    alpha: int,
-    max_levels: jax.Array | None = None,
-    unit: jax.Array | float = 1.0,
+    table: range_table.Table, v: jax.Array, start: jax.Array, stop: jax.Array, alpha: int
+) -> dict[str, jax.Array]:
+    """Moments of ``e = (d_max - d) / unit`` over the window ``[start, stop]`` around each anchor.
+
+    Two lookups a side in ``table`` (built on ``v`` in units of ``unit``).
+    The table's origins are detached; the gaps carry the derivatives of the
+    window's ends.
+    """
+    unit = table.unit
+    r = jnp.arange(v.shape[-1], dtype=jnp.int32)
+    origin = jax.lax.stop_gradient(v)
+    v_start, v_stop = v[start], v[stop]
+    o_left, o_right = _edge_gaps(v, v_start, v_stop)
+    gap_left = ((origin[start] - v_start) + o_left) / unit
+    gap_right = ((v_stop - origin[stop]) + o_right) / unit
+    left = range_table.range_moments(table, start, r, gap_left, True, alpha)
+    right = range_table.range_moments(table, r + 1, stop, gap_right, False, alpha)
+    return {k: left[k] + right[k] for k in left}
+
+
+def _tree_window_moments(
+    tree: segment_tree.Tree, v: jax.Array, start: jax.Array, stop: jax.Array, alpha: int, unit: jax.Array
 ) -> segment_tree.Tree:
-    """Moments of ``e = (d_max - d) / unit`` over the window ``[start, stop]`` around each anchor."""
+    """:func:`_window_moments` on the segment tree (walks of ``log n`` levels).
+
+    For the contraction: one query per row, where building a table (with
+    its backward pass) costs more than the walks it saves.
+    """
     n = v.shape[-1]
     r = jnp.arange(n, dtype=jnp.int32)
     v_start, v_stop = v[start], v[stop]
@@ -71,8 +92,8 @@ def _window_moments(
     def gap_right(i):
         return ((v_stop - tree["last"][i]) + o_right) / unit
 
-    left = segment_tree.range_moments(tree, n, start, r + 1, gap_left, True, alpha, max_levels)
-    right = segment_tree.range_moments(tree, n, r + 1, stop + 1, gap_right, False, alpha, max_levels)
+    left = segment_tree.range_moments(tree, n, start, r + 1, gap_left, True, alpha)
+    right = segment_tree.range_moments(tree, n, r + 1, stop + 1, gap_right, False, alpha)
     return {k: left[k] + right[k] for k in left}
 
 
@@ -81,17 +102,6 @@ def _edge_gaps(v: jax.Array, v_start: jax.Array, v_stop: jax.Array) -> tuple[jax
     reach_left, reach_right = v - v_start, v_stop - v
     d_max = jnp.maximum(reach_left, reach_right)
     return d_max - reach_left, d_max - reach_right
-
-
-def _window_power_sum(
-    table: range_table.Table, v: jax.Array, start: jax.Array, stop: jax.Array, alpha: int
-) -> jax.Array:
-    """``Σ_W e^alpha`` over ``[start, stop]`` from the range table (two lookups per side)."""
-    r = jnp.arange(v.shape[-1], dtype=jnp.int32)
-    o_left, o_right = _edge_gaps(v, v[start], v[stop])
-    left = range_table.range_sums(table, start, r, o_left, True, alpha)
-    right = range_table.range_sums(table, r + 1, stop, o_right, False, alpha)
-    return left + right
 
 
 def windows(v: jax.Array, softness: jax.Array, alpha: int) -> tuple[jax.Array, jax.Array]:
@@ -119,15 +129,10 @@ def windows(v: jax.Array, softness: jax.Array, alpha: int) -> tuple[jax.Array, j
             lo, hi, lambda start: v - v[start] > v[jnp.minimum(start + k, n - 1)] - v, steps, v
         )
 
-    tree = segment_tree.build(v, None, alpha, unit=softness, cap=_CAP)
-
-    def tree_test(start: jax.Array, k: jax.Array) -> jax.Array:
-        return _window_moments(tree, v, start, start + k - 1, alpha, steps, softness)[f"e{alpha}"] < 1
-
-    table = range_table.build(v, alpha)
+    table = range_table.build(v, alpha, unit=softness, cap=_CAP)
 
     def test(start: jax.Array, k: jax.Array) -> jax.Array:
-        return _window_power_sum(table, v, start, start + k - 1, alpha) < softness**alpha
+        return _window_moments(table, v, start, start + k - 1, alpha)[f"e{alpha}"] < 1
 
     def in_support(k: jax.Array) -> jax.Array:
         return test(window_start(k), k)
@@ -135,13 +140,8 @@ def windows(v: jax.Array, softness: jax.Array, alpha: int) -> tuple[jax.Array, j
     # Largest k in [1, reach] in the support (k = 1 always is): the first k that is not, minus one.
     first, past = jnp.ones_like(r), reach + 1
     k = segment_tree.bisect(first, past, lambda k: in_support(jnp.minimum(k, reach)), steps, v) - 1
+    # test(k) holds for the k found (the bisection only moves past tested k).
     k = jnp.maximum(k, 1)
-    start = window_start(k)
-    # The contraction sums the window on the segment tree; where its rounding
-    # puts the window's sum at the bound, drop the farthest position (its
-    # weight is zero to rounding) so the threshold there stays positive.
-    at_bound = ~tree_test(start, k)
-    k = jnp.where(at_bound & (k > 1), k - 1, k)
     start = window_start(k)
     return start, start + k - 1
 
@@ -149,7 +149,9 @@ def windows(v: jax.Array, softness: jax.Array, alpha: int) -> tuple[jax.Array, j
 def _delta(e: dict[str, jax.Array], alpha: int) -> jax.Array:
     """``δ >= 0`` with ``Σ_W (δ + e_j)^alpha = 1`` (``e`` and ``δ`` in units of the softness)."""
     k = e["e0"]
-    rest = 1.0 - e[f"e{alpha}"]  # > 0: the window is the support
+    # > 0: the window is the support (the search tested this sum on the table); the floor
+    # guards the tree's different rounding of it, where the farthest term's weight is 0 anyway.
+    rest = jnp.maximum(1.0 - e[f"e{alpha}"], 0.0)
     if alpha == 1:
         return rest / k
     if alpha == 2:
@@ -190,6 +192,6 @@ def contract(
     Differentiable in ``v``, ``softness`` and ``u`` (the windows are data).
     """
     tree = segment_tree.build(v, u, alpha, unit=softness, cap=_CAP)
-    e = _window_moments(tree, v, left, right, alpha, unit=softness)
+    e = _tree_window_moments(tree, v, left, right, alpha, softness)
     delta = _delta(e, alpha)
     return segment_tree.shifted([e[f"eu{q}"] for q in range(alpha + 1)], delta, alpha)
