@@ -59,7 +59,8 @@ def test_range_table_in_units_with_a_cap(degree):
         gap = rng.uniform(0.0, 0.5, a.shape)
         table = range_table.build(jnp.asarray(v), degree, unit=unit, cap=cap)
         for from_first in (True, False):
-            got = np.asarray(range_table.range_sums(table, *map(jnp.asarray, (a, b, gap)), from_first, degree))
+            query = map(jnp.asarray, (a, b, gap))
+            got = np.asarray(range_table.range_sums(table, *query, from_first, degree))
             j = np.arange(n)
             inside = (j >= a[:, None]) & (j <= b[:, None])
             e = ((v - v[a][:, None]) if from_first else (v[b][:, None] - v)) / unit + gap[:, None]
@@ -336,7 +337,7 @@ def test_second_order_gradients(mode):
 @pytest.mark.parametrize("mode", MODES)
 def test_memory_is_linear(mode):
     # value+grad at n = 16384 in O(n) (the search's range table adds 2 alpha log n
-    # vectors for c0/c1); the dense rows need 128 rows at a time.
+    # vectors); the dense rows need 128 rows at a time.
     n = 16384
     dtype = jnp.float32
 
