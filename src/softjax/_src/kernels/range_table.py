@@ -139,14 +139,15 @@ def _interleave(e: jax.Array, b: jax.Array, block: int, size: int) -> jax.Array:
     return jnp.stack([left, right], axis=1).reshape(size)
 
 
-def range_moments(
+def range_sums(
     table: Table, a: jax.Array, b: jax.Array, gap: jax.Array, from_first: bool, degree: int
-) -> dict[str, jax.Array]:
-    r"""``e{p} = Σ_{j in [a, b]} e_j^p``, ``p <= degree``.
+) -> jax.Array:
+    r"""``Σ_{j in [a, b]} e_j^degree`` with ``e_j`` in the table's unit.
 
-    ``e_j = (v_j - v_a) / unit + gap`` (``from_first``) or ``(v_b - v_j) / unit + gap``,
-    ``gap >= 0`` (then every ``e_j >= 0``); an empty range (``a > b``) sums
-    to 0. ``a``, ``b`` and ``gap`` arrays of one shape, ``0 <= a, b < n``.
+    ``e_j = (v_j - v_a) / unit + gap`` (``from_first``) or
+    ``(v_b - v_j) / unit + gap``, ``gap >= 0`` (then every ``e_j >= 0``); an
+    empty range (``a > b``) sums to 0. ``a``, ``b`` and ``gap`` arrays of one
+    shape, ``0 <= a, b < n``.
     The shifts are formed as the segment tree forms them
     (:func:`softjax._src.kernels.segment_tree.range_moments`).
     """
@@ -158,26 +159,16 @@ def range_moments(
     mid = jnp.right_shift(b, k) << k  # first position of b's half (a < b)
     a_, b_, mid_ = (jnp.clip(t, 0, last) for t in (a, b, mid))
     kind = "f" if from_first else "l"
+    stored = [fields[f"{kind}{p}"] for p in range(1, degree + 1)]
+    left = [(mid - a).astype(dtype)] + [t[k * size + a_] for t in stored]
+    right = [(b - mid + 1).astype(dtype)] + [t[k * size + b_] for t in stored]
     if from_first:
         shift_left, shift_right = gap, (v[mid_] - v[a_]) / unit + gap
     else:
         shift_left, shift_right = (v[b_] - v[jnp.clip(mid - 1, 0, last)]) / unit + gap, gap
-    stored = [fields[f"{kind}{p}"] for p in range(1, degree + 1)]
-    left = [(mid - a).astype(dtype)] + [t[k * size + a_] for t in stored]
-    right = [(b - mid + 1).astype(dtype)] + [t[k * size + b_] for t in stored]
-    out = {}
-    for p in range(degree + 1):
-        total = segment_tree.shifted(left, shift_left, p) + segment_tree.shifted(right, shift_right, p)
-        total = jnp.where(a == b, gap**p, total)  # the one position, at offset gap
-        out[f"e{p}"] = jnp.where(a > b, jnp.zeros((), dtype), total)
-    return out
+    total = segment_tree.shifted(left, shift_left, degree) + segment_tree.shifted(right, shift_right, degree)
+    total = jnp.where(a == b, gap**degree, total)
+    return jnp.where(a > b, jnp.zeros((), dtype), total)
 
 
-def range_sums(
-    table: Table, a: jax.Array, b: jax.Array, gap: jax.Array, from_first: bool, degree: int
-) -> jax.Array:
-    r"""``Σ_{j in [a, b]} e_j^degree`` of :func:`range_moments` (values only: the search's test)."""
-    return range_moments(table, a, b, gap, from_first, degree)[f"e{degree}"]
-
-
-__all__ = ["Table", "build", "range_moments", "range_sums"]
+__all__ = ["Table", "build", "range_sums"]

@@ -52,34 +52,25 @@ from softjax._src.kernels import range_table, segment_tree
 _CAP = 4.0
 
 
-def _window_moments(
+def _window_power_sum(
     table: range_table.Table, v: jax.Array, start: jax.Array, stop: jax.Array, alpha: int
-) -> dict[str, jax.Array]:
-    """Moments of ``e = (d_max - d) / unit`` over the window ``[start, stop]`` around each anchor.
-
-    Two lookups a side in ``table`` (built on ``v`` in units of ``unit``).
-    The table's origins are detached; the gaps carry the derivatives of the
-    window's ends.
-    """
-    unit = table.unit
+) -> jax.Array:
+    """``Σ_W e^alpha``, ``e = (d_max - d) / unit``, over ``[start, stop]`` (two table lookups a side)."""
     r = jnp.arange(v.shape[-1], dtype=jnp.int32)
-    origin = jax.lax.stop_gradient(v)
-    v_start, v_stop = v[start], v[stop]
-    o_left, o_right = _edge_gaps(v, v_start, v_stop)
-    gap_left = ((origin[start] - v_start) + o_left) / unit
-    gap_right = ((v_stop - origin[stop]) + o_right) / unit
-    left = range_table.range_moments(table, start, r, gap_left, True, alpha)
-    right = range_table.range_moments(table, r + 1, stop, gap_right, False, alpha)
-    return {k: left[k] + right[k] for k in left}
+    o_left, o_right = _edge_gaps(v, v[start], v[stop])
+    left = range_table.range_sums(table, start, r, o_left / table.unit, True, alpha)
+    right = range_table.range_sums(table, r + 1, stop, o_right / table.unit, False, alpha)
+    return left + right
 
 
-def _tree_window_moments(
+def _window_moments(
     tree: segment_tree.Tree, v: jax.Array, start: jax.Array, stop: jax.Array, alpha: int, unit: jax.Array
 ) -> segment_tree.Tree:
-    """:func:`_window_moments` on the segment tree (walks of ``log n`` levels), differentiable.
+    """Moments of ``e = (d_max - d) / unit`` over the window ``[start, stop]`` around each anchor.
 
-    For the contraction: one query per row, where a table (``n log n``
-    entries, each with its backward pass) would cost more than the walks.
+    Walks of ``log n`` levels of the segment tree, differentiable: for the
+    contraction, one query per row, where a table (``n log n`` entries,
+    each with its backward pass) would cost more than the walks.
     """
     n = v.shape[-1]
     r = jnp.arange(n, dtype=jnp.int32)
@@ -135,7 +126,7 @@ def windows(v: jax.Array, softness: jax.Array, alpha: int) -> tuple[jax.Array, j
     table = range_table.build(v, alpha, unit=softness, cap=_CAP)
 
     def test(start: jax.Array, k: jax.Array) -> jax.Array:
-        return _window_moments(table, v, start, start + k - 1, alpha)[f"e{alpha}"] < 1
+        return _window_power_sum(table, v, start, start + k - 1, alpha) < 1
 
     def in_support(k: jax.Array) -> jax.Array:
         return test(window_start(k), k)
@@ -195,6 +186,6 @@ def contract(
     Differentiable in ``v``, ``softness`` and ``u`` (the windows are data).
     """
     tree = segment_tree.build(v, u, alpha, unit=softness, cap=_CAP)
-    e = _tree_window_moments(tree, v, left, right, alpha, softness)
+    e = _window_moments(tree, v, left, right, alpha, softness)
     delta = _delta(e, alpha)
     return segment_tree.shifted([e[f"eu{q}"] for q in range(alpha + 1)], delta, alpha)
