@@ -42,8 +42,8 @@ import jax.numpy as jnp
 
 from softjax._src.kernels import range_table, segment_tree
 
-# Offsets in the tables are taken in units of the softness and capped at
-# _CAP: a support window spans less than 2 s (every entry is within s of the
+# Offsets (the search's table, the contraction's tree) are in units of the
+# softness and capped at _CAP: a support window spans less than 2 s (every entry is within s of the
 # anchor), so the ranges it sums are exact, and the high powers of the
 # ranges no window uses (rows at 1e20 with s = 1e-6) cannot overflow into
 # the derivatives. A capped offset is at least min(offset, _CAP), so with
